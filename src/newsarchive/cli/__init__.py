@@ -1,0 +1,175 @@
+"""The command line: thin commands that parse options, call the public API and hand results to output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from ..errors import NewsarchiveError
+from . import output
+
+app = typer.Typer(
+    help="Keep a durable archive of news feeds in the duty-machine/news format.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ArchiveOption = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here
+    typer.Option("--archive", "-a", help="The archive folder; default: the archive containing the current folder.", file_okay=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"newsarchive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logging.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    _state["debug"] = debug
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG)
+
+
+def _open(archive: Path | None, sources_file: Path | None = None):
+    from ..store.archive import Archive
+
+    return Archive.open(archive, sources_file=sources_file)
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder to make an archive (created if missing).", file_okay=False)]) -> None:
+    """Make DIR an archive: newsarchive.toml with the default outlets and an empty layout."""
+    from ..store.archive import Archive
+
+    existed = (directory / "newsarchive.toml").exists()
+    with Archive.init(directory) as archive:
+        output.console.print(f"{'kept the existing' if existed else 'wrote'} {archive.root / 'newsarchive.toml'}")
+        output.console.print(f"archive ready at {archive.root}; next: newsarchive update --archive {directory}")
+
+
+@app.command()
+def update(
+    archive: ArchiveOption = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option("--sources", help="A TOML file of [[sources]] that replaces the configured outlets for this run.", dir_okay=False),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Update only this outlet (by slug); repeat or separate with commas.")
+    ] = None,
+    proxy: Annotated[
+        str | None, typer.Option("--proxy", help="Proxy for this run: http://, https://, socks5:// or socks5h:// URL.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch every enabled outlet's feeds and archive what is new or changed.
+
+    Exit status: 0 when every outlet succeeded, 1 when some failed (the rest are archived), 2 for usage errors.
+    """
+    from dataclasses import replace
+
+    from ..pipeline import update as run_update
+
+    slugs = [slug.strip() for value in only or [] for slug in value.split(",") if slug.strip()]
+    with _open(archive, sources) as opened:
+        if proxy:
+            from ..config import FetchConfig
+
+            opened.settings = replace(opened.settings, fetch=FetchConfig(**{**opened.settings.fetch.__dict__, "proxy": proxy}))
+        from ..pipeline import select_sources
+
+        count = len(select_sources(opened.settings.sources, slugs))
+        with output.update_progress(count) as progress:
+            report = run_update(opened, only=slugs, on_source_done=progress)
+    if as_json:
+        output.print_json(report.to_json())
+    else:
+        output.print_update(report)
+    raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="A duty-machine archive folder (the one holding articles/).", file_okay=False)],
+    archive: ArchiveOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take in an existing duty-machine archive: copy its article files byte for byte and index them."""
+    with _open(archive) as opened, opened.lock():
+        opened.recover()
+        report = opened.import_from(source)
+    _finish_import(report, "import", as_json)
+
+
+@app.command()
+def reindex(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
+    """Rebuild the index from the archive's files alone."""
+    with _open(archive) as opened, opened.lock():
+        report = opened.reindex()
+    _finish_import(report, "reindex", as_json)
+
+
+def _finish_import(report, verb: str, as_json: bool) -> None:
+    if as_json:
+        output.print_json(report.to_json())
+    else:
+        output.print_import(report, verb)
+    raise typer.Exit(output.EXIT_SOME_FAILED if report.errors else output.EXIT_OK)
+
+
+@app.command()
+def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
+    """List the outlets with their health: feeds, articles, last success, last error."""
+    from ..health import source_health
+
+    with _open(archive) as opened:
+        rows = source_health(opened)
+    if as_json:
+        output.print_json({"sources": [row.to_json() for row in rows]})
+        return
+    output.console.print(output.health_table(rows))
+
+
+@app.command()
+def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo archive.", file_okay=False)] = Path("demo-archive")) -> None:
+    """Archive the built-in sample feeds, served on 127.0.0.1, into DIR: works with no network."""
+    from dataclasses import replace
+
+    from ..demo import serve_samples
+    from ..pipeline import update as run_update
+    from ..store.archive import Archive
+
+    with serve_samples() as samples, Archive.init(directory) as archive:
+        archive.settings = replace(
+            archive.settings, sources=samples + tuple(s for s in archive.settings.sources if s.slug not in {x.slug for x in samples})
+        )
+        with output.update_progress(len(samples)) as progress:
+            report = run_update(archive, only=[s.slug for s in samples], on_source_done=progress)
+        output.print_update(report)
+        output.console.print(f"archive written to {archive.root}: see {archive.root / 'README.md'} and {archive.root / 'articles'}")
+    raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
+
+
+def main() -> None:
+    try:
+        app()
+    except NewsarchiveError as error:
+        output.fail(error, debug=_state["debug"])
+    except KeyboardInterrupt:
+        output.console.print("interrupted")
+        raise SystemExit(130) from None

@@ -1,0 +1,133 @@
+"""The one place that turns results and errors into terminal output and exit statuses.
+
+Human output (progress, tables, errors) goes to stderr through one rich Console; stdout
+carries only data (``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import ArchiveNotFoundError, ConfigError, NewsarchiveError
+from ..models import ImportReport, SourceReport, UpdateReport
+
+console = Console(stderr=True, highlight=False)
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+
+
+def exit_status(error: BaseException) -> int:
+    return EXIT_USAGE if isinstance(error, (ConfigError, ArchiveNotFoundError)) else EXIT_SOME_FAILED
+
+
+def fail(error: NewsarchiveError, *, debug: bool = False) -> NoReturn:
+    """One red line saying what went wrong and where, then the hint; the traceback only with --debug."""
+    if debug:
+        console.print_exception()
+    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, emoji=False)
+    if error.hint:
+        console.print(f"[dim]hint:[/dim] {escape(error.hint)}", soft_wrap=True)
+    sys.exit(exit_status(error))
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return (datetime.fromtimestamp(ms / 1000, UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+
+
+@contextmanager
+def update_progress(total: int) -> Iterator[Callable[[SourceReport], None]]:
+    """Progress while fetching: a transient bar on a terminal, a plain line per outlet elsewhere."""
+    if not console.is_terminal:
+
+        def line(report: SourceReport) -> None:
+            state = f"failed: {report.error}" if report.error else f"+{report.new} ~{report.updated} ={report.unchanged}"
+            console.print(f"{report.slug}: {state} ({report.seconds:.1f} s)", soft_wrap=True, markup=False)
+
+        yield line
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("fetching"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=total)
+
+        def advance(report: SourceReport) -> None:
+            progress.update(task, advance=1, description=report.slug)
+
+        yield advance
+
+
+def update_table(report: UpdateReport) -> Table:
+    table = Table(title=f"update: {report.new} new, {report.updated} updated in {report.seconds:.1f} s", title_justify="left")
+    for column in ("outlet", "new", "updated", "unchanged", "failed", "time"):
+        table.add_column(column, justify="right" if column in ("new", "updated", "unchanged", "time") else "left")
+    for source in report.sources:
+        table.add_row(
+            escape(f"{source.name} ({source.slug})"),
+            str(source.new),
+            str(source.updated),
+            str(source.unchanged),
+            f"[red]{escape(source.error)}[/red]" if source.error else "",
+            f"{source.seconds:.1f} s",
+        )
+    return table
+
+
+def print_update(report: UpdateReport) -> None:
+    console.print(update_table(report))
+    for source in report.sources:
+        for warning in source.warnings:
+            console.print(f"[yellow]warning:[/yellow] {source.slug}: {escape(warning)}", soft_wrap=True)
+
+
+def print_import(report: ImportReport, verb: str) -> None:
+    rate = report.files / report.seconds if report.seconds else 0
+    console.print(
+        f"{verb}: {report.files} files, {report.imported} indexed, {report.unchanged} already present, "
+        f"{report.duplicates} duplicates, {len(report.errors)} skipped in {report.seconds:.1f} s ({rate:,.0f} files/s)"
+    )
+    for error in report.errors:
+        console.print(f"[yellow]skipped:[/yellow] {escape(error)}", soft_wrap=True)
+
+
+def health_table(rows: list) -> Table:  # list[SourceHealth]
+    table = Table(title="outlets", title_justify="left")
+    for column in ("outlet", "enabled", "feeds", "articles", "last success", "failures", "last error"):
+        table.add_column(column, justify="right" if column in ("feeds", "articles", "failures") else "left")
+    for row in rows:
+        error = f"{when(row.last_error_ms)}: {row.last_error}" if row.last_error else ""
+        table.add_row(
+            escape(f"{row.name} ({row.slug})"),
+            "yes" if row.enabled else "no",
+            str(len(row.feeds)),
+            str(row.articles),
+            when(row.last_success_ms),
+            str(row.consecutive_failures or ""),
+            f"[red]{escape(error)}[/red]" if error else "",
+        )
+    return table

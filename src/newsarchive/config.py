@@ -1,0 +1,230 @@
+"""Settings: frozen value objects with named defaults, resolved once by ``load_settings``.
+
+Precedence: command-line overrides, then ``NEWSARCHIVE_*`` environment variables, then
+``newsarchive.toml``, then the defaults below. Nothing else reads the environment or the TOML.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError
+from .sources import DEFAULT_SOURCES, Source, sources_from_tables
+
+CONFIG_FILE = "newsarchive.toml"
+
+DEFAULT_USER_AGENT = f"newsarchive/{__version__} (news archiver)"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_TOTAL_TIMEOUT = 120.0
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_PER_HOST = 2
+DEFAULT_CONCURRENCY = 16
+DEFAULT_RETRIES = 2
+DEFAULT_BACKOFF = 1.0
+DEFAULT_MAX_RETRY_AFTER = 60.0
+DEFAULT_MAX_REDIRECTS = 5
+DEFAULT_LIST_SIZE = 300
+DEFAULT_TITLE = "抓取新闻媒体文章"
+
+# One registry of settings with their help text: the docs and `init` are checked against it.
+SETTINGS_HELP: Mapping[str, str] = {
+    "archive.title": "heading of the archive's README.md",
+    "archive.list_size": "how many of an outlet's newest articles lists/<name>.md shows",
+    "fetch.user_agent": "User-Agent header sent with every request",
+    "fetch.proxy": "proxy for all fetching: http://, https://, socks5:// or socks5h:// (else HTTP(S)_PROXY/ALL_PROXY)",
+    "fetch.connect_timeout": "seconds to wait for a connection",
+    "fetch.read_timeout": "seconds to wait for the next bytes of a response",
+    "fetch.total_timeout": "seconds one feed may take in all, retries included",
+    "fetch.max_bytes": "largest response accepted, after decompression",
+    "fetch.per_host": "requests at once to one host",
+    "fetch.concurrency": "requests at once in all",
+    "fetch.retries": "retries after a network error, a 5xx or a 429",
+    "fetch.backoff": "seconds before the first retry; doubled for each further one",
+    "fetch.max_retry_after": "longest Retry-After honoured, in seconds",
+    "fetch.max_redirects": "redirects followed at most",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchConfig:
+    """How feeds are fetched: deadlines, limits, retries, identity and proxy."""
+
+    user_agent: str = DEFAULT_USER_AGENT
+    proxy: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+    per_host: int = DEFAULT_PER_HOST
+    concurrency: int = DEFAULT_CONCURRENCY
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"fetch.{name} must be a positive number of seconds")
+        for name in ("max_bytes", "per_host", "concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"fetch.{name} must be at least 1")
+        for name in ("retries", "max_redirects", "backoff", "max_retry_after"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"fetch.{name} cannot be negative")
+        if self.proxy and self.proxy.split("://", 1)[0] not in {"http", "https", "socks5", "socks5h"}:
+            raise ConfigError(
+                f"fetch.proxy {self.proxy!r} is not a proxy address",
+                hint="use http://host:port, https://host:port, socks5://host:port or socks5h://host:port",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a run needs, gathered from flags, environment, newsarchive.toml and defaults."""
+
+    title: str = DEFAULT_TITLE
+    list_size: int = DEFAULT_LIST_SIZE
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    sources: tuple[Source, ...] = DEFAULT_SOURCES
+
+    def __post_init__(self) -> None:
+        if self.list_size < 1:
+            raise ConfigError("archive.list_size must be at least 1")
+
+    def source(self, slug: str) -> Source | None:
+        return next((s for s in self.sources if s.slug == slug), None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file", hint="give the path of an existing TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the TOML syntax at the place named") from exc
+
+
+def _section(data: Mapping[str, Any], name: str, where: Path, allowed: set[str]) -> dict[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    unknown = set(section) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {name}.{sorted(unknown)[0]}", hint=f"known: {', '.join(sorted(allowed))}")
+    return section
+
+
+def _fetch_config(values: Mapping[str, Any], where: str) -> FetchConfig:
+    kinds = {f.name: f.type for f in fields(FetchConfig)}
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = str(kinds[key])
+        try:
+            if "float" in kind:
+                converted[key] = float(value)
+            elif "int" in kind:
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                converted[key] = int(value)
+            else:
+                converted[key] = None if value in ("", None) else str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: fetch.{key} = {value!r} is not a {kind.split()[0]}") from None
+    return FetchConfig(**converted)
+
+
+def load_settings(
+    archive_root: Path | None,
+    *,
+    sources_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve the settings of one run.
+
+    ``sources_file`` replaces the configured outlets for this run. ``overrides`` holds
+    ``fetch.<key>`` values from the command line.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    config_path = archive_root / CONFIG_FILE if archive_root else None
+    if config_path and config_path.exists():
+        data = _read_toml(config_path)
+    where = config_path or Path(CONFIG_FILE)
+    unknown = set(data) - {"archive", "fetch", "sources", "mirrors"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown section [{sorted(unknown)[0]}]", hint="known: [archive], [fetch], [[sources]]")
+    archive = _section(data, "archive", where, {"title", "list_size"})
+    fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
+    for f in fields(FetchConfig):
+        env_value = env.get(f"NEWSARCHIVE_{f.name.upper()}")
+        if env_value is not None:
+            fetch_values[f.name] = env_value
+    for key, value in (overrides or {}).items():
+        fetch_values[key.removeprefix("fetch.")] = value
+    sources = DEFAULT_SOURCES
+    if "sources" in data:
+        if not isinstance(data["sources"], list):
+            raise ConfigError(f"{where}: sources must be an array of tables: [[sources]]")
+        sources = sources_from_tables(data["sources"], str(where))
+    if sources_file is not None:
+        extra = _read_toml(sources_file)
+        tables = extra.get("sources")
+        if not isinstance(tables, list) or not tables:
+            raise ConfigError(f"{sources_file}: has no [[sources]] tables", hint="add [[sources]] with name, slug and feeds")
+        sources = sources_from_tables(tables, str(sources_file))
+    try:
+        return Settings(
+            title=str(archive.get("title", DEFAULT_TITLE)),
+            list_size=int(archive.get("list_size", DEFAULT_LIST_SIZE)),
+            fetch=_fetch_config(fetch_values, str(where)),
+            sources=sources,
+        )
+    except ConfigError as exc:
+        if str(where) in str(exc):
+            raise
+        raise ConfigError(f"{where}: {exc}", hint=exc.hint) from None
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DEFAULT_TITLE) -> str:
+    """The newsarchive.toml that ``init`` writes: every setting shown, commented, with its default."""
+    defaults = FetchConfig()
+    lines = [
+        "# newsarchive configuration. Documented in the project's README, section Configuration.",
+        "",
+        "[archive]",
+        f"title = {_toml_string(title)}",
+        f"# list_size = {DEFAULT_LIST_SIZE}    # {SETTINGS_HELP['archive.list_size']}",
+        "",
+        "[fetch]",
+    ]
+    for f in fields(FetchConfig):
+        value = getattr(defaults, f.name)
+        shown = _toml_string(value) if isinstance(value, str) else ('""' if value is None else repr(value))
+        lines.append(f"# {f.name} = {shown}    # {SETTINGS_HELP['fetch.' + f.name]}")
+    for source in sources:
+        feeds = ", ".join(_toml_string(feed) for feed in source.feeds)
+        lines += ["", "[[sources]]", f"name = {_toml_string(source.name)}", f"slug = {_toml_string(source.slug)}", f"feeds = [{feeds}]"]
+        if not source.enabled:
+            lines.append("enabled = false")
+    return "\n".join(lines) + "\n"
+
+
+def with_sources(settings: Settings, sources: tuple[Source, ...]) -> Settings:
+    return replace(settings, sources=sources)

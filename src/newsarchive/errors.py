@@ -1,0 +1,99 @@
+"""The one exception tree of newsarchive.
+
+Every expected failure raises one of these; each carries ``.hint``, one line
+that says what to do about it. Library exceptions (httpx, lxml, feedparser,
+sqlite3) are translated where those libraries are called and chained with
+``from``; nothing above those modules catches them.
+
+::
+
+    NewsarchiveError            base; .hint
+      ConfigError               bad newsarchive.toml, sources file or option   -> exit 2
+      ArchiveError
+        ArchiveNotFoundError    no archive here
+        ArchiveLockedError      another run holds the lock
+        ArticleFileError        .path, .line: a malformed article file
+      SourceError               .slug, .url: one outlet failed; the others go on
+        FetchError              .status, .attempts
+        FeedError               the feed could not be parsed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NewsarchiveError(Exception):
+    """Base of every error newsarchive raises on purpose."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class ConfigError(NewsarchiveError):
+    """A bad configuration file, sources file or option."""
+
+    hint = "fix the setting named above, or see `newsarchive --help`"
+
+
+class ArchiveError(NewsarchiveError):
+    """Something is wrong with the archive on disk."""
+
+
+class ArchiveNotFoundError(ArchiveError):
+    hint = "run `newsarchive init DIR` or pass --archive DIR"
+
+
+class ArchiveLockedError(ArchiveError):
+    hint = "wait for the other run to finish; the lock frees itself when that process ends"
+
+
+class ArticleFileError(ArchiveError):
+    """An article file that is not in the duty-machine format."""
+
+    hint = "fix or remove the file; the rest of the archive is unaffected"
+
+    def __init__(self, path: Path | str, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = Path(path)
+        self.line = line
+        self.reason = reason
+
+
+class SourceError(NewsarchiveError):
+    """One outlet or one of its feeds failed; the other outlets carry on."""
+
+    def __init__(self, message: str, *, slug: str = "", url: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.slug = slug
+        self.url = url
+
+
+class FetchError(SourceError):
+    hint = "check the address and your network or proxy; the next run retries"
+
+    def __init__(self, message: str, *, url: str, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+        self.attempts = attempts
+
+
+class FeedError(SourceError):
+    hint = "the server did not send a feed this time; check the address in a browser"
+
+
+__all__ = [
+    "ArchiveError",
+    "ArchiveLockedError",
+    "ArchiveNotFoundError",
+    "ArticleFileError",
+    "ConfigError",
+    "FeedError",
+    "FetchError",
+    "NewsarchiveError",
+    "SourceError",
+]

@@ -1,0 +1,315 @@
+"""Stage 2, fetch: feeds over HTTP(S) (httpx, async) or from local files -> FetchResult.
+
+Politeness and safety live here: a per-host and a global limit on requests at once,
+connect/read/total deadlines, a cap on the response size that also holds after
+decompression (gzip and brotli bombs), a few redirects and only to http(s) addresses
+that are not link-local, conditional GET, and retries with backoff on network errors,
+5xx and 429 (Retry-After honoured up to a cap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import socket
+import time
+import zlib
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from .config import FetchConfig
+from .errors import FetchError
+from .models import FetchResult
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 64 * 1024
+
+
+class _CorruptBody(Exception):
+    pass
+
+
+class _Decoder(Protocol):
+    def feed(self, chunk: bytes, limit: int) -> bytes: ...
+
+    def pending(self) -> bool: ...
+
+
+class _Identity:
+    def feed(self, chunk: bytes, limit: int) -> bytes:
+        return chunk
+
+    def pending(self) -> bool:
+        return False
+
+
+class _Zlib:
+    """gzip or deflate, never producing more than ``limit`` bytes from one call."""
+
+    def __init__(self, wbits: int) -> None:
+        self._inflater = zlib.decompressobj(wbits)
+
+    def feed(self, chunk: bytes, limit: int) -> bytes:
+        try:
+            return self._inflater.decompress(self._inflater.unconsumed_tail + chunk, limit)
+        except zlib.error as exc:
+            raise _CorruptBody(str(exc)) from exc
+
+    def pending(self) -> bool:
+        return bool(self._inflater.unconsumed_tail)
+
+
+class _Brotli:
+    def __init__(self) -> None:
+        import brotli
+
+        self._error = brotli.error
+        self._decompressor = brotli.Decompressor()
+
+    def feed(self, chunk: bytes, limit: int) -> bytes:
+        try:
+            return bytes(self._decompressor.process(chunk, output_buffer_limit=limit))
+        except self._error as exc:
+            raise _CorruptBody(str(exc)) from exc
+
+    def pending(self) -> bool:
+        return False  # at the output limit the body is too large anyway
+
+
+def _decoder(content_encoding: str) -> _Decoder:
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return _Identity()
+    if encoding in ("gzip", "x-gzip"):
+        return _Zlib(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return _Zlib(zlib.MAX_WBITS)
+    if encoding == "br":
+        return _Brotli()
+    raise ValueError(f"unsupported Content-Encoding {content_encoding!r}")
+
+
+def is_local_path(address: str) -> bool:
+    return "://" not in address and not address.startswith(("http:", "https:"))
+
+
+def local_path(address: str) -> Path:
+    if address.startswith("file:"):
+        return Path(url2pathname(unquote(urlsplit(address).path)))
+    return Path(address).expanduser()
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), cap)
+
+
+async def _refuse_link_local(url: httpx.URL) -> None:
+    """Redirects may lead anywhere a feed author likes; never to link-local addresses (cloud metadata)."""
+    host = url.host
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return  # unresolvable: the request itself will fail and say so
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
+        if address.is_link_local:
+            raise FetchError(f"{url}: redirect to a link-local address ({address}) refused", url=str(url))
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, status: int | None = None, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.wait = wait
+
+
+class Fetcher:
+    """One shared client for a run. Use as ``async with Fetcher(config) as fetcher``."""
+
+    def __init__(self, config: FetchConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        timeout = httpx.Timeout(
+            connect=config.connect_timeout, read=config.read_timeout, write=config.read_timeout, pool=config.total_timeout
+        )
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            proxy=config.proxy,
+            trust_env=config.proxy is None,
+            transport=transport,
+            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+            headers={
+                "User-Agent": config.user_agent,
+                "Accept-Encoding": "gzip, deflate, br",
+                "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
+            },
+        )
+        self._all = asyncio.Semaphore(config.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """Fetch one feed. Raises FetchError saying what went wrong and where; 304 gives a result without body."""
+        started = time.monotonic()
+        if is_local_path(url) or url.startswith("file:"):
+            return await asyncio.to_thread(self._read_file, url, started)
+        if not url.startswith(("http://", "https://")):
+            raise FetchError(f"{url}: only http(s), file:// and local paths can be fetched", url=url)
+        host = urlsplit(url).netloc.lower()
+        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.config.per_host))
+        attempts = 0
+        try:
+            async with asyncio.timeout(self.config.total_timeout):
+                while True:
+                    attempts += 1
+                    try:
+                        async with self._all, per_host:
+                            result = await self._attempt(url, etag, last_modified)
+                        return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
+                    except _Retry as retry:
+                        if attempts > self.config.retries:
+                            raise FetchError(
+                                f"{url}: {retry} after {attempts} attempt{'s' * (attempts > 1)}",
+                                url=url,
+                                status=retry.status,
+                                attempts=attempts,
+                            ) from None
+                        wait = (
+                            retry.wait if retry.wait is not None else self.config.backoff * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+                        )
+                        log.info("%s: %s; retrying in %.1f s", url, retry, wait)
+                        await asyncio.sleep(wait)
+        except TimeoutError:
+            raise FetchError(
+                f"{url}: gave up after {self.config.total_timeout:g} s (fetch.total_timeout), {attempts} attempt{'s' * (attempts > 1)}",
+                url=url,
+                attempts=attempts,
+            ) from None
+
+    async def _attempt(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        target = httpx.URL(url)
+        for hop in range(self.config.max_redirects + 1):
+            if hop:
+                if target.scheme not in ("http", "https"):
+                    raise FetchError(f"{url}: redirect to {target} refused: only http(s) addresses are followed", url=url)
+                await _refuse_link_local(target)
+            try:
+                response = await self._client.send(self._client.build_request("GET", target, headers=headers), stream=True)
+            except httpx.TimeoutException as exc:
+                raise _Retry(f"timed out ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise _Retry(f"network error: {exc or type(exc).__name__}") from exc
+            try:
+                if response.status_code in _REDIRECTS and "location" in response.headers:
+                    target = target.join(response.headers["location"])
+                    continue
+                return await self._result(url, response)
+            finally:
+                await response.aclose()
+        raise FetchError(f"{url}: more than {self.config.max_redirects} redirects (fetch.max_redirects)", url=url)
+
+    async def _result(self, url: str, response: httpx.Response) -> FetchResult:
+        status = response.status_code
+        if status == 304:
+            return FetchResult(
+                url=url, status=304, body=None, etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
+            )
+        if status in RETRY_STATUSES:
+            wait = _retry_after(response.headers.get("retry-after"), self.config.max_retry_after)
+            raise _Retry(f"HTTP {status} {response.reason_phrase}".rstrip(), status=status, wait=wait)
+        if status >= 300:
+            raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}".rstrip(), url=url, status=status)
+        body = await self._read_body(url, response)
+        return FetchResult(
+            url=url,
+            status=status,
+            body=body,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            charset=_charset(response.headers.get("content-type")),
+        )
+
+    async def _read_body(self, url: str, response: httpx.Response) -> bytes:
+        limit = self.config.max_bytes
+        too_large = FetchError(f"{url}: response larger than {limit:,} bytes (fetch.max_bytes)", url=url, status=response.status_code)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit and not response.headers.get("content-encoding"):
+            raise too_large
+        try:
+            decoder = _decoder(response.headers.get("content-encoding", ""))
+        except ValueError as exc:
+            raise FetchError(f"{url}: {exc}", url=url) from None
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_raw(_CHUNK):
+                data = decoder.feed(chunk, limit - size + 1)
+                while True:
+                    size += len(data)
+                    if size > limit:
+                        raise too_large
+                    parts.append(data)
+                    if not decoder.pending():
+                        break
+                    data = decoder.feed(b"", limit - size + 1)
+        except httpx.TimeoutException as exc:
+            raise _Retry("timed out while reading the response") from exc
+        except httpx.TransportError as exc:
+            raise _Retry(f"connection broke while reading the response: {exc or type(exc).__name__}") from exc
+        except _CorruptBody as exc:
+            raise FetchError(f"{url}: the compressed response is corrupt: {exc}", url=url) from exc
+        return b"".join(parts)
+
+    def _read_file(self, address: str, started: float) -> FetchResult:
+        path = local_path(address)
+        try:
+            with path.open("rb") as handle:
+                body = handle.read(self.config.max_bytes + 1)
+        except OSError as exc:
+            raise FetchError(f"{address}: cannot read {path}: {exc.strerror}", url=address) from exc
+        if len(body) > self.config.max_bytes:
+            raise FetchError(f"{address}: file larger than {self.config.max_bytes:,} bytes (fetch.max_bytes)", url=address)
+        return FetchResult(url=address, status=200, body=body, elapsed=time.monotonic() - started)

@@ -1,0 +1,336 @@
+"""The SQLite index of an archive: articles, their identity keys, revisions, feed state, run history.
+
+Articles, keys and revisions are derived from the files and rebuilt by ``reindex``; feed
+state (ETag, Last-Modified, failures) and run history are operational memory, carried over.
+``journal`` lists the files a run is about to write, so a run killed mid-write is finished
+by the next one (see ``Archive.recover``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ArchiveError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    rowid INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,               -- outlet slug
+    file_id INTEGER NOT NULL,           -- the number in the file name, counted down
+    path TEXT NOT NULL UNIQUE,          -- relative to the archive, e.g. articles/rfi/1048574.md
+    title TEXT NOT NULL,
+    link TEXT,
+    guid TEXT,
+    pub_ms INTEGER,
+    fingerprint TEXT NOT NULL,
+    first_seen_ms INTEGER,              -- NULL for imported files
+    updated_ms INTEGER                  -- when the current version was first seen
+);
+CREATE INDEX IF NOT EXISTS articles_by_source ON articles (source, file_id);
+CREATE TABLE IF NOT EXISTS article_keys (
+    key TEXT PRIMARY KEY,               -- link:<normalised address> | guid:<slug>:<guid> | title:<slug>:<title>
+    article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS article_keys_by_article ON article_keys (article);
+CREATE TABLE IF NOT EXISTS revisions (
+    rowid INTEGER PRIMARY KEY,
+    article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE,
+    path TEXT NOT NULL UNIQUE,          -- revisions/<folder>/<file stem>/<seen_ms>.md
+    title TEXT NOT NULL,
+    link TEXT,
+    pub_ms INTEGER,
+    seen_ms INTEGER NOT NULL,           -- when this version was first seen
+    fingerprint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revisions_by_article ON revisions (article, seen_ms);
+CREATE TABLE IF NOT EXISTS feeds (
+    url TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    body_hash TEXT,                     -- unchanged bytes are not parsed again
+    last_attempt_ms INTEGER,
+    last_success_ms INTEGER,
+    last_error TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    items INTEGER
+);
+CREATE TABLE IF NOT EXISTS runs (
+    rowid INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    new INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    unchanged INTEGER NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source, started_ms);
+CREATE TABLE IF NOT EXISTS journal (item TEXT PRIMARY KEY);   -- 'file:<path>' or 'list:<slug>' in flight
+"""
+
+_ARTICLE_COLUMNS = "rowid, source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms"
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    rowid: int
+    source: str
+    file_id: int
+    path: str
+    title: str
+    link: str | None
+    guid: str | None
+    pub_ms: int | None
+    fingerprint: str
+    first_seen_ms: int | None
+    updated_ms: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedState:
+    url: str
+    source: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_attempt_ms: int | None = None
+    last_success_ms: int | None = None
+    last_error: str | None = None
+    failures: int = 0
+    items: int | None = None
+
+
+class Index:
+    """One connection to an archive's index, with a nestable ``atomic()`` transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.executescript(SCHEMA)
+            version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(version[0]) > SCHEMA_VERSION:
+                raise ArchiveError(
+                    f"{path}: index schema {version[0]} is newer than this newsarchive knows ({SCHEMA_VERSION})", hint="upgrade newsarchive"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveError(
+                f"{path}: the index cannot be opened: {exc}", hint="run `newsarchive reindex` to rebuild it from the files"
+            ) from exc
+        self._depth = 0
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A transaction; nested calls become savepoints."""
+        name = f"sp{self._depth}"
+        self.db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.db.execute("ROLLBACK")
+            else:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._depth -= 1
+            self.db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+
+    def carry_over_from(self, old_path: Path) -> None:
+        """Keep what the files cannot tell (feed state, run history, guids, first-seen times) from the old
+        index, when it can still be read."""
+        db = self.db
+        try:
+            db.execute("ATTACH DATABASE ? AS old", (str(old_path),))
+        except sqlite3.DatabaseError:
+            return
+        try:
+            with self.atomic():
+                db.execute("INSERT OR IGNORE INTO feeds SELECT * FROM old.feeds")
+                db.execute("INSERT OR IGNORE INTO runs SELECT * FROM old.runs")
+                db.execute(
+                    "UPDATE articles SET guid = o.guid, first_seen_ms = o.first_seen_ms, updated_ms = o.updated_ms"
+                    " FROM old.articles AS o WHERE o.path = articles.path"
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO article_keys (key, article)"
+                    " SELECT 'guid:' || source || ':' || guid, rowid FROM articles WHERE guid IS NOT NULL"
+                )
+        except sqlite3.DatabaseError as exc:
+            log.warning("%s: could not carry feed state over from the old index: %s", old_path, exc)
+        finally:
+            db.execute("DETACH DATABASE old")
+
+    # articles -------------------------------------------------------------------------------
+
+    def find(self, keys: Iterable[str]) -> ArticleRow | None:
+        """The article any of ``keys`` belongs to, trying them in order."""
+        for key in keys:
+            row = self.db.execute(
+                f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid = (SELECT article FROM article_keys WHERE key = ?)", (key,)
+            ).fetchone()
+            if row:
+                return ArticleRow(*row)
+        return None
+
+    def article_at(self, path: str) -> ArticleRow | None:
+        row = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path = ?", (path,)).fetchone()
+        return ArticleRow(*row) if row else None
+
+    def add_article(self, row: ArticleRow, keys: Iterable[str]) -> int:
+        """Insert an article (rowid ignored) or replace the one at the same path; returns its rowid.
+
+        A key already held by another article stays with the newer one (the lower file id).
+        """
+        cursor = self.db.execute(
+            "INSERT INTO articles (source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (path) DO UPDATE SET source = excluded.source, file_id = excluded.file_id, title = excluded.title,"
+            " link = excluded.link, guid = excluded.guid, pub_ms = excluded.pub_ms, fingerprint = excluded.fingerprint,"
+            " first_seen_ms = coalesce(articles.first_seen_ms, excluded.first_seen_ms), updated_ms = excluded.updated_ms"
+            " RETURNING rowid",
+            (
+                row.source,
+                row.file_id,
+                row.path,
+                row.title,
+                row.link,
+                row.guid,
+                row.pub_ms,
+                row.fingerprint,
+                row.first_seen_ms,
+                row.updated_ms,
+            ),
+        )
+        rowid = int(cursor.fetchone()[0])
+        self.db.executemany(
+            "INSERT INTO article_keys (key, article) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET article = excluded.article"
+            " WHERE (SELECT file_id FROM articles WHERE rowid = excluded.article)"
+            " < (SELECT file_id FROM articles WHERE rowid = article_keys.article)",
+            [(key, rowid) for key in keys],
+        )
+        return rowid
+
+    def remove_article(self, path: str) -> None:
+        self.db.execute("DELETE FROM articles WHERE path = ?", (path,))
+
+    def lowest_file_id(self, source: str) -> int | None:
+        row = self.db.execute("SELECT min(file_id) FROM articles WHERE source = ?", (source,)).fetchone()
+        return row[0]
+
+    def newest(self, source: str, limit: int) -> list[ArticleRow]:
+        rows = self.db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE source = ? ORDER BY file_id, path LIMIT ?", (source, limit)
+        ).fetchall()
+        return [ArticleRow(*row) for row in rows]
+
+    def articles(self, source: str | None = None) -> Iterator[ArticleRow]:
+        query = f"SELECT {_ARTICLE_COLUMNS} FROM articles"
+        cursor = (
+            self.db.execute(query + " WHERE source = ? ORDER BY file_id", (source,))
+            if source
+            else self.db.execute(query + " ORDER BY source, file_id")
+        )
+        for row in cursor:
+            yield ArticleRow(*row)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT source, count(*) FROM articles GROUP BY source").fetchall())
+
+    def sources_present(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT DISTINCT source FROM articles ORDER BY source")]
+
+    # revisions ------------------------------------------------------------------------------
+
+    def add_revision(
+        self, article: int, *, path: str, title: str, link: str | None, pub_ms: int | None, seen_ms: int, fingerprint: str
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO revisions (article, path, title, link, pub_ms, seen_ms, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (article, path, title, link, pub_ms, seen_ms, fingerprint),
+        )
+
+    def revisions(self, article: int) -> list[tuple[str, str, int]]:
+        """(path, title, seen_ms) of an article's earlier versions, oldest first."""
+        return self.db.execute("SELECT path, title, seen_ms FROM revisions WHERE article = ? ORDER BY seen_ms", (article,)).fetchall()
+
+    # feeds and runs -------------------------------------------------------------------------
+
+    def feed_state(self, url: str) -> FeedState | None:
+        row = self.db.execute(
+            "SELECT url, source, etag, last_modified, body_hash, last_attempt_ms, last_success_ms, last_error, failures, items FROM feeds WHERE url = ?",
+            (url,),
+        ).fetchone()
+        return FeedState(**dict(zip(FeedState.__dataclass_fields__, row, strict=True))) if row else None
+
+    def save_feed_state(self, state: FeedState) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO feeds (url, source, etag, last_modified, body_hash, last_attempt_ms, last_success_ms, last_error, failures, items)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                state.url,
+                state.source,
+                state.etag,
+                state.last_modified,
+                state.body_hash,
+                state.last_attempt_ms,
+                state.last_success_ms,
+                state.last_error,
+                state.failures,
+                state.items,
+            ),
+        )
+
+    def feed_states(self, source: str) -> list[FeedState]:
+        rows = self.db.execute("SELECT url FROM feeds WHERE source = ? ORDER BY url", (source,)).fetchall()
+        return [state for (url,) in rows if (state := self.feed_state(url))]
+
+    def record_run(
+        self, source: str, *, started_ms: int, seconds: float, new: int, updated: int, unchanged: int, error: str | None
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO runs (source, started_ms, seconds, new, updated, unchanged, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (source, started_ms, seconds, new, updated, unchanged, error),
+        )
+
+    def last_runs(self, source: str) -> tuple[int | None, int | None, str | None]:
+        """(last success ms, last failure ms, last error) of an outlet."""
+        success = self.db.execute("SELECT max(started_ms) FROM runs WHERE source = ? AND error IS NULL", (source,)).fetchone()[0]
+        failure = self.db.execute(
+            "SELECT started_ms, error FROM runs WHERE source = ? AND error IS NOT NULL ORDER BY started_ms DESC LIMIT 1", (source,)
+        ).fetchone()
+        return success, failure[0] if failure else None, failure[1] if failure else None
+
+    # journal --------------------------------------------------------------------------------
+
+    def journal_add(self, items: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO journal (item) VALUES (?)", [(item,) for item in items])
+
+    def journal_items(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT item FROM journal ORDER BY item")]
+
+    def journal_clear(self, items: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM journal WHERE item = ?", [(item,) for item in items])

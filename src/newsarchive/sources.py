@@ -1,0 +1,110 @@
+"""Stage 1, sources: the built-in outlets and ``[[sources]]`` tables -> ``Source`` objects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """One outlet: its display name (``lists/<name>.md``), its folder and its feeds, in order of preference."""
+
+    name: str
+    slug: str
+    feeds: tuple[str, ...] = ()
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not _SLUG.match(self.slug):
+            raise ConfigError(
+                f"source slug {self.slug!r} is not a short ASCII folder name",
+                hint="use letters, digits, '-', '_' or '.', like slug = \"rfi\"",
+            )
+        if not self.name.strip() or _BAD_NAME.search(self.name) or self.name.startswith("."):
+            raise ConfigError(
+                f"source name {self.name!r} cannot be a file name for lists/<name>.md",
+                hint="use a display name without '/', '\\', control characters or a leading dot",
+            )
+        for feed in self.feeds:
+            if not isinstance(feed, str) or not feed.strip():
+                raise ConfigError(f"source {self.slug!r} has an empty feed address")
+
+
+DEFAULT_SOURCES: tuple[Source, ...] = (
+    Source(name="法广", slug="rfi", feeds=("https://www.rfi.fr/cn/rss", "https://feedx.net/rss/rfi.xml")),
+    Source(
+        name="自由亚洲电台",
+        slug="rfa",
+        feeds=("https://www.rfa.org/arc/outboundfeeds/mandarin/rss/", "https://www.rfa.org/mandarin/rss2.xml"),
+    ),
+    Source(
+        name="美国之音",
+        slug="voa",
+        feeds=("https://www.voachinese.com/api/zm_yql-vomx-tpeybti", "https://feedx.net/rss/mgzy1.xml"),
+    ),
+    Source(name="BBC", slug="bbc", feeds=("https://feeds.bbci.co.uk/zhongwen/simp/rss.xml", "https://feedx.net/rss/bbc.xml")),
+    Source(name="德国之声", slug="dw", feeds=("https://rss.dw.com/rdf/rss-chi-all", "https://feedx.net/rss/dw.xml")),
+    Source(name="纽约时报", slug="nyt", feeds=("https://cn.nytimes.com/rss/", "https://feedx.net/rss/nytimes.xml")),
+    Source(name="中国数字时代", slug="cdt", feeds=("https://chinadigitaltimes.net/chinese/feed/",)),
+    # Reuters has had no Chinese feed since 2022-04; kept so that archives holding it import under its slug.
+    Source(name="路透", slug="reuters", feeds=(), enabled=False),
+    Source(name="金融时报", slug="ft", feeds=("https://www.ftchinese.com/rss/feed", "https://feedx.net/rss/ft.xml")),
+)
+
+# duty-machine's 2020 archives put each outlet in a folder named after it (articles/法广/...).
+FOLDER_ALIASES: Mapping[str, str] = {source.name: source.slug for source in DEFAULT_SOURCES}
+
+_KEYS = {"name", "slug", "feeds", "enabled"}
+
+
+def source_from_table(table: Mapping[str, Any], where: str) -> Source:
+    """Build one Source from a ``[[sources]]`` table; ``where`` names the file for error messages."""
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {sorted(unknown)[0]!r} in [[sources]]",
+            hint=f"allowed keys: {', '.join(sorted(_KEYS))}",
+        )
+    try:
+        name, slug = table["name"], table["slug"]
+    except KeyError as exc:
+        raise ConfigError(f"{where}: a [[sources]] table lacks {exc.args[0]!r}", hint='give name = "..." and slug = "..."') from None
+    feeds = table.get("feeds", [])
+    if isinstance(feeds, str):
+        feeds = [feeds]
+    if not isinstance(name, str) or not isinstance(slug, str) or not isinstance(feeds, list):
+        raise ConfigError(f"{where}: source {slug!r}: name and slug must be strings, feeds a list of strings")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}: source {slug!r}: enabled must be true or false")
+    try:
+        return Source(name=name, slug=slug, feeds=tuple(feeds), enabled=enabled)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}", hint=exc.hint) from None
+
+
+def sources_from_tables(tables: Iterable[Mapping[str, Any]], where: str) -> tuple[Source, ...]:
+    sources = tuple(source_from_table(table, where) for table in tables)
+    seen: dict[str, str] = {}
+    for source in sources:
+        for key, kind in ((source.slug, "slug"), ("name:" + source.name, "name")):
+            if key in seen:
+                raise ConfigError(f"{where}: two sources share the {kind} {key.removeprefix('name:')!r}")
+            seen[key] = kind
+    return sources
+
+
+def slug_for_folder(folder: str, sources: Iterable[Source]) -> str:
+    """The outlet slug an ``articles/<folder>`` belongs to: its slug, a display-name folder, or the folder itself."""
+    for source in sources:
+        if folder == source.slug or folder == source.name:
+            return source.slug
+    return FOLDER_ALIASES.get(folder, folder)

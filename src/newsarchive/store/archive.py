@@ -1,0 +1,434 @@
+"""The Archive: duty-machine files on disk plus the index beside them.
+
+Every change goes the same way: decide against the index, journal the paths about to be
+written and commit the index, write the files (atomically, as one batch), regenerate the
+lists that changed, clear the journal. A run killed anywhere in between leaves valid files,
+and ``recover()`` at the start of the next run makes the index agree with them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings, load_settings, render_config
+from ..errors import ArchiveError, ArchiveNotFoundError, ArticleFileError, ConfigError
+from ..index import ArticleRow, Index
+from ..models import Article, ImportReport
+from ..normalise import article_from_file
+from ..sources import Source, slug_for_folder
+from . import layout
+from .atomic import ArchiveLock, AtomicBatch, write_if_changed
+from .fileformat import ArticleFile, ListEntry, parse_article, render_article, render_list, render_readme
+
+log = logging.getLogger(__name__)
+
+_BATCH = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplyResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Archive:
+    """An archive folder: ``articles/``, ``lists/``, ``README.md``, ``revisions/`` and ``.newsarchive/``."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+        self.index = Index(root / layout.INDEX_FILE)
+
+    # opening --------------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, root: Path, *, sources: tuple[Source, ...] | None = None) -> Archive:
+        """Make ``root`` an archive: newsarchive.toml with the default outlets and an empty layout.
+        An existing newsarchive.toml is kept."""
+        root = root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        config = root / layout.CONFIG_FILE
+        if not config.exists():
+            config.write_text(render_config(sources) if sources else render_config(), encoding="utf-8")
+        for folder in (layout.ARTICLES, layout.LISTS, layout.HIDDEN):
+            (root / folder).mkdir(exist_ok=True)
+        gitignore = root / layout.HIDDEN / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text("# the index is derived data: `newsarchive reindex` rebuilds it\n*\n", encoding="utf-8")
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, root: Path | None = None, *, sources_file: Path | None = None, settings: Settings | None = None) -> Archive:
+        """Open the archive at ``root``, or the one containing the current folder."""
+        if root is None:
+            root = layout.find_root(Path.cwd())
+        else:
+            root = root.resolve()
+            if not root.is_dir() or not ((root / layout.CONFIG_FILE).is_file() or (root / layout.HIDDEN).is_dir()):
+                raise ArchiveNotFoundError(f"{root} is not an archive (no {layout.CONFIG_FILE} in it)")
+        if settings is None:
+            settings = load_settings(root, sources_file=sources_file)
+        return cls(root, settings)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def lock(self) -> ArchiveLock:
+        return ArchiveLock(self.root / layout.LOCK_FILE)
+
+    # reading --------------------------------------------------------------------------------
+
+    def articles(self, source: str | None = None) -> Iterator[ArticleRow]:
+        """The index's rows, newest first within each outlet."""
+        return self.index.articles(source)
+
+    def read(self, row: ArticleRow | str) -> ArticleFile:
+        path = row.path if isinstance(row, ArticleRow) else row
+        return parse_article((self.root / path).read_text(encoding="utf-8"), self.root / path)
+
+    def source_name(self, slug: str) -> str:
+        source = self.settings.source(slug)
+        return source.name if source else slug
+
+    # writing --------------------------------------------------------------------------------
+
+    def _next_id(self, slug: str) -> int:
+        lowest = self.index.lowest_file_id(slug)
+        number = (layout.TOP_ID if lowest is None else lowest) - 1
+        while (self.root / layout.article_path(slug, number)).exists():
+            number -= 1  # a file nobody indexed: never overwrite it
+        if number < 0:
+            raise ArchiveError(f"outlet {slug!r} has run out of ids below {layout.TOP_ID}")
+        return number
+
+    def apply(self, source: Source, articles: Iterable[Article], now_ms: int | None = None) -> ApplyResult:
+        """Store one outlet's articles: new ones get the next ids (oldest first), changed ones are rewritten
+        in place with their previous version kept, unchanged ones touch nothing."""
+        now_ms = _now_ms() if now_ms is None else now_ms
+        unique: dict[str, Article] = {}
+        aliases: dict[str, str] = {}
+        for article in articles:
+            first = next((aliases[key] for key in article.keys if key in aliases), None)
+            if first is None:
+                first = article.keys[0]
+                unique[first] = article
+            elif len(article.body) > len(unique[first].body):
+                unique[first] = article  # the same article in two feeds: keep the fuller body
+            for key in article.keys:
+                aliases.setdefault(key, first)
+        ordered = sorted(unique.values(), key=lambda a: a.pub_ms or 0)
+        new: list[Article] = []
+        changed: list[tuple[ArticleRow, Article]] = []
+        unchanged = 0
+        for article in ordered:
+            row = self.index.find(article.keys)
+            if row is None:
+                new.append(article)
+            elif row.fingerprint == article.fingerprint:
+                unchanged += 1
+            else:
+                changed.append((row, article))
+        if not new and not changed:
+            return ApplyResult(unchanged=unchanged)
+        batch = AtomicBatch()
+        written: list[str] = []
+        with self.index.atomic():
+            for row, article in changed:
+                old = self.root / row.path
+                seen = row.updated_ms or row.first_seen_ms or row.pub_ms or 0
+                revision = layout.revision_path(row.path, seen)
+                if old.exists():
+                    batch.write(self.root / revision, old.read_bytes())
+                    self.index.add_revision(
+                        row.rowid,
+                        path=revision,
+                        title=row.title,
+                        link=row.link,
+                        pub_ms=row.pub_ms,
+                        seen_ms=seen,
+                        fingerprint=row.fingerprint,
+                    )
+                    written.append(revision)
+                self._stage(batch, article, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
+                written.append(row.path)
+            for article in new:
+                number = self._next_id(source.slug)
+                path = layout.article_path(source.slug, number)
+                self._stage(batch, article, path, number, first_seen_ms=now_ms, now_ms=now_ms)
+                written.append(path)
+            self.index.journal_add([f"file:{path}" for path in written] + [f"list:{source.slug}"])
+        batch.commit()
+        self.refresh_lists([source.slug])
+        with self.index.atomic():
+            self.index.journal_clear([f"file:{path}" for path in written] + [f"list:{source.slug}"])
+        return ApplyResult(new=len(new), updated=len(changed), unchanged=unchanged)
+
+    def _stage(self, batch: AtomicBatch, article: Article, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> None:
+        text = render_article(pub_ms=article.pub_ms, title=article.title, link=article.link, body=article.body)
+        batch.write(self.root / path, text.encode("utf-8"))
+        row = ArticleRow(
+            rowid=0,
+            source=article.source,
+            file_id=number,
+            path=path,
+            title=article.title,
+            link=article.link,
+            guid=article.guid,
+            pub_ms=article.pub_ms,
+            fingerprint=article.fingerprint,
+            first_seen_ms=first_seen_ms,
+            updated_ms=now_ms,
+        )
+        self.index.add_article(row, article.keys)
+
+    def refresh_lists(self, slugs: Iterable[str]) -> list[str]:
+        """Regenerate lists/<name>.md of these outlets and README.md; files whose bytes would not change are
+        not touched. Returns the paths written."""
+        batch = AtomicBatch()
+        written = []
+        for slug in dict.fromkeys(slugs):
+            name = self.source_name(slug)
+            entries = [
+                ListEntry(path=row.path.removeprefix(layout.ARTICLES + "/"), title=row.title, pub_ms=row.pub_ms)
+                for row in self.index.newest(slug, self.settings.list_size)
+            ]
+            if write_if_changed(self.root / layout.list_path(name), render_list(name, entries).encode("utf-8"), batch):
+                written.append(layout.list_path(name))
+        present = set(self.index.sources_present())
+        configured = [s.slug for s in self.settings.sources]
+        order = [slug for slug in configured if slug in present] + sorted(present - set(configured))
+        readme = render_readme(self.settings.title, [self.source_name(slug) for slug in order])
+        if write_if_changed(self.root / "README.md", readme.encode("utf-8"), batch):
+            written.append("README.md")
+        batch.commit()
+        return written
+
+    def recover(self) -> list[str]:
+        """Finish what a killed run left: make the index agree with the files it was writing, regenerate its
+        lists. Returns the journal items handled."""
+        items = self.index.journal_items()
+        if not items:
+            return []
+        slugs = []
+        with self.index.atomic():
+            for item in items:
+                kind, _, value = item.partition(":")
+                if kind == "list":
+                    slugs.append(value)
+                    continue
+                (self.root / (value + ".newsarchive-tmp")).unlink(missing_ok=True)
+                if value.startswith(layout.REVISIONS + "/"):
+                    if not (self.root / value).exists():
+                        self.index.db.execute("DELETE FROM revisions WHERE path = ?", (value,))
+                    continue
+                self._reindex_file(value)
+        self.refresh_lists(slugs)
+        with self.index.atomic():
+            self.index.journal_clear(items)
+        log.warning("recovered %d journal entries left by an interrupted run", len(items))
+        return items
+
+    def _reindex_file(self, path: str) -> None:
+        """Make the index row of one article file agree with the file (or drop it when the file is absent)."""
+        row = self.index.article_at(path)
+        try:
+            parsed = self.read(path)
+        except (FileNotFoundError, ArticleFileError):
+            self.index.remove_article(path)
+            return
+        article = article_from_file(
+            row.source if row else path.split("/")[1], title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body
+        )
+        keys = list(article.keys) + ([f"guid:{row.source}:{row.guid}"] if row and row.guid else [])
+        self.index.add_article(
+            ArticleRow(
+                rowid=0,
+                source=article.source,
+                file_id=layout.file_id(path.rpartition("/")[2]) or 0,
+                path=path,
+                title=article.title,
+                link=article.link,
+                guid=row.guid if row else None,
+                pub_ms=article.pub_ms,
+                fingerprint=article.fingerprint,
+                first_seen_ms=row.first_seen_ms if row else None,
+                updated_ms=row.updated_ms if row else None,
+            ),
+            keys,
+        )
+
+    # import and reindex ---------------------------------------------------------------------
+
+    def import_from(self, source_root: Path, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Take in a duty-machine archive folder: its article files are copied byte for byte (kept where
+        they are when ``source_root`` is this archive) and indexed; malformed files are reported and skipped."""
+        source_root = source_root.resolve()
+        if not (source_root / layout.ARTICLES).is_dir():
+            raise ConfigError(
+                f"{source_root}: not a duty-machine archive (no articles/ folder in it)",
+                hint="give the folder that holds articles/ and lists/",
+            )
+        return _Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
+
+    def reindex(self, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Rebuild the index from the files alone, into a new database that replaces the old one at the end.
+        Feed state and run history are carried over."""
+        fresh_path = self.root / (layout.INDEX_FILE + ".rebuild")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(fresh_path) + suffix).unlink(missing_ok=True)
+        old = self.index
+        self.index = Index(fresh_path)
+        try:
+            report = _Indexer(self, copy=False, on_progress=on_progress).run(self.root)
+            self.index.carry_over_from(old.path)
+        except BaseException:
+            self.index.close()
+            self.index = old
+            raise
+        self.index.close()
+        old.close()
+        for suffix in ("-wal", "-shm"):
+            Path(str(old.path) + suffix).unlink(missing_ok=True)
+        os.replace(fresh_path, old.path)
+        self.index = Index(old.path)
+        return report
+
+
+class _Indexer:
+    """Walks an archive's files in batches (memory stays flat) and indexes them, copying them when importing."""
+
+    def __init__(self, archive: Archive, *, copy: bool, on_progress: Callable[[int], None] | None) -> None:
+        self.archive = archive
+        self.copy = copy
+        self.on_progress = on_progress
+        self.files = self.imported = self.unchanged = self.duplicates = 0
+        self.errors: list[str] = []
+        self.slugs: set[str] = set()
+
+    def run(self, source_root: Path) -> ImportReport:
+        started = time.monotonic()
+        batch: list[tuple[str, Path]] = []
+        for folder in sorted(entry for entry in os.scandir(source_root / layout.ARTICLES) if entry.is_dir()):
+            for entry in os.scandir(folder.path):
+                if entry.name.endswith(".md") and entry.is_file():
+                    batch.append((f"{layout.ARTICLES}/{folder.name}/{entry.name}", Path(entry.path)))
+                    if len(batch) >= _BATCH:
+                        self._index_batch(batch)
+                        batch = []
+        self._index_batch(batch)
+        revisions = source_root / layout.REVISIONS
+        if not self.copy and revisions.is_dir():
+            self._index_revisions(revisions)
+        self.archive.refresh_lists(sorted(self.slugs))
+        return ImportReport(
+            files=self.files,
+            imported=self.imported,
+            unchanged=self.unchanged,
+            duplicates=self.duplicates,
+            errors=tuple(self.errors),
+            seconds=time.monotonic() - started,
+        )
+
+    def _index_batch(self, batch: list[tuple[str, Path]]) -> None:
+        archive = self.archive
+        writes = AtomicBatch()
+        with archive.index.atomic():
+            for path, origin in batch:
+                self.files += 1
+                folder, name = path.split("/")[1:3]
+                number = layout.file_id(name)
+                if number is None:
+                    self.errors.append(f"{origin}: file name has no article id (expected <id>.md or <id>_<title>.md); skipped")
+                    continue
+                try:
+                    data = origin.read_bytes()
+                    parsed = parse_article(data.decode("utf-8"), origin)
+                except UnicodeDecodeError as exc:
+                    self.errors.append(f"{origin}:1: not UTF-8 ({exc.reason} at byte {exc.start}); skipped")
+                    continue
+                except ArticleFileError as exc:
+                    self.errors.append(f"{exc}; skipped")
+                    continue
+                except OSError as exc:
+                    self.errors.append(f"{origin}: cannot read: {exc.strerror}; skipped")
+                    continue
+                if self.copy:
+                    target = archive.root / path
+                    if target.exists():
+                        if target.read_bytes() != data:
+                            self.errors.append(f"{origin}: {target} already holds a different article; skipped")
+                            continue
+                        self.unchanged += 1
+                    else:
+                        writes.write(target, data)
+                slug = slug_for_folder(folder, archive.settings.sources)
+                article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
+                existing = archive.index.find(article.keys)
+                if existing is not None and existing.path != path:
+                    self.duplicates += 1
+                current = archive.index.article_at(path)
+                archive.index.add_article(
+                    ArticleRow(
+                        rowid=0,
+                        source=slug,
+                        file_id=number,
+                        path=path,
+                        title=article.title,
+                        link=article.link,
+                        guid=current.guid if current else None,
+                        pub_ms=article.pub_ms,
+                        fingerprint=article.fingerprint,
+                        first_seen_ms=current.first_seen_ms if current else None,
+                        updated_ms=current.updated_ms if current else None,
+                    ),
+                    article.keys,
+                )
+                self.imported += 1
+                self.slugs.add(slug)
+            writes.commit()
+        if self.on_progress:
+            self.on_progress(self.files)
+
+    def _index_revisions(self, revisions: Path) -> None:
+        index = self.archive.index
+        with index.atomic():
+            for directory, _, names in os.walk(revisions):
+                for name in names:
+                    if not name.endswith(".md") or not name[:-3].isdigit():
+                        continue
+                    path = str(Path(directory, name).relative_to(self.archive.root))
+                    row = index.article_at(layout.article_of_revision(path))
+                    try:
+                        parsed = self.archive.read(path)
+                    except (ArticleFileError, UnicodeDecodeError, OSError) as exc:
+                        self.errors.append(f"{path}: {exc}; skipped")
+                        continue
+                    if row is None:
+                        self.errors.append(f"{path}: a revision of an article that is not in the archive; skipped")
+                        continue
+                    article = article_from_file(row.source, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
+                    index.add_revision(
+                        row.rowid,
+                        path=path,
+                        title=parsed.title,
+                        link=parsed.link,
+                        pub_ms=parsed.pub_ms,
+                        seen_ms=int(name[:-3]),
+                        fingerprint=article.fingerprint,
+                    )
