@@ -233,8 +233,6 @@ class Fetcher:
         target = httpx.URL(url)
         for hop in range(self.config.max_redirects + 1):
             if hop:
-                if target.scheme not in ("http", "https"):
-                    raise FetchError(f"{url}: redirect to {target} refused: only http(s) addresses are followed", url=url)
                 await _refuse_link_local(target)
             try:
                 response = await self._client.send(self._client.build_request("GET", target, headers=headers), stream=True)
@@ -242,9 +240,18 @@ class Fetcher:
                 raise _Retry(f"timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise _Retry(f"network error: {exc or type(exc).__name__}") from exc
+            except httpx.InvalidURL as exc:  # httpx prepares the next hop even when not following redirects
+                raise FetchError(f"{url}: redirect refused: the server gave an address that is not http(s): {exc}", url=url) from exc
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
-                    target = target.join(response.headers["location"])
+                    location = response.headers["location"]
+                    scheme = urlsplit(location).scheme.lower()
+                    if scheme not in ("", "http", "https"):
+                        raise FetchError(f"{url}: redirect to {location[:100]!r} refused: only http(s) addresses are followed", url=url)
+                    try:
+                        target = target.join(location)
+                    except httpx.InvalidURL:
+                        raise FetchError(f"{url}: redirect to {location[:100]!r} refused: not a valid address", url=url) from None
                     continue
                 return await self._result(url, response)
             finally:

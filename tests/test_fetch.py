@@ -1,0 +1,160 @@
+"""Stage 2 over real HTTP on loopback: limits, deadlines, retries, conditional GET, redirects."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from pathlib import Path
+
+import brotli
+import pytest
+
+from newsarchive.config import FetchConfig
+from newsarchive.errors import FetchError
+from newsarchive.fetch import Fetcher
+from newsarchive.models import FetchResult
+
+from .conftest import FeedServer
+
+FAST = FetchConfig(connect_timeout=2, read_timeout=2, total_timeout=5, retries=2, backoff=0.01)
+
+
+def fetch(url: str, config: FetchConfig = FAST, **kwargs: str | None) -> FetchResult:
+    async def go() -> FetchResult:
+        async with Fetcher(config) as fetcher:
+            return await fetcher.fetch(url, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_plain_feed_with_charset_and_validators(server: FeedServer) -> None:
+    url = server.add("/f", "<rss/>", headers={"Content-Type": "text/xml; charset=GBK", "Last-Modified": "Mon, 01 Jun 2026 00:00:00 GMT"}, etag='"v1"')
+    result = fetch(url)
+    assert (result.status, result.body, result.charset, result.etag) == (200, b"<rss/>", "GBK", '"v1"')
+    assert result.last_modified == "Mon, 01 Jun 2026 00:00:00 GMT"
+    assert server.routes["/f"].requests[0]["User-Agent"].startswith("newsarchive/")
+
+
+def test_conditional_get_gives_304_without_body(server: FeedServer) -> None:
+    url = server.add("/f", "<rss/>", etag='"v1"')
+    result = fetch(url, etag='"v1"', last_modified="Mon, 01 Jun 2026 00:00:00 GMT")
+    assert result.not_modified and result.status == 304
+    sent = server.routes["/f"].requests[0]
+    assert sent["If-None-Match"] == '"v1"' and sent["If-Modified-Since"] == "Mon, 01 Jun 2026 00:00:00 GMT"
+
+
+def test_5xx_is_retried_then_succeeds(server: FeedServer) -> None:
+    url = server.add("/f", "<rss/>", fail_first=2)
+    result = fetch(url)
+    assert result.body == b"<rss/>" and result.attempts == 3
+
+
+def test_persistent_500_fails_with_address_status_and_attempts(server: FeedServer) -> None:
+    url = server.add("/f", "oops", status=500)
+    with pytest.raises(FetchError) as caught:
+        fetch(url)
+    assert caught.value.status == 500 and caught.value.attempts == 3
+    assert url in str(caught.value) and "HTTP 500" in str(caught.value)
+    assert server.routes["/f"].hits == 3
+
+
+def test_404_is_not_retried(server: FeedServer) -> None:
+    url = server.add("/f", "gone", status=404)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch(url)
+    assert server.routes["/f"].hits == 1
+
+
+def test_429_honours_retry_after_up_to_the_cap(server: FeedServer) -> None:
+    url = server.add("/f", "slow down", status=429, headers={"Retry-After": "3600"})
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="HTTP 429"):
+        fetch(url, FetchConfig(total_timeout=5, retries=1, max_retry_after=0.2))
+    assert 0.2 <= time.monotonic() - started < 3
+
+
+def test_drip_feeding_server_cannot_hold_a_run(server: FeedServer) -> None:
+    url = server.add("/f", b"x" * 100, drip=0.3)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="total_timeout"):
+        fetch(url, FetchConfig(read_timeout=5, total_timeout=1, retries=0))
+    assert time.monotonic() - started < 3
+
+
+def test_silent_server_times_out_on_read(server: FeedServer) -> None:
+    url = server.add("/f", "late", delay=2)
+    with pytest.raises(FetchError, match="timed out"):
+        fetch(url, FetchConfig(read_timeout=0.3, total_timeout=10, retries=0))
+
+
+def test_size_cap_before_and_after_decompression(server: FeedServer) -> None:
+    config = FetchConfig(max_bytes=100_000, retries=0)
+    big = server.add("/big", b"x" * 200_000)
+    with pytest.raises(FetchError, match="max_bytes"):
+        fetch(big, config)
+    bomb = gzip.compress(b"\0" * 50_000_000)  # 50 MB that travel as ~50 kB
+    gz = server.add("/gz", bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match="max_bytes"):
+        fetch(gz, config)
+    br = server.add("/br", brotli.compress(b"\0" * 50_000_000), headers={"Content-Encoding": "br"})
+    with pytest.raises(FetchError, match="max_bytes"):
+        fetch(br, config)
+
+
+def test_gzip_and_brotli_bodies_are_decoded(server: FeedServer) -> None:
+    body = "<rss>中文</rss>".encode() * 1000
+    assert fetch(server.add("/gz", body, gzip=True)).body == body
+    assert fetch(server.add("/br", brotli.compress(body), headers={"Content-Encoding": "br"})).body == body
+
+
+def test_corrupt_compression_is_an_error(server: FeedServer) -> None:
+    url = server.add("/gz", b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match="corrupt"):
+        fetch(url)
+
+
+def test_redirects_followed_within_limit(server: FeedServer) -> None:
+    final = server.add("/final", "<rss/>")
+    server.add("/r1", status=301, headers={"Location": "/final"})
+    assert fetch(server.base + "/r1").body == b"<rss/>"
+    assert final
+    server.add("/loop", status=302, headers={"Location": "/loop"})
+    with pytest.raises(FetchError, match="redirects"):
+        fetch(server.base + "/loop")
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://files.example.org/feed.xml", "javascript:alert(1)"])
+def test_redirect_only_to_http(server: FeedServer, target: str) -> None:
+    url = server.add("/r", status=302, headers={"Location": target})
+    with pytest.raises(FetchError, match="refused"):
+        fetch(url)
+
+
+def test_unreachable_address_is_a_network_error(server: FeedServer) -> None:
+    port = server.server.server_address[1]
+    server.close()
+    with pytest.raises(FetchError, match="network error"):
+        fetch(f"http://127.0.0.1:{port}/f", FetchConfig(retries=1, backoff=0.01))
+
+
+def test_local_paths_and_file_urls(tmp_path: Path) -> None:
+    feed = tmp_path / "中文 feed.xml"
+    feed.write_bytes(b"<rss/>")
+    assert fetch(str(feed)).body == b"<rss/>"
+    assert fetch(feed.as_uri()).body == b"<rss/>"
+    with pytest.raises(FetchError, match="cannot read"):
+        fetch(str(tmp_path / "missing.xml"))
+
+
+def test_per_host_limit_holds(server: FeedServer) -> None:
+    for n in range(6):
+        server.add(f"/f{n}", "<rss/>", delay=0.2)
+
+    async def go() -> float:
+        async with Fetcher(FetchConfig(per_host=2)) as fetcher:
+            started = time.monotonic()
+            await asyncio.gather(*(fetcher.fetch(f"{server.base}/f{n}") for n in range(6)))
+            return time.monotonic() - started
+
+    assert asyncio.run(go()) >= 0.55  # 6 requests, 2 at a time, 0.2 s each
