@@ -88,4 +88,4 @@ def test_undated_item_takes_first_seen_time_and_guid_link() -> None:
     article = normalise_item(item, source="s", seen_ms=1_700_000_000_000)
     assert article.pub_ms == 1_700_000_000_000
     assert article.link == "https://example.org/p/1"
-    assert article.keys == ("link:example.org/p/1", "guid:s:https://example.org/p/1")
+    assert article.keys == ("link:s:example.org/p/1", "guid:s:https://example.org/p/1")

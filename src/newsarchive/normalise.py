@@ -61,8 +61,9 @@ def serialise_link(raw: str | None, base: str | None = None) -> str | None:
     return href.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
 
 
-def link_key(link: str) -> str:
-    """A normalised form of an address for de-duplication: one article, one key, however the feed spells it.
+def link_key(link: str, source: str = "") -> str:
+    """A normalised form of an address for de-duplication within an outlet: one article, one key, however
+    the feed spells it.
 
     Scheme, ``www.``/``m.`` prefixes, default ports, doubled slashes, percent-encoding case, a trailing
     slash, tracking parameters, parameter order and the fragment do not count.
@@ -70,7 +71,7 @@ def link_key(link: str) -> str:
     try:
         url = ada_url.URL(link)
     except ValueError:
-        return "link:" + link
+        return f"link:{source}:{link}"
     host = url.hostname.lower()
     for prefix in ("www.", "m."):
         host = host.removeprefix(prefix)
@@ -82,7 +83,7 @@ def link_key(link: str) -> str:
         path = path.rstrip("/")
     params = [(k, v) for k, v in parse_qsl(url.search.removeprefix("?"), keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
     query = "?" + urlencode(sorted(params)) if params else ""
-    return f"link:{host}{path}{query}"
+    return f"link:{source}:{host}{path}{query}"
 
 
 def guid_key(source: str, guid: str) -> str:
@@ -105,7 +106,7 @@ def fingerprint(title: str, body: str) -> str:
 def article_keys(source: str, link: str | None, guid: str | None, title: str) -> tuple[str, ...]:
     keys: list[str] = []
     if link:
-        keys.append(link_key(link))
+        keys.append(link_key(link, source))
     if guid:
         keys.append(guid_key(source, guid))
     if not keys:

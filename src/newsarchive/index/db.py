@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_by_source ON articles (source, file_id);
 CREATE TABLE IF NOT EXISTS article_keys (
-    key TEXT PRIMARY KEY,               -- link:<normalised address> | guid:<slug>:<guid> | title:<slug>:<title>
+    key TEXT PRIMARY KEY,               -- link:<slug>:<normalised address> | guid:<slug>:<guid> | title:<slug>:<title>
     article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS article_keys_by_article ON article_keys (article);

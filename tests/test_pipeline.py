@@ -1,0 +1,207 @@
+"""update() end to end: real HTTP on loopback, real files, real SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsarchive.config import FetchConfig, Settings
+from newsarchive.pipeline import update
+from newsarchive.sources import Source
+from newsarchive.store.archive import Archive
+from newsarchive.store.fileformat import parse_article
+
+from .conftest import FeedServer, item, rss, snapshot
+
+FAST = FetchConfig(connect_timeout=2, read_timeout=2, total_timeout=4, retries=1, backoff=0.01)
+
+
+def make_archive(root: Path, *sources: Source, fetch: FetchConfig = FAST) -> Archive:
+    Archive.init(root).close()
+    return Archive.open(root, settings=Settings(sources=sources, fetch=fetch))
+
+
+def article_files(root: Path, slug: str) -> list[Path]:
+    return sorted((root / "articles" / slug).glob("*.md"))
+
+
+def test_outlets_archived_with_ids_lists_and_readme(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1), item(2), item(3)))
+    b = server.add("/b.xml", rss(item(10, day=2)))
+    archive = make_archive(tmp_path, Source(name="甲台", slug="a", feeds=(a,)), Source(name="乙台", slug="b", feeds=(b,)))
+    report = update(archive)
+    assert [(s.slug, s.new, s.updated, s.unchanged, s.error) for s in report.sources] == [("a", 3, 0, 0, None), ("b", 1, 0, 0, None)]
+    # Oldest first gets the highest id, so ascending file names list the newest first.
+    names = [p.name for p in article_files(tmp_path, "a")]
+    assert names == ["1048572.md", "1048573.md", "1048574.md"]
+    assert parse_article((tmp_path / "articles/a/1048574.md").read_text()).title == "第1条新闻标题"
+    assert (tmp_path / "lists/甲台.md").read_text() == (
+        "甲台\n------\n\n"
+        "6-1 [第3条新闻标题](/articles/a/1048572.md)\n\n"
+        "6-1 [第2条新闻标题](/articles/a/1048573.md)\n\n"
+        "6-1 [第1条新闻标题](/articles/a/1048574.md)\n\n"
+    )
+    assert (tmp_path / "README.md").read_text() == "抓取新闻媒体文章\n------\n\n[甲台](lists/甲台.md)\n\n[乙台](lists/乙台.md)\n\n"
+
+
+def test_second_update_changes_zero_bytes_and_parses_nothing(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1), item(2)))
+    e = server.add("/e.xml", rss(item(5)), etag='"e1"')
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a, e)))
+    update(archive)
+    before = {path: (tmp_path / path).stat().st_mtime_ns for path in snapshot(tmp_path)}
+    contents = snapshot(tmp_path)
+    report = update(archive)
+    assert (report.sources[0].new, report.sources[0].updated, report.sources[0].unchanged) == (0, 0, 3)
+    assert snapshot(tmp_path) == contents
+    assert {path: (tmp_path / path).stat().st_mtime_ns for path in snapshot(tmp_path)} == before
+    assert server.routes["/e.xml"].requests[-1]["If-None-Match"] == '"e1"'
+
+
+def test_changed_article_is_rewritten_in_place_and_its_old_version_kept(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1), item(2)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive)
+    path = tmp_path / "articles/a/1048574.md"
+    old = path.read_bytes()
+    server.add("/a.xml", rss(item(1, body="<p>更正后的正文。</p>"), item(2)))
+    report = update(archive)
+    assert (report.sources[0].new, report.sources[0].updated, report.sources[0].unchanged) == (0, 1, 1)
+    assert parse_article(path.read_text()).body == "<p>更正后的正文。</p>"
+    revisions = list((tmp_path / "revisions/a/1048574").glob("*.md"))
+    assert len(revisions) == 1 and revisions[0].read_bytes() == old
+    row = archive.index.article_at("articles/a/1048574.md")
+    assert row is not None
+    assert [r[0] for r in archive.index.revisions(row.rowid)] == [str(revisions[0].relative_to(tmp_path))]
+    assert len(article_files(tmp_path, "a")) == 2
+
+
+def test_white_space_or_entity_changes_are_not_revisions(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1, body="<p>正文 一</p>")))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive)
+    contents = snapshot(tmp_path)
+    server.add("/a.xml", rss(item(1, body="<p>正文&#32;\n 一</p>  ")))
+    report = update(archive)
+    assert report.sources[0].unchanged == 1 and report.sources[0].updated == 0
+    assert snapshot(tmp_path) == contents
+
+
+def test_feeds_of_one_outlet_merge_without_duplicates(server: FeedServer, tmp_path: Path) -> None:
+    summary = server.add("/official.xml", rss(item(1, body="<p>摘要</p>"), item(2)))
+    mirrored = dict(item(1, body="<p>摘要</p><p>全文第二段。</p>"))
+    mirrored["link"] = mirrored["link"].replace("https://", "http://") + "?utm_source=RSS"
+    mirrored["guid"] = "mirror-1"
+    full = server.add("/mirror.xml", rss(mirrored, item(3)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(summary, full)))
+    report = update(archive)
+    assert report.sources[0].new == 3
+    bodies = sorted(parse_article(p.read_text()).body for p in article_files(tmp_path, "a"))
+    assert "<p>摘要</p><p>全文第二段。</p>" in bodies  # the fuller body of the two
+    assert "<p>摘要</p>" not in bodies
+
+
+def test_whole_archive_dedup_not_just_the_newest_files(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(*(item(n) for n in range(1, 61))))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive)
+    server.add("/a.xml", rss(*(item(n, day=2) for n in range(61, 121)), item(1)))  # item 1 is 60 articles back
+    report = update(archive)
+    assert (report.sources[0].new, report.sources[0].unchanged) == (60, 1)
+    assert len(article_files(tmp_path, "a")) == 120
+
+
+def test_one_failing_outlet_does_not_stop_the_others(server: FeedServer, tmp_path: Path) -> None:
+    broken = server.add("/broken.xml", "oops", status=500)
+    good = server.add("/good.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,)), Source(name="好", slug="good", feeds=(good,)))
+    report = update(archive)
+    bad, fine = report.sources
+    assert bad.error is not None and broken in bad.error and "HTTP 500" in bad.error
+    assert fine.error is None and fine.new == 1
+    assert not (tmp_path / "articles/bad").exists() or not list((tmp_path / "articles/bad").iterdir())
+    state = archive.index.feed_state(broken)
+    assert state is not None and state.failures == 1 and "HTTP 500" in (state.last_error or "")
+
+
+def test_dead_feed_among_live_ones_is_a_warning(server: FeedServer, tmp_path: Path) -> None:
+    live = server.add("/live.xml", rss(item(1)))
+    dead = server.base + "/dead.xml"
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(dead, live)))
+    report = update(archive)
+    assert report.sources[0].error is None and report.sources[0].new == 1
+    assert any(dead in w and "404" in w for w in report.sources[0].warnings)
+
+
+def test_slow_server_past_the_deadline_fails_only_its_outlet(server: FeedServer, tmp_path: Path) -> None:
+    slow = server.add("/slow.xml", rss(item(1)), drip=0.05)
+    fast = server.add("/fast.xml", rss(item(2)))
+    config = FetchConfig(read_timeout=2, total_timeout=1, retries=0)
+    archive = make_archive(tmp_path, Source(name="慢", slug="slow", feeds=(slow,)), Source(name="快", slug="fast", feeds=(fast,)), fetch=config)
+    report = update(archive)
+    assert "total_timeout" in (report.sources[0].error or "")
+    assert report.sources[1].new == 1
+
+
+def test_malformed_feed_yields_items_with_a_warning_and_non_feed_fails(server: FeedServer, tmp_path: Path) -> None:
+    broken = rss(item(1), item(2)).replace(b"<title>\xe7\xac\xac1", b"<title>A & B &nbsp;\xe7\xac\xac1")
+    bad = server.add("/bad.xml", broken)
+    html = server.add("/page.html", "<!doctype html><html><body><p>Not a feed</p></body></html>")
+    archive = make_archive(tmp_path, Source(name="乱", slug="messy", feeds=(bad,)), Source(name="页", slug="page", feeds=(html,)))
+    report = update(archive)
+    messy, page = report.sources
+    assert messy.error is None and messy.new == 2 and messy.warnings
+    assert page.error is not None and "not a feed" in page.error and html in page.error
+
+
+def test_ids_continue_below_the_lowest_id_in_both_name_styles(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(server.add("/a.xml", rss(item(1))),)))
+    folder = tmp_path / "articles/a"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "1040005.md").write_text("<!--1-->\n[旧一](https://old.example.org/1)\n------\n\n<p>x</p>\n")
+    (folder / "1040000_旧二 标题.md").write_text("<!--2-->\n[旧二 标题](https://old.example.org/2)\n------\n\n<p>y</p>\n")
+    archive.reindex()
+    update(archive)
+    assert (folder / "1039999.md").exists()
+
+
+def test_undated_items_get_first_seen_time_never_nan(server: FeedServer, tmp_path: Path) -> None:
+    undated = {k: v for k, v in item(1).items() if k != "pubDate"}
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(server.add("/a.xml", rss(undated)),)))
+    update(archive, clock=lambda: 1_780_000_000.0)
+    text = (tmp_path / "articles/a/1048574.md").read_text()
+    assert text.startswith("<!--1780000000000-->\n")
+    update(archive, clock=lambda: 1_790_000_000.0)
+    assert (tmp_path / "articles/a/1048574.md").read_text() == text
+
+
+def test_feed_addresses_may_be_local_files(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss(item(1), item(2)))
+    archive = make_archive(tmp_path / "archive", Source(name="本地", slug="local", feeds=(str(feed), )))
+    assert update(archive).sources[0].new == 2
+    feed.write_bytes(rss(item(1), item(2), item(3)))
+    archive.settings = Settings(sources=(Source(name="本地", slug="local", feeds=(feed.as_uri(),)),), fetch=FAST)
+    assert update(archive).sources[0].new == 1
+
+
+@pytest.mark.parametrize("fixture", ["gbk.xml", "gbk_undeclared.xml", "big5.xml"])
+def test_chinese_legacy_encodings_archive_as_utf8(server: FeedServer, tmp_path: Path, fixture: str) -> None:
+    from newsarchive.parse import decode_feed
+
+    url = server.feed(fixture)
+    expected_titles = {i.strip() for i in _titles(decode_feed((Path(__file__).parent / "feeds" / fixture).read_bytes())[0])}
+    archive = make_archive(tmp_path, Source(name="编码", slug="enc", feeds=(url,)))
+    report = update(archive)
+    assert report.sources[0].error is None and report.sources[0].new >= 2
+    titles = {parse_article(p.read_text(encoding="utf-8")).title for p in article_files(tmp_path, "enc")}
+    assert titles == expected_titles
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in title) for title in titles)
+
+
+def _titles(text: str) -> list[str]:
+    import re
+
+    items = re.findall(r"<item>.*?</item>", text, re.DOTALL)
+    return [re.search(r"<title>(.*?)</title>", i, re.DOTALL)[1] for i in items]  # type: ignore[index]
