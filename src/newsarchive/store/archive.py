@@ -324,7 +324,7 @@ class _Indexer:
     def run(self, source_root: Path) -> ImportReport:
         started = time.monotonic()
         batch: list[tuple[str, Path]] = []
-        for folder in sorted(entry for entry in os.scandir(source_root / layout.ARTICLES) if entry.is_dir()):
+        for folder in sorted((e for e in os.scandir(source_root / layout.ARTICLES) if e.is_dir()), key=lambda e: e.name):
             for entry in os.scandir(folder.path):
                 if entry.name.endswith(".md") and entry.is_file():
                     batch.append((f"{layout.ARTICLES}/{folder.name}/{entry.name}", Path(entry.path)))
