@@ -30,6 +30,7 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 _RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 _RSS1_ITEMS = ("{http://purl.org/rss/1.0/}item", "{http://my.netscape.com/rdf/simple/0.9/}item")
 _XHTML_DIV = "{http://www.w3.org/1999/xhtml}div"
+_XHTML_DECLARATION = ' xmlns="http://www.w3.org/1999/xhtml"'
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
@@ -123,7 +124,7 @@ def _atom_text(element: Any) -> str:
     kind = element.get("type", "text")
     if kind == "xhtml":
         div = element.find(_XHTML_DIV)
-        return _inner(div if div is not None else element)
+        return _inner(div if div is not None else element).replace(_XHTML_DECLARATION, "")
     return _inner(element)
 
 

@@ -83,7 +83,6 @@ def update(
     """
     from dataclasses import replace
 
-    from ..pipeline import update as run_update
 
     slugs = [slug.strip() for value in only or [] for slug in value.split(",") if slug.strip()]
     with _open(archive, sources) as opened:
@@ -95,7 +94,7 @@ def update(
 
         count = len(select_sources(opened.settings.sources, slugs))
         with output.update_progress(count) as progress:
-            report = run_update(opened, only=slugs, on_source_done=progress)
+            report = opened.update(only=slugs, on_source_done=progress)
     if as_json:
         output.print_json(report.to_json())
     else:
@@ -151,7 +150,6 @@ def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo arc
     from dataclasses import replace
 
     from ..demo import serve_samples
-    from ..pipeline import update as run_update
     from ..store.archive import Archive
 
     with serve_samples() as samples, Archive.init(directory) as archive:
@@ -159,7 +157,7 @@ def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo arc
             archive.settings, sources=samples + tuple(s for s in archive.settings.sources if s.slug not in {x.slug for x in samples})
         )
         with output.update_progress(len(samples)) as progress:
-            report = run_update(archive, only=[s.slug for s in samples], on_source_done=progress)
+            report = archive.update(only=[s.slug for s in samples], on_source_done=progress)
         output.print_update(report)
         output.console.print(f"archive written to {archive.root}: see {archive.root / 'README.md'} and {archive.root / 'articles'}")
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveNotFoundError, ArticleFileError, ConfigError
 from ..index import ArticleRow, Index
-from ..models import Article, ImportReport
+from ..models import Article, ImportReport, SourceReport, UpdateReport
 from ..normalise import article_from_file
 from ..sources import Source, slug_for_folder
 from . import layout
@@ -91,6 +91,19 @@ class Archive:
 
     def lock(self) -> ArchiveLock:
         return ArchiveLock(self.root / layout.LOCK_FILE)
+
+    def update(
+        self,
+        *,
+        only: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.time,
+        on_source_done: Callable[[SourceReport], None] | None = None,
+    ) -> UpdateReport:
+        """Fetch every enabled outlet (or those in ``only``) and store what is new or changed; see
+        ``newsarchive.pipeline.update``."""
+        from ..pipeline import update
+
+        return update(self, only=only, clock=clock, on_source_done=on_source_done)
 
     # reading --------------------------------------------------------------------------------
 
