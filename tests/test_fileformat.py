@@ -9,8 +9,8 @@ import pytest
 
 from newsarchive.errors import ArticleFileError
 from newsarchive.models import FeedItem
-from newsarchive.normalise import join_body, normalise_item, serialise_link
-from newsarchive.store.fileformat import ListEntry, month_day, parse_article, render_article, render_list, render_readme
+from newsarchive.normalise import normalise_item, serialise_link
+from newsarchive.store.fileformat import ListEntry, join_body, month_day, parse_article, render_article, render_list, render_readme
 
 from .conftest import shared
 

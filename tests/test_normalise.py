@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from newsarchive.models import FeedItem
-from newsarchive.normalise import fingerprint, fold_title, js_strip, link_key, normalise_item, serialise_link
-from newsarchive.store.fileformat import parse_article, render_article
+from newsarchive.normalise import fingerprint, link_key, normalise_item, serialise_link
+from newsarchive.store.fileformat import fold_title, js_strip, parse_article, render_article
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from newsarchive.errors import FeedError
-from newsarchive.normalise import join_body
 from newsarchive.parse import _as_utf8, _parse_feedparser, decode_feed, parse_date, parse_feed
+from newsarchive.store.fileformat import join_body
 
 FEEDS = Path(__file__).parent / "feeds"
 

@@ -18,15 +18,14 @@ import time
 import zlib
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urlsplit
 
 import httpx
 
 from .config import FetchConfig
 from .errors import FetchError
+from .fetch_paths import is_local_path, local_path
 from .models import FetchResult
 
 log = logging.getLogger(__name__)
@@ -98,16 +97,6 @@ def _decoder(content_encoding: str) -> _Decoder:
     if encoding == "br":
         return _Brotli()
     raise ValueError(f"unsupported Content-Encoding {content_encoding!r}")
-
-
-def is_local_path(address: str) -> bool:
-    return "://" not in address and not address.startswith(("http:", "https:"))
-
-
-def local_path(address: str) -> Path:
-    if address.startswith("file:"):
-        return Path(url2pathname(unquote(urlsplit(address).path)))
-    return Path(address).expanduser()
 
 
 def _charset(content_type: str | None) -> str | None:

@@ -13,35 +13,12 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-import ada_url
-
 from .models import Article, FeedItem
+from .store.fileformat import JS_WHITESPACE, fold_title, join_body
 
-# What JavaScript's \s matches: duty-machine stripped titles and body lines with /^\s*|\s*$/.
-JS_WHITESPACE = (
-    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-
-# White space that would break the one-line title: folded to one space. Plain and ideographic spaces stay,
-# since real titles carry runs of them and the files must stay byte-identical.
-_TITLE_BREAKS = re.compile(r"[\t\n\x0b\x0c\r\x85\u2028\u2029]+")
 _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|at_\w+|full|archive)$", re.IGNORECASE)
 _DOUBLE_SLASH = re.compile(r"/{2,}")
 WEB_SCHEMES = ("http:", "https:")
-
-
-def js_strip(text: str) -> str:
-    return text.strip(JS_WHITESPACE)
-
-
-def fold_title(title: str) -> str:
-    """Strip a title and fold line breaks and tabs inside it to one space."""
-    return js_strip(_TITLE_BREAKS.sub(" ", title))
-
-
-def join_body(body: str) -> str:
-    """The article body as duty-machine wrote it: every line stripped, joined with nothing between."""
-    return "".join(js_strip(line) for line in body.split("\n"))
 
 
 def serialise_link(raw: str | None, base: str | None = None) -> str | None:
@@ -49,6 +26,8 @@ def serialise_link(raw: str | None, base: str | None = None) -> str | None:
 
     Parentheses are percent-encoded so that no address can end the Markdown link early.
     """
+    import ada_url  # here, not at the top: runs that parse nothing never load it
+
     if not raw or not raw.strip():
         return None
     raw = raw.strip(JS_WHITESPACE)
@@ -68,6 +47,8 @@ def link_key(link: str, source: str = "") -> str:
     Scheme, ``www.``/``m.`` prefixes, default ports, doubled slashes, percent-encoding case, a trailing
     slash, tracking parameters, parameter order and the fragment do not count.
     """
+    import ada_url
+
     try:
         url = ada_url.URL(link)
     except ValueError:
@@ -90,17 +71,15 @@ def guid_key(source: str, guid: str) -> str:
     return f"guid:{source}:{guid}"
 
 
+def _canonical(text: str) -> bytes:
+    # Entities decoded, NFC, then every ASCII, no-break and ideographic space dropped (on bytes: fast).
+    data = unicodedata.normalize("NFC", html.unescape(text)).encode()
+    return data.translate(None, b" \t\n\r\x0b\x0c").replace(b"\xc2\xa0", b"").replace(b"\xe3\x80\x80", b"")
+
+
 def fingerprint(title: str, body: str) -> str:
     """Identity of a version: changes only when title or body change beyond white space or entity encoding."""
-
-    def canon(text: str) -> str:
-        return "".join(unicodedata.normalize("NFC", html.unescape(text)).split())
-
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(canon(title).encode())
-    digest.update(b"\x00")
-    digest.update(canon(body).encode())
-    return digest.hexdigest()
+    return hashlib.sha256(_canonical(title) + b"\x00" + _canonical(body)).hexdigest()[:32]
 
 
 def article_keys(source: str, link: str | None, guid: str | None, title: str) -> tuple[str, ...]:

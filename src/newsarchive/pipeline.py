@@ -1,38 +1,54 @@
 """update(): the only code that knows the order of the stages.
 
-sources -> fetch -> parse -> normalise -> store, for every outlet at once. Each outlet's
-feeds are fetched concurrently; a feed whose bytes have not changed (304, or the same
-hash as last time) is not parsed again. One outlet's failure is a SourceReport with an
-error, never an exception that stops the others.
+sources -> fetch -> parse -> normalise -> store, for every outlet at once:
+
+- the event loop only does network I/O, so no response waits while others are processed;
+- parsing and normalising run in worker threads, or in worker processes for large feeds so
+  that a big run uses every core;
+- everything that touches the archive (index and files) runs in one store thread, one
+  outlet at a time, so writes never interleave.
+
+A feed whose bytes have not changed (304, or the same hash as last time) is not parsed again.
+One outlet's failure is a SourceReport with an error, never an exception that stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TypeVar
 
 from .errors import ConfigError, SourceError
-from .fetch import Fetcher, is_local_path
+from .fetch import Fetcher
 from .index import FeedState
-from .models import Article, SourceReport, UpdateReport
-from .normalise import normalise_item
-from .parse import parse_feed
+from .models import SourceReport, UpdateReport
 from .sources import Source
 from .store.archive import Archive
+from .store.staging import StagedArticle
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[SourceReport], None]
 Clock = Callable[[], float]
+T = TypeVar("T")
+
+# Feeds larger than this are parsed in worker processes: below it, starting them costs more than it saves.
+PROCESS_THRESHOLD = 2 * 1024 * 1024
 
 
 @dataclass
 class _FeedOutcome:
     url: str
-    articles: list[Article] = field(default_factory=list)
+    articles: list[StagedArticle] = field(default_factory=list)
     state: FeedState | None = None
-    skipped_items: int | None = None  # unchanged feed: the item count of last time
+    skipped_items: int = 0  # an unchanged feed: the item count of last time
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -47,68 +63,116 @@ def select_sources(sources: Sequence[Source], only: Sequence[str] | None) -> lis
     return [known[slug] for slug in dict.fromkeys(only)]
 
 
-async def _fetch_feed(archive: Archive, fetcher: Fetcher, source: Source, url: str, now_ms: int) -> _FeedOutcome:
-    state = archive.index.feed_state(url) or FeedState(url=url, source=source.slug)
-    state = replace(state, source=source.slug, last_attempt_ms=now_ms)
-    try:
-        result = await fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
-        succeeded = replace(state, last_success_ms=now_ms, last_error=None, failures=0)
-        if result.etag or result.last_modified:
-            succeeded = replace(succeeded, etag=result.etag, last_modified=result.last_modified)
-        if result.body is None:
-            return _FeedOutcome(url, state=succeeded, skipped_items=state.items or 0)
-        digest = hashlib.blake2b(result.body, digest_size=16).hexdigest()
-        if digest == state.body_hash:
-            return _FeedOutcome(url, state=succeeded, skipped_items=state.items or 0)
-        parsed = await asyncio.to_thread(parse_feed, result.body, url=url, http_charset=result.charset)
-    except SourceError as exc:
-        return _FeedOutcome(url, state=replace(state, last_error=str(exc), failures=state.failures + 1), error=str(exc))
-    base = None if is_local_path(url) else url
-    articles = [normalise_item(item, source=source.slug, seen_ms=now_ms, base_url=base) for item in parsed.items]
-    return _FeedOutcome(
-        url,
-        articles=articles,
-        state=replace(succeeded, body_hash=digest, items=len(articles)),
-        warnings=list(parsed.warnings),
-    )
+class _Workers:
+    """A thread pool for small feeds and, started on first need, a process pool for large ones."""
+
+    def __init__(self) -> None:
+        self.threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsarchive-parse")
+        self._processes: Executor | None = None
+
+    def for_size(self, size: int) -> Executor:
+        cores = os.cpu_count() or 1
+        if size < PROCESS_THRESHOLD or cores < 2:
+            return self.threads
+        if self._processes is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from .worker import die_with_parent
+
+            # spawn, not fork: forking a process that runs threads can deadlock the child; and not
+            # forkserver, whose workers outlive a killed run. Like all spawned workers, they import the
+            # caller's main module again: scripts that call update() need `if __name__ == "__main__":`.
+            self._processes = ProcessPoolExecutor(
+                max_workers=min(cores, 4), mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
+            )
+        return self._processes
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=True)
 
 
-async def _update_source(archive: Archive, fetcher: Fetcher, source: Source, clock: Clock) -> SourceReport:
-    started = time.monotonic()
-    now_ms = int(clock() * 1000)
-    if not source.feeds:
-        return SourceReport(slug=source.slug, name=source.name, error="no feeds configured for this outlet")
-    outcomes = await asyncio.gather(*(_fetch_feed(archive, fetcher, source, url, now_ms) for url in source.feeds))
-    errors = [o.error for o in outcomes if o.error]
-    warnings = [w for o in outcomes for w in o.warnings]
-    report = SourceReport(slug=source.slug, name=source.name)
-    if len(errors) == len(outcomes):
-        report = replace(report, error="; ".join(errors))
-    else:
-        warnings += [f"dead feed among live ones: {error}" for error in errors]
+class _Run:
+    """One update run: shared client, workers and the single store thread."""
+
+    def __init__(self, archive: Archive, fetcher: Fetcher, clock: Clock) -> None:
+        self.archive = archive
+        self.fetcher = fetcher
+        self.clock = clock
+        self.workers = _Workers()
+        self.store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsarchive-store")
+        self.states: dict[str, FeedState] = {}
+
+    async def run_in(self, executor: Executor, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(executor, partial(function, *args))
+
+    async def feed(self, source: Source, url: str, now_ms: int) -> _FeedOutcome:
+        state = replace(self.states.get(url) or FeedState(url=url, source=source.slug), source=source.slug, last_attempt_ms=now_ms)
         try:
-            applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms)
-        except OSError as exc:
-            report = replace(report, error=f"cannot write the archive: {exc}")
+            result = await self.fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
+            succeeded = replace(state, last_success_ms=now_ms, last_error=None, failures=0)
+            if result.etag or result.last_modified:
+                succeeded = replace(succeeded, etag=result.etag, last_modified=result.last_modified)
+            if result.body is None:
+                return _FeedOutcome(url, state=succeeded, skipped_items=state.items or 0)
+            digest = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+            if digest == state.body_hash:
+                return _FeedOutcome(url, state=succeeded, skipped_items=state.items or 0)
+            log.debug("%s: %d bytes in %.2f s", url, len(result.body), result.elapsed)
+            from .worker import prepare_feed  # parsing libraries load only when something is parsed
+
+            executor = self.workers.for_size(len(result.body))
+            articles, warnings = await self.run_in(
+                executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, str(self.archive.root)
+            )
+        except SourceError as exc:
+            return _FeedOutcome(url, state=replace(state, last_error=str(exc), failures=state.failures + 1), error=str(exc))
+        log.debug("%s: %d items parsed and staged", url, len(articles))
+        return _FeedOutcome(url, articles=articles, state=replace(succeeded, body_hash=digest, items=len(articles)), warnings=warnings)
+
+    async def source(self, source: Source) -> SourceReport:
+        started = time.monotonic()
+        now_ms = int(self.clock() * 1000)
+        if not source.feeds:
+            return SourceReport(slug=source.slug, name=source.name, error="no feeds configured for this outlet")
+        outcomes = await asyncio.gather(*(self.feed(source, url, now_ms) for url in source.feeds))
+        return await self.run_in(self.store, self.store_source, source, outcomes, now_ms, started)
+
+    def store_source(self, source: Source, outcomes: list[_FeedOutcome], now_ms: int, started: float) -> SourceReport:
+        """In the store thread: write the outlet's articles, then its feed state and run record."""
+        archive = self.archive
+        errors = [o.error for o in outcomes if o.error]
+        warnings = [w for o in outcomes for w in o.warnings]
+        report = SourceReport(slug=source.slug, name=source.name)
+        if len(errors) == len(outcomes):
+            report = replace(report, error="; ".join(errors))
         else:
-            skipped = sum(o.skipped_items or 0 for o in outcomes)
-            report = replace(report, new=applied.new, updated=applied.updated, unchanged=applied.unchanged + skipped)
-    report = replace(report, warnings=tuple(warnings), seconds=time.monotonic() - started)
-    # Feed state last: if the run dies before this, the next one parses the same bytes again.
-    with archive.index.atomic():
-        for outcome in outcomes:
-            if outcome.state is not None and not (report.error and outcome.error is None):
-                archive.index.save_feed_state(outcome.state)
-        archive.index.record_run(
-            source.slug,
-            started_ms=now_ms,
-            seconds=report.seconds,
-            new=report.new,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            error=report.error,
-        )
-    return report
+            warnings += [f"dead feed among live ones: {error}" for error in errors]
+            try:
+                applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms)
+            except OSError as exc:
+                report = replace(report, error=f"cannot write the archive: {exc}")
+            else:
+                skipped = sum(o.skipped_items for o in outcomes)
+                report = replace(report, new=applied.new, updated=applied.updated, unchanged=applied.unchanged + skipped)
+        report = replace(report, warnings=tuple(warnings), seconds=time.monotonic() - started)
+        log.debug("%s: stored +%d ~%d =%d", source.slug, report.new, report.updated, report.unchanged)
+        # Feed state last: if the run dies before this, the next one parses the same bytes again.
+        with archive.index.atomic():
+            for outcome in outcomes:
+                if outcome.state is not None and not (report.error and outcome.error is None):
+                    archive.index.save_feed_state(outcome.state)
+            archive.index.record_run(
+                source.slug, started_ms=now_ms, seconds=report.seconds, new=report.new, updated=report.updated,
+                unchanged=report.unchanged, error=report.error,
+            )
+        return report
+
+    def close(self) -> None:
+        self.workers.close()
+        self.store.shutdown(wait=True)
 
 
 async def update_async(
@@ -120,16 +184,20 @@ async def update_async(
 ) -> UpdateReport:
     started = time.monotonic()
     sources = select_sources(archive.settings.sources, only)
-
     async with Fetcher(archive.settings.fetch) as fetcher:
+        run = _Run(archive, fetcher, clock)
+        run.states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
+        try:
 
-        async def run(source: Source) -> SourceReport:
-            report = await _update_source(archive, fetcher, source, clock)
-            if on_source_done:
-                on_source_done(report)
-            return report
+            async def one(source: Source) -> SourceReport:
+                report = await run.source(source)
+                if on_source_done:
+                    on_source_done(report)
+                return report
 
-        reports = await asyncio.gather(*(run(source) for source in sources))
+            reports = await asyncio.gather(*(one(source) for source in sources))
+        finally:
+            run.close()
     return UpdateReport(sources=tuple(reports), seconds=time.monotonic() - started)
 
 

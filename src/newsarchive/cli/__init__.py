@@ -42,7 +42,7 @@ def _main(
     if debug:
         import logging
 
-        logging.basicConfig(level=logging.DEBUG)
+        logging.basicConfig(level=logging.DEBUG, format="%(relativeCreated)6.0f ms %(name)s: %(message)s")
 
 
 def _open(archive: Path | None, sources_file: Path | None = None):

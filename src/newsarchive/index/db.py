@@ -9,6 +9,7 @@ by the next one (see ``Archive.recover``).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -111,6 +112,34 @@ class FeedState:
     items: int | None = None
 
 
+def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
+    """Key -> fingerprint of the article holding it, read-only and from any thread or process
+    (WAL lets readers run beside the writer)."""
+    if not keys or not os.path.exists(path):
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.DatabaseError:
+        return {}
+    found: dict[str, str] = {}
+    try:
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            found.update(
+                db.execute(
+                    "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article"
+                    f" WHERE k.key IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+    except sqlite3.DatabaseError:
+        return {}  # no index yet: everything is new, and the store decides for certain
+    finally:
+        db.close()
+    return found
+
+
 class Index:
     """One connection to an archive's index, with a nestable ``atomic()`` transaction."""
 
@@ -195,6 +224,21 @@ class Index:
             if row:
                 return ArticleRow(*row)
         return None
+
+    def find_many(self, keys: Iterable[str]) -> dict[str, ArticleRow]:
+        """The article of each key that has one, in few queries."""
+        found: dict[str, ArticleRow] = {}
+        keys = list(dict.fromkeys(keys))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT k.key, {', '.join('a.' + c.strip() for c in _ARTICLE_COLUMNS.split(','))} FROM article_keys AS k"
+                f" JOIN articles AS a ON a.rowid = k.article WHERE k.key IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for key, *row in rows:
+                found[key] = ArticleRow(*row)
+        return found
 
     def article_at(self, path: str) -> ArticleRow | None:
         row = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path = ?", (path,)).fetchone()

@@ -22,8 +22,9 @@ from ..models import Article, ImportReport, SourceReport, UpdateReport
 from ..normalise import article_from_file
 from ..sources import Source, slug_for_folder
 from . import layout
-from .atomic import ArchiveLock, AtomicBatch, write_if_changed
-from .fileformat import ArticleFile, ListEntry, parse_article, render_article, render_list, render_readme
+from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
+from .fileformat import ArticleFile, ListEntry, parse_article, render_list, render_readme
+from .staging import StagedArticle, clear_incoming, render_bytes
 
 log = logging.getLogger(__name__)
 
@@ -122,69 +123,74 @@ class Archive:
     # writing --------------------------------------------------------------------------------
 
     def _next_id(self, slug: str) -> int:
+        """The id below the lowest this outlet has, in any folder and either file-name style."""
         lowest = self.index.lowest_file_id(slug)
-        number = (layout.TOP_ID if lowest is None else lowest) - 1
-        while (self.root / layout.article_path(slug, number)).exists():
-            number -= 1  # a file nobody indexed: never overwrite it
-        if number < 0:
-            raise ArchiveError(f"outlet {slug!r} has run out of ids below {layout.TOP_ID}")
-        return number
+        return (layout.TOP_ID if lowest is None else lowest) - 1
 
-    def apply(self, source: Source, articles: Iterable[Article], now_ms: int | None = None) -> ApplyResult:
+    def apply(self, source: Source, articles: Iterable[Article | StagedArticle], now_ms: int | None = None) -> ApplyResult:
         """Store one outlet's articles: new ones get the next ids (oldest first), changed ones are rewritten
-        in place with their previous version kept, unchanged ones touch nothing."""
+        in place with their previous version kept, unchanged ones touch nothing. Articles may come staged
+        (already rendered into incoming/ by a worker) or whole."""
         now_ms = _now_ms() if now_ms is None else now_ms
-        unique: dict[str, Article] = {}
+        unique: dict[str, StagedArticle] = {}
         aliases: dict[str, str] = {}
-        for article in articles:
-            first = next((aliases[key] for key in article.keys if key in aliases), None)
+        dropped: list[str] = []
+        for entry in articles:
+            item = entry if isinstance(entry, StagedArticle) else StagedArticle(entry, len(entry.body))
+            first = next((aliases[key] for key in item.article.keys if key in aliases), None)
             if first is None:
-                first = article.keys[0]
-                unique[first] = article
-            elif len(article.body) > len(unique[first].body):
-                unique[first] = article  # the same article in two feeds: keep the fuller body
-            for key in article.keys:
-                aliases.setdefault(key, first)
-        ordered = sorted(unique.values(), key=lambda a: a.pub_ms or 0)
-        new: list[Article] = []
-        changed: list[tuple[ArticleRow, Article]] = []
-        unchanged = 0
-        for article in ordered:
-            row = self.index.find(article.keys)
-            if row is None:
-                new.append(article)
-            elif row.fingerprint == article.fingerprint:
-                unchanged += 1
+                first = item.article.keys[0]
+                unique[first] = item
+            elif item.body_length > unique[first].body_length:
+                dropped.append(unique[first].staged or "")
+                unique[first] = item  # the same article in two feeds: keep the fuller body
             else:
-                changed.append((row, article))
+                dropped.append(item.staged or "")
+            for key in item.article.keys:
+                aliases.setdefault(key, first)
+        ordered = sorted(unique.values(), key=lambda item: item.article.pub_ms or 0)
+        known = self.index.find_many(key for item in ordered for key in item.article.keys)
+        new: list[StagedArticle] = []
+        changed: list[tuple[ArticleRow, StagedArticle]] = []
+        unchanged = 0
+        for item in ordered:
+            row = next((known[key] for key in item.article.keys if key in known), None)
+            if row is None:
+                new.append(item)
+            elif row.fingerprint == item.article.fingerprint:
+                unchanged += 1
+                dropped.append(item.staged or "")
+            else:
+                changed.append((row, item))
+        for path in filter(None, dropped):
+            os.unlink(path)
         if not new and not changed:
             return ApplyResult(unchanged=unchanged)
         batch = AtomicBatch()
         written: list[str] = []
         with self.index.atomic():
-            for row, article in changed:
+            for row, item in changed:
                 old = self.root / row.path
                 seen = row.updated_ms or row.first_seen_ms or row.pub_ms or 0
                 revision = layout.revision_path(row.path, seen)
                 if old.exists():
                     batch.write(self.root / revision, old.read_bytes())
                     self.index.add_revision(
-                        row.rowid,
-                        path=revision,
-                        title=row.title,
-                        link=row.link,
-                        pub_ms=row.pub_ms,
-                        seen_ms=seen,
-                        fingerprint=row.fingerprint,
+                        row.rowid, path=revision, title=row.title, link=row.link, pub_ms=row.pub_ms, seen_ms=seen, fingerprint=row.fingerprint
                     )
                     written.append(revision)
-                self._stage(batch, article, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
+                self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
                 written.append(row.path)
-            for article in new:
-                number = self._next_id(source.slug)
+            number = self._next_id(source.slug)
+            for item in new:
+                while os.path.exists(os.path.join(self.root, layout.article_path(source.slug, number))):
+                    number -= 1  # a file nobody indexed: never overwrite it
+                if number < 0:
+                    raise ArchiveError(f"outlet {source.slug!r} has run out of ids below {layout.TOP_ID}")
                 path = layout.article_path(source.slug, number)
-                self._stage(batch, article, path, number, first_seen_ms=now_ms, now_ms=now_ms)
+                self._put(batch, item, path, number, first_seen_ms=now_ms, now_ms=now_ms)
                 written.append(path)
+                number -= 1
             self.index.journal_add([f"file:{path}" for path in written] + [f"list:{source.slug}"])
         batch.commit()
         self.refresh_lists([source.slug])
@@ -192,21 +198,16 @@ class Archive:
             self.index.journal_clear([f"file:{path}" for path in written] + [f"list:{source.slug}"])
         return ApplyResult(new=len(new), updated=len(changed), unchanged=unchanged)
 
-    def _stage(self, batch: AtomicBatch, article: Article, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> None:
-        text = render_article(pub_ms=article.pub_ms, title=article.title, link=article.link, body=article.body)
-        batch.write(self.root / path, text.encode("utf-8"))
+    def _put(self, batch: AtomicBatch, item: StagedArticle, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> None:
+        article = item.article
+        target = os.path.join(self.root, path)
+        if item.staged:
+            batch.adopt(item.staged, target)
+        else:
+            batch.write(target, render_bytes(article))
         row = ArticleRow(
-            rowid=0,
-            source=article.source,
-            file_id=number,
-            path=path,
-            title=article.title,
-            link=article.link,
-            guid=article.guid,
-            pub_ms=article.pub_ms,
-            fingerprint=article.fingerprint,
-            first_seen_ms=first_seen_ms,
-            updated_ms=now_ms,
+            rowid=0, source=article.source, file_id=number, path=path, title=article.title, link=article.link, guid=article.guid,
+            pub_ms=article.pub_ms, fingerprint=article.fingerprint, first_seen_ms=first_seen_ms, updated_ms=now_ms,
         )
         self.index.add_article(row, article.keys)
 
@@ -235,6 +236,7 @@ class Archive:
     def recover(self) -> list[str]:
         """Finish what a killed run left: make the index agree with the files it was writing, regenerate its
         lists. Returns the journal items handled."""
+        clear_incoming(self.root)
         items = self.index.journal_items()
         if not items:
             return []
@@ -245,7 +247,7 @@ class Archive:
                 if kind == "list":
                     slugs.append(value)
                     continue
-                (self.root / (value + ".newsarchive-tmp")).unlink(missing_ok=True)
+                (self.root / (value + TMP_SUFFIX)).unlink(missing_ok=True)
                 if value.startswith(layout.REVISIONS + "/"):
                     if not (self.root / value).exists():
                         self.index.db.execute("DELETE FROM revisions WHERE path = ?", (value,))

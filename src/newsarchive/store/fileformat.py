@@ -21,7 +21,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..errors import ArticleFileError
-from ..normalise import fold_title, js_strip
+
+# What JavaScript's \s matches: duty-machine stripped titles and body lines with /^\s*|\s*$/.
+JS_WHITESPACE = (
+    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+# White space that would break the one-line title: folded to one space. Plain and ideographic spaces stay,
+# since real titles carry runs of them and the files must stay byte-identical.
+_TITLE_BREAKS = re.compile(r"[\t\n\x0b\x0c\r\x85\u2028\u2029]+")
+
+
+def js_strip(text: str) -> str:
+    return text.strip(JS_WHITESPACE)
+
+
+def fold_title(title: str) -> str:
+    """Strip a title and fold line breaks and tabs inside it to one space."""
+    return js_strip(_TITLE_BREAKS.sub(" ", title))
+
+
+def join_body(body: str) -> str:
+    """The article body as duty-machine wrote it: every line stripped, joined with nothing between."""
+    return "".join(js_strip(line) for line in body.split("\n"))
+
 
 _PUB = re.compile(r"<!--(\d+|NaN)-->")
 _BEIJING = timedelta(hours=8)

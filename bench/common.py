@@ -1,0 +1,125 @@
+"""Shared helpers for the benchmarks: generated Chinese text, a loopback feed server, child-process timing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Common characters, so the generated text has the byte profile of real Chinese news.
+CHARS = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经"
+    "十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间"
+    "样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入"
+    "常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处队南给色光门"
+)
+PUNCTUATION = "，，，。、；："
+
+
+def paragraph(rng: random.Random, length: int) -> str:
+    out = []
+    for _ in range(length):
+        out.append(rng.choice(CHARS))
+        if rng.random() < 0.06:
+            out.append(rng.choice(PUNCTUATION))
+    return "".join(out) + "。"
+
+
+def article_html(rng: random.Random, size: int) -> str:
+    """About ``size`` bytes of article HTML over several lines, as outlets publish it."""
+    parts = ['<div class="article-body">', f'<img src="https://img.example.org/{rng.getrandbits(64):016x}.jpg" alt="">']
+    total = 0
+    while total < size:
+        text = paragraph(rng, rng.randint(60, 220))
+        parts.append(f"  <p>{text}</p>")
+        total += len(text.encode()) + 10
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def rss_feed(slug: str, items: int, body_bytes: int, seed: int = 0) -> bytes:
+    rng = random.Random(f"{slug}-{seed}")
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>',
+        f"<title>{slug}</title><link>https://{slug}.example.org/</link>",
+    ]
+    base = 1_780_000_000
+    for n in range(items):
+        when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(base - n * 600))
+        title = paragraph(rng, rng.randint(10, 24))[:-1]
+        link = f"https://{slug}.example.org/zh/新闻/{n:06d}-{hashlib.md5(title.encode()).hexdigest()[:8]}"
+        body = article_html(rng, body_bytes)
+        out.append(
+            f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid><pubDate>{when}</pubDate>"
+            f"<description><![CDATA[{paragraph(rng, 80)}]]></description><content:encoded><![CDATA[{body}]]></content:encoded></item>"
+        )
+    out.append("</channel></rss>")
+    return "\n".join(out).encode()
+
+
+class FeedServer:
+    """Serves prepared bodies on 127.0.0.1; with ``conditional`` it sends ETags and answers 304."""
+
+    def __init__(self, bodies: dict[str, bytes], *, conditional: bool = False) -> None:
+        self.bodies = bodies
+        tags = {path: '"' + hashlib.md5(body).hexdigest() + '"' for path, body in bodies.items()}
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = bodies.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                if conditional and self.headers.get("If-None-Match") == tags[self.path]:
+                    self.send_response(304)
+                    self.send_header("ETag", tags[self.path])
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                if conditional:
+                    self.send_header("ETag", tags[self.path])
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
+    """Run a command; return (wall seconds, peak resident MB of the child, result)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    stdout, stderr = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
+    process.stdout.close()  # type: ignore[union-attr]
+    process.stderr.close()  # type: ignore[union-attr]
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(command)} failed ({code}):\n{stderr.decode()}")
+    return seconds, usage.ru_maxrss / 1024, subprocess.CompletedProcess(command, code, stdout, stderr)
+
+
+def newsarchive(*args: str) -> list[str]:
+    return [sys.executable, "-m", "newsarchive", *args]
+
+
+__all__ = ["FeedServer", "article_html", "newsarchive", "paragraph", "resource", "rss_feed", "timed"]

@@ -1,0 +1,66 @@
+"""Time `newsarchive update` on N outlets x M items served on loopback: from empty, then with nothing new.
+
+    python bench/update_bench.py [--outlets 8] [--items 500] [--body 12000] [--runs 3]
+
+Prints articles/s and the peak memory of the update process. "nothing new" is measured twice:
+against a server without validators (the feed bytes are hashed and found unchanged, so nothing is
+parsed) and against one that sends ETags (a 304 costs no download either).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from common import FeedServer, newsarchive, rss_feed, timed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--outlets", type=int, default=8)
+    parser.add_argument("--items", type=int, default=500)
+    parser.add_argument("--body", type=int, default=12000, help="bytes of HTML per item")
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+
+    bodies = {f"/o{n}.xml": rss_feed(f"o{n}", options.items, options.body) for n in range(options.outlets)}
+    megabytes = sum(len(b) for b in bodies.values()) / 1e6
+    count = options.outlets * options.items
+    print(f"{options.outlets} outlets x {options.items} items, {megabytes:.1f} MB of feeds on loopback")
+    results: dict[str, list[tuple[float, float]]] = {"from empty": [], "nothing new (200, same bytes)": [], "nothing new (304)": []}
+    for conditional in (False, True):
+        server = FeedServer(bodies, conditional=conditional)
+        for _ in range(options.runs):
+            work = Path(tempfile.mkdtemp(prefix="newsarchive-bench-"))
+            try:
+                sources = work / "sources.toml"
+                sources.write_text(
+                    "".join(f'[[sources]]\nname = "O{n}"\nslug = "o{n}"\nfeeds = ["{server.base}/o{n}.xml"]\n\n' for n in range(options.outlets))
+                )
+                timed(newsarchive("init", str(work / "archive")))
+                command = newsarchive("update", "--archive", str(work / "archive"), "--sources", str(sources), "--json")
+                seconds, peak, result = timed(command)
+                report = json.loads(result.stdout)
+                assert sum(s["new"] for s in report["sources"]) == count, report
+                if not conditional:
+                    results["from empty"].append((seconds, peak))
+                seconds, peak, result = timed(command)
+                report = json.loads(result.stdout)
+                assert sum(s["unchanged"] for s in report["sources"]) == count, report
+                results["nothing new (304)" if conditional else "nothing new (200, same bytes)"].append((seconds, peak))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        server.close()
+    print(f"{'run':32} {'median s':>9} {'articles/s':>11} {'peak MB':>8}")
+    for name, runs in results.items():
+        seconds = statistics.median(s for s, _ in runs)
+        peak = max(p for _, p in runs)
+        print(f"{name:32} {seconds:9.2f} {count / seconds:11,.0f} {peak:8.0f}")
+
+
+if __name__ == "__main__":
+    main()

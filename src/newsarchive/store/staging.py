@@ -1,0 +1,65 @@
+"""Staging: article files rendered and written by the workers that parsed them, committed by the store.
+
+Parsing, normalising and writing files is most of the work of a large update. Workers (threads, or
+processes for large feeds) do it in parallel: they ask the index, read-only, which of their articles
+are new or changed, and write just those, rendered, into ``.newsarchive/incoming/``. The store thread
+then only decides ids and renames the staged files into place. Whatever a killed run leaves in
+``incoming/`` is removed by the next run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..index.db import lookup_fingerprints
+from ..models import Article
+from . import layout
+from .fileformat import render_article
+
+INCOMING = f"{layout.HIDDEN}/incoming"
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class StagedArticle:
+    """An article whose file may already be written: ``staged`` is its path in incoming/, and then the body
+    is not carried along (``body_length`` still says how full it was)."""
+
+    article: Article
+    body_length: int
+    staged: str | None = None
+
+
+def render_bytes(article: Article) -> bytes:
+    return render_article(pub_ms=article.pub_ms, title=article.title, link=article.link, body=article.body).encode("utf-8")
+
+
+def stage_articles(root: str, articles: list[Article]) -> list[StagedArticle]:
+    """Write the new and changed ones of ``articles`` into incoming/ (no fsync: the store syncs the batch)."""
+    known = lookup_fingerprints(os.path.join(root, layout.INDEX_FILE), [key for a in articles for key in a.keys])
+    incoming = os.path.join(root, INCOMING)
+    os.makedirs(incoming, exist_ok=True)
+    staged = []
+    for article in articles:
+        fingerprint = next((known[key] for key in article.keys if key in known), None)
+        if fingerprint == article.fingerprint:
+            staged.append(StagedArticle(replace(article, body=""), len(article.body)))
+            continue
+        path = os.path.join(incoming, f"{article.source}-{article.fingerprint}-{os.getpid()}-{next(_counter)}.md")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            data = memoryview(render_bytes(article))
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+        staged.append(StagedArticle(replace(article, body=""), len(article.body), path))
+    return staged
+
+
+def clear_incoming(root: Path) -> None:
+    shutil.rmtree(root / INCOMING, ignore_errors=True)
