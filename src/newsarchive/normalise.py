@@ -59,11 +59,17 @@ def link_key(link: str, source: str = "") -> str:
     port = url.port
     if port and port not in ("80", "443"):
         host += ":" + port
-    path = quote(unquote(_DOUBLE_SLASH.sub("/", url.pathname)), safe="/:@!$&'()*+,;=-._~")
+    path = url.pathname
+    if "//" in path:
+        path = _DOUBLE_SLASH.sub("/", path)
+    if "%" in path:
+        path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~")
     if len(path) > 1:
         path = path.rstrip("/")
-    params = [(k, v) for k, v in parse_qsl(url.search.removeprefix("?"), keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
-    query = "?" + urlencode(sorted(params)) if params else ""
+    query = ""
+    if url.search:
+        params = [(k, v) for k, v in parse_qsl(url.search[1:], keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
+        query = "?" + urlencode(sorted(params)) if params else ""
     return f"link:{source}:{host}{path}{query}"
 
 

@@ -240,6 +240,14 @@ class Index:
                 found[key] = ArticleRow(*row)
         return found
 
+    def articles_at(self, paths: list[str]) -> dict[str, ArticleRow]:
+        found: dict[str, ArticleRow] = {}
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            query = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path IN ({', '.join('?' * len(chunk))})"
+            found.update((row[3], ArticleRow(*row)) for row in self.db.execute(query, chunk))
+        return found
+
     def article_at(self, path: str) -> ArticleRow | None:
         row = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path = ?", (path,)).fetchone()
         return ArticleRow(*row) if row else None

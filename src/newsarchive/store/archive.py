@@ -20,16 +20,13 @@ from ..errors import ArchiveError, ArchiveNotFoundError, ArticleFileError, Confi
 from ..index import ArticleRow, Index
 from ..models import Article, ImportReport, SourceReport, UpdateReport
 from ..normalise import article_from_file
-from ..sources import Source, slug_for_folder
+from ..sources import Source
 from . import layout
 from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
 from .fileformat import ArticleFile, ListEntry, parse_article, render_list, render_readme
 from .staging import StagedArticle, clear_incoming, render_bytes
 
 log = logging.getLogger(__name__)
-
-_BATCH = 1000
-
 
 @dataclass(frozen=True, kw_only=True)
 class ApplyResult:
@@ -291,6 +288,8 @@ class Archive:
     # import and reindex ---------------------------------------------------------------------
 
     def import_from(self, source_root: Path, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
+        from .importing import Indexer
+
         """Take in a duty-machine archive folder: its article files are copied byte for byte (kept where
         they are when ``source_root`` is this archive) and indexed; malformed files are reported and skipped."""
         source_root = source_root.resolve()
@@ -299,18 +298,20 @@ class Archive:
                 f"{source_root}: not a duty-machine archive (no articles/ folder in it)",
                 hint="give the folder that holds articles/ and lists/",
             )
-        return _Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
+        return Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
 
     def reindex(self, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
         """Rebuild the index from the files alone, into a new database that replaces the old one at the end.
         Feed state and run history are carried over."""
+        from .importing import Indexer
+
         fresh_path = self.root / (layout.INDEX_FILE + ".rebuild")
         for suffix in ("", "-wal", "-shm"):
             Path(str(fresh_path) + suffix).unlink(missing_ok=True)
         old = self.index
         self.index = Index(fresh_path)
         try:
-            report = _Indexer(self, copy=False, on_progress=on_progress).run(self.root)
+            report = Indexer(self, copy=False, on_progress=on_progress).run(self.root)
             self.index.carry_over_from(old.path)
         except BaseException:
             self.index.close()
@@ -323,127 +324,3 @@ class Archive:
         os.replace(fresh_path, old.path)
         self.index = Index(old.path)
         return report
-
-
-class _Indexer:
-    """Walks an archive's files in batches (memory stays flat) and indexes them, copying them when importing."""
-
-    def __init__(self, archive: Archive, *, copy: bool, on_progress: Callable[[int], None] | None) -> None:
-        self.archive = archive
-        self.copy = copy
-        self.on_progress = on_progress
-        self.files = self.imported = self.unchanged = self.duplicates = 0
-        self.errors: list[str] = []
-        self.slugs: set[str] = set()
-
-    def run(self, source_root: Path) -> ImportReport:
-        started = time.monotonic()
-        batch: list[tuple[str, Path]] = []
-        for folder in sorted((e for e in os.scandir(source_root / layout.ARTICLES) if e.is_dir()), key=lambda e: e.name):
-            for entry in os.scandir(folder.path):
-                if entry.name.endswith(".md") and entry.is_file():
-                    batch.append((f"{layout.ARTICLES}/{folder.name}/{entry.name}", Path(entry.path)))
-                    if len(batch) >= _BATCH:
-                        self._index_batch(batch)
-                        batch = []
-        self._index_batch(batch)
-        revisions = source_root / layout.REVISIONS
-        if not self.copy and revisions.is_dir():
-            self._index_revisions(revisions)
-        self.archive.refresh_lists(sorted(self.slugs))
-        return ImportReport(
-            files=self.files,
-            imported=self.imported,
-            unchanged=self.unchanged,
-            duplicates=self.duplicates,
-            errors=tuple(self.errors),
-            seconds=time.monotonic() - started,
-        )
-
-    def _index_batch(self, batch: list[tuple[str, Path]]) -> None:
-        archive = self.archive
-        writes = AtomicBatch()
-        with archive.index.atomic():
-            for path, origin in batch:
-                self.files += 1
-                folder, name = path.split("/")[1:3]
-                number = layout.file_id(name)
-                if number is None:
-                    self.errors.append(f"{origin}: file name has no article id (expected <id>.md or <id>_<title>.md); skipped")
-                    continue
-                try:
-                    data = origin.read_bytes()
-                    parsed = parse_article(data.decode("utf-8"), origin)
-                except UnicodeDecodeError as exc:
-                    self.errors.append(f"{origin}:1: not UTF-8 ({exc.reason} at byte {exc.start}); skipped")
-                    continue
-                except ArticleFileError as exc:
-                    self.errors.append(f"{exc}; skipped")
-                    continue
-                except OSError as exc:
-                    self.errors.append(f"{origin}: cannot read: {exc.strerror}; skipped")
-                    continue
-                if self.copy:
-                    target = archive.root / path
-                    if target.exists():
-                        if target.read_bytes() != data:
-                            self.errors.append(f"{origin}: {target} already holds a different article; skipped")
-                            continue
-                        self.unchanged += 1
-                    else:
-                        writes.write(target, data)
-                slug = slug_for_folder(folder, archive.settings.sources)
-                article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
-                existing = archive.index.find(article.keys)
-                if existing is not None and existing.path != path:
-                    self.duplicates += 1
-                current = archive.index.article_at(path)
-                archive.index.add_article(
-                    ArticleRow(
-                        rowid=0,
-                        source=slug,
-                        file_id=number,
-                        path=path,
-                        title=article.title,
-                        link=article.link,
-                        guid=current.guid if current else None,
-                        pub_ms=article.pub_ms,
-                        fingerprint=article.fingerprint,
-                        first_seen_ms=current.first_seen_ms if current else None,
-                        updated_ms=current.updated_ms if current else None,
-                    ),
-                    article.keys,
-                )
-                self.imported += 1
-                self.slugs.add(slug)
-            writes.commit()
-        if self.on_progress:
-            self.on_progress(self.files)
-
-    def _index_revisions(self, revisions: Path) -> None:
-        index = self.archive.index
-        with index.atomic():
-            for directory, _, names in os.walk(revisions):
-                for name in names:
-                    if not name.endswith(".md") or not name[:-3].isdigit():
-                        continue
-                    path = str(Path(directory, name).relative_to(self.archive.root))
-                    row = index.article_at(layout.article_of_revision(path))
-                    try:
-                        parsed = self.archive.read(path)
-                    except (ArticleFileError, UnicodeDecodeError, OSError) as exc:
-                        self.errors.append(f"{path}: {exc}; skipped")
-                        continue
-                    if row is None:
-                        self.errors.append(f"{path}: a revision of an article that is not in the archive; skipped")
-                        continue
-                    article = article_from_file(row.source, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
-                    index.add_revision(
-                        row.rowid,
-                        path=path,
-                        title=parsed.title,
-                        link=parsed.link,
-                        pub_ms=parsed.pub_ms,
-                        seen_ms=int(name[:-3]),
-                        fingerprint=article.fingerprint,
-                    )

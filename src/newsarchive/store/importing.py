@@ -1,0 +1,224 @@
+"""Indexing an archive's files: ``import`` (copying them in) and ``reindex`` (in place).
+
+Files are read, checked and copied by worker processes, a batch of a thousand at a time, while
+the store indexes the batches they hand back: memory stays flat however large the archive, and
+both cores work. A malformed file is reported with its path and reason and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ArticleFileError
+from ..index import ArticleRow
+from ..models import ImportReport
+from ..normalise import article_from_file
+from . import layout
+from .atomic import TMP_SUFFIX, AtomicBatch
+from .fileformat import parse_article
+
+if TYPE_CHECKING:
+    from .archive import Archive
+
+BATCH = 1000
+PROCESS_THRESHOLD = 5 * BATCH  # fewer files than this are read in this process
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One article file as read by a worker: where it goes, what it says, its copy waiting to be committed."""
+
+    path: str  # relative to the archive
+    slug: str
+    number: int
+    title: str
+    link: str | None
+    pub_ms: int | None
+    fingerprint: str
+    keys: tuple[str, ...]
+    staged: str | None = None  # the copy, written beside its target, to be renamed into place
+    present: bool = False  # the target already holds these very bytes
+
+
+def read_batch(batch: list[tuple[str, str]], copy_root: str | None, folder_slugs: dict[str, str]) -> tuple[list[FileEntry], list[str]]:
+    """Read and check a batch of (relative path, origin) files; stage copies under ``copy_root``.
+    Runs in a worker process: touches no index."""
+    entries: list[FileEntry] = []
+    errors: list[str] = []
+    for path, origin in batch:
+        folder, name = path.split("/")[1:3]
+        number = layout.file_id(name)
+        if number is None:
+            errors.append(f"{origin}: file name has no article id (expected <id>.md or <id>_<title>.md); skipped")
+            continue
+        try:
+            with open(origin, "rb") as handle:
+                data = handle.read()
+            parsed = parse_article(data.decode("utf-8"), origin)
+        except UnicodeDecodeError as exc:
+            errors.append(f"{origin}:1: not UTF-8 ({exc.reason} at byte {exc.start}); skipped")
+            continue
+        except ArticleFileError as exc:
+            errors.append(f"{exc}; skipped")
+            continue
+        except OSError as exc:
+            errors.append(f"{origin}: cannot read: {exc.strerror}; skipped")
+            continue
+        staged, present = None, False
+        if copy_root is not None:
+            target = os.path.join(copy_root, path)
+            try:
+                with open(target, "rb") as handle:
+                    existing: bytes | None = handle.read()
+            except FileNotFoundError:
+                existing = None
+            if existing is not None and existing != data:
+                errors.append(f"{origin}: {target} already holds a different article; skipped")
+                continue
+            present = existing is not None
+            if not present:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                staged = target + TMP_SUFFIX
+                with open(staged, "wb") as handle:
+                    handle.write(data)
+        slug = folder_slugs.get(folder, folder)
+        article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
+        entries.append(
+            FileEntry(
+                path=path, slug=slug, number=number, title=article.title, link=article.link, pub_ms=article.pub_ms,
+                fingerprint=article.fingerprint, keys=article.keys, staged=staged, present=present,
+            )
+        )
+    return entries, errors
+
+
+def _article_files(source_root: Path) -> Iterator[tuple[str, str]]:
+    articles = source_root / layout.ARTICLES
+    for folder in sorted((e for e in os.scandir(articles) if e.is_dir()), key=lambda e: e.name):
+        for entry in os.scandir(folder.path):
+            if entry.name.endswith(".md") and entry.is_file():
+                yield f"{layout.ARTICLES}/{folder.name}/{entry.name}", entry.path
+
+
+def _batches(source_root: Path) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    for item in _article_files(source_root):
+        batch.append(item)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Indexer:
+    """Indexes the article files of ``source_root`` into ``archive``, copying them when ``copy``."""
+
+    def __init__(self, archive: Archive, *, copy: bool, on_progress: Callable[[int], None] | None) -> None:
+        self.archive = archive
+        self.copy = copy
+        self.on_progress = on_progress
+        self.files = self.imported = self.unchanged = self.duplicates = 0
+        self.errors: list[str] = []
+        self.slugs: set[str] = set()
+
+    def run(self, source_root: Path) -> ImportReport:
+        started = time.monotonic()
+        folders = [entry.name for entry in os.scandir(source_root / layout.ARTICLES) if entry.is_dir()]
+        from ..sources import slug_for_folder
+
+        folder_slugs = {folder: slug_for_folder(folder, self.archive.settings.sources) for folder in folders}
+        copy_root = str(self.archive.root) if self.copy else None
+        executor = self._executor(source_root)
+        try:
+            pending: deque[Future[tuple[list[FileEntry], list[str]]]] = deque()
+            for batch in _batches(source_root):
+                pending.append(executor.submit(read_batch, batch, copy_root, folder_slugs))
+                if len(pending) > 4:  # a few batches ahead at most: memory stays flat
+                    self._index(*pending.popleft().result())
+            while pending:
+                self._index(*pending.popleft().result())
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        revisions = source_root / layout.REVISIONS
+        if not self.copy and revisions.is_dir():
+            self._index_revisions(revisions)
+        self.archive.refresh_lists(sorted(self.slugs))
+        return ImportReport(
+            files=self.files, imported=self.imported, unchanged=self.unchanged, duplicates=self.duplicates,
+            errors=tuple(self.errors), seconds=time.monotonic() - started,
+        )
+
+    def _executor(self, source_root: Path) -> Executor:
+        cores = os.cpu_count() or 1
+        many = sum(1 for _, _ in zip(range(PROCESS_THRESHOLD), _article_files(source_root), strict=False)) >= PROCESS_THRESHOLD
+        if cores > 1 and many:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from ..worker import die_with_parent
+
+            return ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+        from concurrent.futures import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(max_workers=1)
+
+    def _index(self, entries: list[FileEntry], errors: list[str]) -> None:
+        index = self.archive.index
+        self.files += len(entries) + len(errors)
+        self.errors += errors
+        writes = AtomicBatch()
+        with index.atomic():
+            known = index.find_many(key for entry in entries for key in entry.keys)
+            current = index.articles_at([entry.path for entry in entries])
+            for entry in entries:
+                if entry.staged:
+                    writes.adopt(entry.staged, os.path.join(self.archive.root, entry.path))
+                elif entry.present:
+                    self.unchanged += 1
+                holder = next((known[key] for key in entry.keys if key in known), None)
+                if holder is not None and holder.path != entry.path:
+                    self.duplicates += 1
+                before = current.get(entry.path)
+                index.add_article(
+                    ArticleRow(
+                        0, entry.slug, entry.number, entry.path, entry.title, entry.link, before.guid if before else None, entry.pub_ms,
+                        entry.fingerprint, before.first_seen_ms if before else None, before.updated_ms if before else None,
+                    ),
+                    entry.keys,
+                )
+                self.imported += 1
+                self.slugs.add(entry.slug)
+            writes.commit()
+        if self.on_progress:
+            self.on_progress(self.files)
+
+    def _index_revisions(self, revisions: Path) -> None:
+        index = self.archive.index
+        with index.atomic():
+            for directory, _, names in os.walk(revisions):
+                for name in names:
+                    if not name.endswith(".md") or not name[:-3].isdigit():
+                        continue
+                    path = str(Path(directory, name).relative_to(self.archive.root))
+                    row = index.article_at(layout.article_of_revision(path))
+                    try:
+                        parsed = self.archive.read(path)
+                    except (ArticleFileError, UnicodeDecodeError, OSError) as exc:
+                        self.errors.append(f"{path}: {exc}; skipped")
+                        continue
+                    if row is None:
+                        self.errors.append(f"{path}: a revision of an article that is not in the archive; skipped")
+                        continue
+                    article = article_from_file(row.source, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
+                    index.add_revision(
+                        row.rowid, path=path, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, seen_ms=int(name[:-3]),
+                        fingerprint=article.fingerprint,
+                    )
