@@ -147,7 +147,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def rss(*items: dict[str, str], extra_ns: str = "") -> bytes:
     """A small RSS 2.0 feed written on the spot: items as dicts of element name -> inner XML."""
-    parts = ['<?xml version="1.0" encoding="utf-8"?>', f'<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"{extra_ns}>']
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        f'<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"{extra_ns}>',
+    ]
     parts.append("<channel><title>测试</title><link>https://example.org/</link>")
     for item in items:
         parts.append("<item>" + "".join(f"<{key}>{value}</{key.split()[0]}>" for key, value in item.items()) + "</item>")

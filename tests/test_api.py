@@ -12,9 +12,26 @@ from .conftest import FeedServer, item, rss
 
 def test_public_names_are_pinned() -> None:
     assert newsarchive.__all__ == [
-        "Archive", "ArchiveError", "ArchiveLockedError", "ArchiveNotFoundError", "Article", "ArticleFileError", "ArticleRow",
-        "ConfigError", "FeedError", "FetchConfig", "FetchError", "ImportReport", "NewsarchiveError", "Settings", "Source",
-        "SourceError", "SourceReport", "UpdateReport", "__version__", "load_settings",
+        "Archive",
+        "ArchiveError",
+        "ArchiveLockedError",
+        "ArchiveNotFoundError",
+        "Article",
+        "ArticleFileError",
+        "ArticleRow",
+        "ConfigError",
+        "FeedError",
+        "FetchConfig",
+        "FetchError",
+        "ImportReport",
+        "NewsarchiveError",
+        "Settings",
+        "Source",
+        "SourceError",
+        "SourceReport",
+        "UpdateReport",
+        "__version__",
+        "load_settings",
     ]
     for name in newsarchive.__all__:
         assert getattr(newsarchive, name) is not None

@@ -39,7 +39,12 @@ def test_init_update_json_and_exit_statuses(server: FeedServer, tmp_path: Path) 
     assert result.returncode == 1, explain(result)
     data = json.loads(result.stdout)
     by_slug = {s["slug"]: s for s in data["sources"]}
-    assert {k: by_slug["good"][k] for k in ("new", "updated", "unchanged", "error")} == {"new": 2, "updated": 0, "unchanged": 0, "error": None}
+    assert {k: by_slug["good"][k] for k in ("new", "updated", "unchanged", "error")} == {
+        "new": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "error": None,
+    }
     assert "HTTP 500" in by_slug["bad"]["error"] and bad in by_slug["bad"]["error"]
     result = run("update", "--archive", archive, "--sources", sources, "--only", "good")
     assert result.returncode == 0, explain(result)

@@ -29,7 +29,9 @@ def fetch(url: str, config: FetchConfig = FAST, **kwargs: str | None) -> FetchRe
 
 
 def test_plain_feed_with_charset_and_validators(server: FeedServer) -> None:
-    url = server.add("/f", "<rss/>", headers={"Content-Type": "text/xml; charset=GBK", "Last-Modified": "Mon, 01 Jun 2026 00:00:00 GMT"}, etag='"v1"')
+    url = server.add(
+        "/f", "<rss/>", headers={"Content-Type": "text/xml; charset=GBK", "Last-Modified": "Mon, 01 Jun 2026 00:00:00 GMT"}, etag='"v1"'
+    )
     result = fetch(url)
     assert (result.status, result.body, result.charset, result.etag) == (200, b"<rss/>", "GBK", '"v1"')
     assert result.last_modified == "Mon, 01 Jun 2026 00:00:00 GMT"

@@ -122,7 +122,10 @@ def test_corpus_later_era_list_is_reproduced_from_its_entries() -> None:
     beijing = timezone(timedelta(hours=8))
     rendered = render_list(
         "德国之声",
-        [ListEntry(path=link, title=title, pub_ms=int(datetime(2024, m, d, 12, tzinfo=beijing).timestamp() * 1000)) for title, link, m, d in entries],
+        [
+            ListEntry(path=link, title=title, pub_ms=int(datetime(2024, m, d, 12, tzinfo=beijing).timestamp() * 1000))
+            for title, link, m, d in entries
+        ],
     )
     assert rendered == expected
 
@@ -133,4 +136,6 @@ def test_month_day_is_beijing_time() -> None:
 
 
 def test_readme_links_each_list() -> None:
-    assert render_readme("抓取新闻媒体文章", ["法广", "BBC"]) == "抓取新闻媒体文章\n------\n\n[法广](lists/法广.md)\n\n[BBC](lists/BBC.md)\n\n"
+    assert (
+        render_readme("抓取新闻媒体文章", ["法广", "BBC"]) == "抓取新闻媒体文章\n------\n\n[法广](lists/法广.md)\n\n[BBC](lists/BBC.md)\n\n"
+    )

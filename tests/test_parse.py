@@ -58,7 +58,11 @@ def test_rss091_without_dates() -> None:
 
 @pytest.mark.parametrize(
     ("name", "title"),
-    [("gbk.xml", "王堃与陈喆获评年度优秀志愿者"), ("big5.xml", "臺灣經濟成長率優於預期"), ("gbk_undeclared.xml", "老城区改造项目进入第二阶段")],
+    [
+        ("gbk.xml", "王堃与陈喆获评年度优秀志愿者"),
+        ("big5.xml", "臺灣經濟成長率優於預期"),
+        ("gbk_undeclared.xml", "老城区改造项目进入第二阶段"),
+    ],
 )
 def test_legacy_chinese_encodings_decode(name: str, title: str) -> None:
     feed = parse(name)
@@ -115,7 +119,7 @@ def test_billion_laughs_does_not_expand() -> None:
     lol = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">' + "".join(
         f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8)
     )
-    lol += ']><rss><channel><item><title>&i;</title></item></channel></rss>'
+    lol += "]><rss><channel><item><title>&i;</title></item></channel></rss>"
     try:
         feed = parse_feed(lol.encode())
     except FeedError:

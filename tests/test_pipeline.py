@@ -138,7 +138,9 @@ def test_slow_server_past_the_deadline_fails_only_its_outlet(server: FeedServer,
     slow = server.add("/slow.xml", rss(item(1)), drip=0.05)
     fast = server.add("/fast.xml", rss(item(2)))
     config = FetchConfig(read_timeout=2, total_timeout=1, retries=0)
-    archive = make_archive(tmp_path, Source(name="慢", slug="slow", feeds=(slow,)), Source(name="快", slug="fast", feeds=(fast,)), fetch=config)
+    archive = make_archive(
+        tmp_path, Source(name="慢", slug="slow", feeds=(slow,)), Source(name="快", slug="fast", feeds=(fast,)), fetch=config
+    )
     report = update(archive)
     assert "total_timeout" in (report.sources[0].error or "")
     assert report.sources[1].new == 1
@@ -179,7 +181,7 @@ def test_undated_items_get_first_seen_time_never_nan(server: FeedServer, tmp_pat
 def test_feed_addresses_may_be_local_files(tmp_path: Path) -> None:
     feed = tmp_path / "feed.xml"
     feed.write_bytes(rss(item(1), item(2)))
-    archive = make_archive(tmp_path / "archive", Source(name="本地", slug="local", feeds=(str(feed), )))
+    archive = make_archive(tmp_path / "archive", Source(name="本地", slug="local", feeds=(str(feed),)))
     assert update(archive).sources[0].new == 2
     feed.write_bytes(rss(item(1), item(2), item(3)))
     archive.settings = Settings(sources=(Source(name="本地", slug="local", feeds=(feed.as_uri(),)),), fetch=FAST)

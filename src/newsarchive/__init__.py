@@ -41,7 +41,28 @@ _EXPORTS = {
     "load_settings": "newsarchive.config",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Archive",
+    "ArchiveError",
+    "ArchiveLockedError",
+    "ArchiveNotFoundError",
+    "Article",
+    "ArticleFileError",
+    "ArticleRow",
+    "ConfigError",
+    "FeedError",
+    "FetchConfig",
+    "FetchError",
+    "ImportReport",
+    "NewsarchiveError",
+    "Settings",
+    "Source",
+    "SourceError",
+    "SourceReport",
+    "UpdateReport",
+    "__version__",
+    "load_settings",
+]
 
 if TYPE_CHECKING:
     from .config import FetchConfig, Settings, load_settings

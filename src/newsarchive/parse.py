@@ -263,7 +263,7 @@ def _parse_feedparser(data: bytes, url: str) -> ParsedFeed:
         if entry.get("title_detail", {}).get("type") == "text/html":
             title = _text_of_html(title)
         items.append(FeedItem(title=title, link=entry.get("link") or None, guid=entry.get("id") or None, published_ms=published, body=body))
-    warnings = ()
+    warnings: tuple[str, ...] = ()
     if parsed.get("bozo"):
         warnings = (f"{url}: feed has errors, {len(items)} items recovered: {parsed.get('bozo_exception')}",)
     return ParsedFeed(items=tuple(items), warnings=warnings, parser="feedparser")

@@ -165,8 +165,13 @@ class _Run:
                 if outcome.state is not None and not (report.error and outcome.error is None):
                     archive.index.save_feed_state(outcome.state)
             archive.index.record_run(
-                source.slug, started_ms=now_ms, seconds=report.seconds, new=report.new, updated=report.updated,
-                unchanged=report.unchanged, error=report.error,
+                source.slug,
+                started_ms=now_ms,
+                seconds=report.seconds,
+                new=report.new,
+                updated=report.updated,
+                unchanged=report.unchanged,
+                error=report.error,
             )
         return report
 

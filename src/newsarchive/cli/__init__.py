@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .. import __version__
 from ..errors import NewsarchiveError
 from . import output
+
+if TYPE_CHECKING:
+    from ..models import ImportReport
+    from ..store.archive import Archive
 
 app = typer.Typer(
     help="Keep a durable archive of news feeds in the duty-machine/news format.",
@@ -45,7 +49,7 @@ def _main(
         logging.basicConfig(level=logging.DEBUG, format="%(relativeCreated)6.0f ms %(name)s: %(message)s")
 
 
-def _open(archive: Path | None, sources_file: Path | None = None):
+def _open(archive: Path | None, sources_file: Path | None = None) -> Archive:
     from ..store.archive import Archive
 
     return Archive.open(archive, sources_file=sources_file)
@@ -82,7 +86,6 @@ def update(
     Exit status: 0 when every outlet succeeded, 1 when some failed (the rest are archived), 2 for usage errors.
     """
     from dataclasses import replace
-
 
     slugs = [slug.strip() for value in only or [] for slug in value.split(",") if slug.strip()]
     with _open(archive, sources) as opened:
@@ -123,7 +126,7 @@ def reindex(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     _finish_import(report, "reindex", as_json)
 
 
-def _finish_import(report, verb: str, as_json: bool) -> None:
+def _finish_import(report: ImportReport, verb: str, as_json: bool) -> None:
     if as_json:
         output.print_json(report.to_json())
     else:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +19,9 @@ from rich.table import Table
 
 from ..errors import ArchiveNotFoundError, ConfigError, NewsarchiveError
 from ..models import ImportReport, SourceReport, UpdateReport
+
+if TYPE_CHECKING:
+    from ..health import SourceHealth
 
 console = Console(stderr=True, highlight=False)
 
@@ -115,7 +118,7 @@ def print_import(report: ImportReport, verb: str) -> None:
         console.print(f"[yellow]skipped:[/yellow] {escape(error)}", soft_wrap=True)
 
 
-def health_table(rows: list) -> Table:  # list[SourceHealth]
+def health_table(rows: list[SourceHealth]) -> Table:
     table = Table(title="outlets", title_justify="left")
     for column in ("outlet", "enabled", "feeds", "articles", "last success", "failures", "last error"):
         table.add_column(column, justify="right" if column in ("feeds", "articles", "failures") else "left")

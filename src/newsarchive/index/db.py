@@ -291,7 +291,7 @@ class Index:
 
     def lowest_file_id(self, source: str) -> int | None:
         row = self.db.execute("SELECT min(file_id) FROM articles WHERE source = ?", (source,)).fetchone()
-        return row[0]
+        return int(row[0]) if row[0] is not None else None
 
     def newest(self, source: str, limit: int) -> list[ArticleRow]:
         rows = self.db.execute(
@@ -333,14 +333,16 @@ class Index:
 
     def feed_state(self, url: str) -> FeedState | None:
         row = self.db.execute(
-            "SELECT url, source, etag, last_modified, body_hash, last_attempt_ms, last_success_ms, last_error, failures, items FROM feeds WHERE url = ?",
+            "SELECT url, source, etag, last_modified, body_hash, last_attempt_ms, last_success_ms, last_error, failures, items"
+            " FROM feeds WHERE url = ?",
             (url,),
         ).fetchone()
         return FeedState(**dict(zip(FeedState.__dataclass_fields__, row, strict=True))) if row else None
 
     def save_feed_state(self, state: FeedState) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO feeds (url, source, etag, last_modified, body_hash, last_attempt_ms, last_success_ms, last_error, failures, items)"
+            "INSERT OR REPLACE INTO feeds"
+            " (url, source, etag, last_modified, body_hash, last_attempt_ms, last_success_ms, last_error, failures, items)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 state.url,

@@ -28,6 +28,7 @@ from .staging import StagedArticle, clear_incoming, render_bytes
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True, kw_only=True)
 class ApplyResult:
     new: int = 0
@@ -173,7 +174,13 @@ class Archive:
                 if old.exists():
                     batch.write(self.root / revision, old.read_bytes())
                     self.index.add_revision(
-                        row.rowid, path=revision, title=row.title, link=row.link, pub_ms=row.pub_ms, seen_ms=seen, fingerprint=row.fingerprint
+                        row.rowid,
+                        path=revision,
+                        title=row.title,
+                        link=row.link,
+                        pub_ms=row.pub_ms,
+                        seen_ms=seen,
+                        fingerprint=row.fingerprint,
                     )
                     written.append(revision)
                 self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
@@ -203,8 +210,17 @@ class Archive:
         else:
             batch.write(target, render_bytes(article))
         row = ArticleRow(
-            rowid=0, source=article.source, file_id=number, path=path, title=article.title, link=article.link, guid=article.guid,
-            pub_ms=article.pub_ms, fingerprint=article.fingerprint, first_seen_ms=first_seen_ms, updated_ms=now_ms,
+            rowid=0,
+            source=article.source,
+            file_id=number,
+            path=path,
+            title=article.title,
+            link=article.link,
+            guid=article.guid,
+            pub_ms=article.pub_ms,
+            fingerprint=article.fingerprint,
+            first_seen_ms=first_seen_ms,
+            updated_ms=now_ms,
         )
         self.index.add_article(row, article.keys)
 

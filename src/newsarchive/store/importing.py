@@ -92,8 +92,16 @@ def read_batch(batch: list[tuple[str, str]], copy_root: str | None, folder_slugs
         article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
         entries.append(
             FileEntry(
-                path=path, slug=slug, number=number, title=article.title, link=article.link, pub_ms=article.pub_ms,
-                fingerprint=article.fingerprint, keys=article.keys, staged=staged, present=present,
+                path=path,
+                slug=slug,
+                number=number,
+                title=article.title,
+                link=article.link,
+                pub_ms=article.pub_ms,
+                fingerprint=article.fingerprint,
+                keys=article.keys,
+                staged=staged,
+                present=present,
             )
         )
     return entries, errors
@@ -152,8 +160,12 @@ class Indexer:
             self._index_revisions(revisions)
         self.archive.refresh_lists(sorted(self.slugs))
         return ImportReport(
-            files=self.files, imported=self.imported, unchanged=self.unchanged, duplicates=self.duplicates,
-            errors=tuple(self.errors), seconds=time.monotonic() - started,
+            files=self.files,
+            imported=self.imported,
+            unchanged=self.unchanged,
+            duplicates=self.duplicates,
+            errors=tuple(self.errors),
+            seconds=time.monotonic() - started,
         )
 
     def _executor(self, source_root: Path) -> Executor:
@@ -165,7 +177,9 @@ class Indexer:
 
             from ..worker import die_with_parent
 
-            return ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+            return ProcessPoolExecutor(
+                max_workers=min(cores, 4), mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
+            )
         from concurrent.futures import ThreadPoolExecutor
 
         return ThreadPoolExecutor(max_workers=1)
@@ -189,8 +203,17 @@ class Indexer:
                 before = current.get(entry.path)
                 index.add_article(
                     ArticleRow(
-                        0, entry.slug, entry.number, entry.path, entry.title, entry.link, before.guid if before else None, entry.pub_ms,
-                        entry.fingerprint, before.first_seen_ms if before else None, before.updated_ms if before else None,
+                        0,
+                        entry.slug,
+                        entry.number,
+                        entry.path,
+                        entry.title,
+                        entry.link,
+                        before.guid if before else None,
+                        entry.pub_ms,
+                        entry.fingerprint,
+                        before.first_seen_ms if before else None,
+                        before.updated_ms if before else None,
                     ),
                     entry.keys,
                 )
@@ -219,6 +242,11 @@ class Indexer:
                         continue
                     article = article_from_file(row.source, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
                     index.add_revision(
-                        row.rowid, path=path, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, seen_ms=int(name[:-3]),
+                        row.rowid,
+                        path=path,
+                        title=parsed.title,
+                        link=parsed.link,
+                        pub_ms=parsed.pub_ms,
+                        seen_ms=int(name[:-3]),
                         fingerprint=article.fingerprint,
                     )
