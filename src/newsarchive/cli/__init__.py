@@ -25,7 +25,9 @@ app = typer.Typer(
 
 ArchiveOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here
-    typer.Option("--archive", "-a", help="The archive folder; default: the archive containing the current folder.", file_okay=False),
+    typer.Option(
+        "--archive", "-a", metavar="DIR", help="The archive folder; default: the archive containing the current folder.", file_okay=False
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
 _state = {"debug": False}
@@ -71,13 +73,18 @@ def update(
     archive: ArchiveOption = None,
     sources: Annotated[
         Path | None,
-        typer.Option("--sources", help="A TOML file of [[sources]] that replaces the configured outlets for this run.", dir_okay=False),
+        typer.Option(
+            "--sources",
+            metavar="FILE",
+            help="A TOML file of [[sources]] that replaces the configured outlets for this run.",
+            dir_okay=False,
+        ),
     ] = None,
     only: Annotated[
-        list[str] | None, typer.Option("--only", help="Update only this outlet (by slug); repeat or separate with commas.")
+        list[str] | None, typer.Option("--only", metavar="SLUG", help="Update only this outlet (by slug); repeat or separate with commas.")
     ] = None,
     proxy: Annotated[
-        str | None, typer.Option("--proxy", help="Proxy for this run: http://, https://, socks5:// or socks5h:// URL.")
+        str | None, typer.Option("--proxy", metavar="URL", help="Proxy for this run: http://, https://, socks5:// or socks5h:// URL.")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -112,17 +119,17 @@ def import_(
     as_json: JsonOption = False,
 ) -> None:
     """Take in an existing duty-machine archive: copy its article files byte for byte and index them."""
-    with _open(archive) as opened, opened.lock():
+    with _open(archive) as opened, opened.lock(), output.count_progress("importing") as progress:
         opened.recover()
-        report = opened.import_from(source)
+        report = opened.import_from(source, on_progress=progress)
     _finish_import(report, "import", as_json)
 
 
 @app.command()
 def reindex(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """Rebuild the index from the archive's files alone."""
-    with _open(archive) as opened, opened.lock():
-        report = opened.reindex()
+    with _open(archive) as opened, opened.lock(), output.count_progress("indexing") as progress:
+        report = opened.reindex(on_progress=progress)
     _finish_import(report, "reindex", as_json)
 
 

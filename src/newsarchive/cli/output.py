@@ -85,6 +85,16 @@ def update_progress(total: int) -> Iterator[Callable[[SourceReport], None]]:
         yield advance
 
 
+@contextmanager
+def count_progress(verb: str) -> Iterator[Callable[[int], None]]:
+    """A transient count of files done, on a terminal only."""
+    if not console.is_terminal:
+        yield lambda done: None
+        return
+    with console.status(f"{verb}…") as status:
+        yield lambda done: status.update(f"{verb}: {done:,} files")
+
+
 def update_table(report: UpdateReport) -> Table:
     table = Table(title=f"update: {report.new} new, {report.updated} updated in {report.seconds:.1f} s", title_justify="left")
     for column in ("outlet", "new", "updated", "unchanged", "failed", "time"):
