@@ -325,6 +325,9 @@ class Index:
             (article, path, title, link, pub_ms, seen_ms, fingerprint),
         )
 
+    def remove_revision(self, path: str) -> None:
+        self.db.execute("DELETE FROM revisions WHERE path = ?", (path,))
+
     def revisions(self, article: int) -> list[tuple[str, str, int]]:
         """(path, title, seen_ms) of an article's earlier versions, oldest first."""
         return self.db.execute("SELECT path, title, seen_ms FROM revisions WHERE article = ? ORDER BY seen_ms", (article,)).fetchall()

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings, load_settings, render_config
-from ..errors import ArchiveError, ArchiveNotFoundError, ArticleFileError, ConfigError
+from ..errors import ArchiveError, ArchiveNotFoundError, ConfigError
 from ..index import ArticleRow, Index
 from ..models import Article, ImportReport, SourceReport, UpdateReport
-from ..normalise import article_from_file
 from ..sources import Source
 from . import layout
 from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
@@ -253,7 +252,9 @@ class Archive:
         items = self.index.journal_items()
         if not items:
             return []
-        slugs = []
+        from .importing import Indexer
+
+        slugs, articles = [], []
         with self.index.atomic():
             for item in items:
                 kind, _, value = item.partition(":")
@@ -261,45 +262,16 @@ class Archive:
                     slugs.append(value)
                     continue
                 (self.root / (value + TMP_SUFFIX)).unlink(missing_ok=True)
-                if value.startswith(layout.REVISIONS + "/"):
-                    if not (self.root / value).exists():
-                        self.index.db.execute("DELETE FROM revisions WHERE path = ?", (value,))
-                    continue
-                self._reindex_file(value)
+                if not value.startswith(layout.REVISIONS + "/"):
+                    articles.append(value)
+                elif not (self.root / value).exists():
+                    self.index.remove_revision(value)
+            Indexer(self, copy=False, on_progress=None).refresh(articles)
         self.refresh_lists(slugs)
         with self.index.atomic():
             self.index.journal_clear(items)
         log.warning("recovered %d journal entries left by an interrupted run", len(items))
         return items
-
-    def _reindex_file(self, path: str) -> None:
-        """Make the index row of one article file agree with the file (or drop it when the file is absent)."""
-        row = self.index.article_at(path)
-        try:
-            parsed = self.read(path)
-        except (FileNotFoundError, ArticleFileError):
-            self.index.remove_article(path)
-            return
-        article = article_from_file(
-            row.source if row else path.split("/")[1], title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body
-        )
-        keys = list(article.keys) + ([f"guid:{row.source}:{row.guid}"] if row and row.guid else [])
-        self.index.add_article(
-            ArticleRow(
-                rowid=0,
-                source=article.source,
-                file_id=layout.file_id(path.rpartition("/")[2]) or 0,
-                path=path,
-                title=article.title,
-                link=article.link,
-                guid=row.guid if row else None,
-                pub_ms=article.pub_ms,
-                fingerprint=article.fingerprint,
-                first_seen_ms=row.first_seen_ms if row else None,
-                updated_ms=row.updated_ms if row else None,
-            ),
-            keys,
-        )
 
     # import and reindex ---------------------------------------------------------------------
 

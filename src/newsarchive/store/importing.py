@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from ..errors import ArticleFileError
 from ..index import ArticleRow
 from ..models import ImportReport
-from ..normalise import article_from_file
+from ..normalise import article_from_file, guid_key
+from ..sources import slug_for_folder
 from . import layout
 from .atomic import TMP_SUFFIX, AtomicBatch
 from .fileformat import parse_article
@@ -137,12 +138,23 @@ class Indexer:
         self.errors: list[str] = []
         self.slugs: set[str] = set()
 
+    def _folder_slugs(self, folders: Iterable[str]) -> dict[str, str]:
+        return {folder: slug_for_folder(folder, self.archive.settings.sources) for folder in folders}
+
+    def refresh(self, paths: list[str]) -> None:
+        """Make the index agree with these article files: reindex those that are valid, drop the others."""
+        entries, _ = read_batch(
+            [(path, os.path.join(self.archive.root, path)) for path in paths], None, self._folder_slugs(p.split("/")[1] for p in paths)
+        )
+        valid = {entry.path for entry in entries}
+        for path in paths:
+            if path not in valid:
+                self.archive.index.remove_article(path)
+        self._index(entries, [])
+
     def run(self, source_root: Path) -> ImportReport:
         started = time.monotonic()
-        folders = [entry.name for entry in os.scandir(source_root / layout.ARTICLES) if entry.is_dir()]
-        from ..sources import slug_for_folder
-
-        folder_slugs = {folder: slug_for_folder(folder, self.archive.settings.sources) for folder in folders}
+        folder_slugs = self._folder_slugs(entry.name for entry in os.scandir(source_root / layout.ARTICLES) if entry.is_dir())
         copy_root = str(self.archive.root) if self.copy else None
         executor = self._executor(source_root)
         try:
@@ -201,6 +213,7 @@ class Indexer:
                 if holder is not None and holder.path != entry.path:
                     self.duplicates += 1
                 before = current.get(entry.path)
+                guid_keys = (guid_key(entry.slug, before.guid),) if before and before.guid else ()
                 index.add_article(
                     ArticleRow(
                         0,
@@ -215,7 +228,7 @@ class Indexer:
                         before.first_seen_ms if before else None,
                         before.updated_ms if before else None,
                     ),
-                    entry.keys,
+                    entry.keys + guid_keys,
                 )
                 self.imported += 1
                 self.slugs.add(entry.slug)
