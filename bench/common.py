@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,15 +103,25 @@ class FeedServer:
         self.server.shutdown()
 
 
+def settle(seconds: float) -> None:
+    """Flush and let the disk go quiet, so that a timed command does not pay for earlier writes or
+    deletions. (On the virtual machines this project runs on, deferred disk work from one run made the
+    next several times slower.)"""
+    os.sync()
+    time.sleep(seconds)
+
+
 def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
-    """Run a command; return (wall seconds, peak resident MB of the child, result)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stdout, stderr = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
-    process.stdout.close()  # type: ignore[union-attr]
-    process.stderr.close()  # type: ignore[union-attr]
+    """Run a command; return (wall seconds, peak resident MB of the child, result). Output goes to
+    files, which never block the child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"{' '.join(command)} failed ({code}):\n{stderr.decode()}")
@@ -122,4 +132,4 @@ def newsarchive(*args: str) -> list[str]:
     return [sys.executable, "-m", "newsarchive", *args]
 
 
-__all__ = ["FeedServer", "article_html", "newsarchive", "paragraph", "resource", "rss_feed", "timed"]
+__all__ = ["FeedServer", "article_html", "newsarchive", "paragraph", "rss_feed", "settle", "timed"]

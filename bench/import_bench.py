@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import article_html, newsarchive, paragraph, timed
+from common import article_html, newsarchive, paragraph, settle, timed
 
 FOLDERS = ["rfi", "rfa", "voa", "bbc", "dw", "nyt", "cdt", "ft", "法广"]
 
@@ -50,17 +50,22 @@ def generate(root: Path, count: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settle", type=float, default=30, help="seconds to let the disk go quiet before each timed run")
     parser.add_argument("--sizes", default="25000,50000,100000", help="comma-separated file counts")
+    parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
     options = parser.parse_args()
+    options.workdir.mkdir(parents=True, exist_ok=True)
     print(f"{'files':>8} {'MB':>6} {'import s':>9} {'files/s':>9} {'peak MB':>8} {'reindex s':>10} {'files/s':>9} {'peak MB':>8}")
     for count in (int(size) for size in options.sizes.split(",")):
-        work = Path(tempfile.mkdtemp(prefix="newsarchive-import-bench-"))
+        work = Path(tempfile.mkdtemp(prefix="import-", dir=options.workdir))
         try:
             started = time.perf_counter()
             size = generate(work / "source", count)
             generated = time.perf_counter() - started
             timed(newsarchive("init", str(work / "archive")))
+            settle(options.settle)
             seconds, peak, _ = timed(newsarchive("import", str(work / "source"), "--archive", str(work / "archive")))
+            settle(options.settle)
             re_seconds, re_peak, _ = timed(newsarchive("reindex", "--archive", str(work / "archive")))
             print(
                 f"{count:8,} {size / 1e6:6.0f} {seconds:9.2f} {count / seconds:9,.0f} {peak:8.0f} "

@@ -16,7 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import FeedServer, newsarchive, rss_feed, timed
+from common import FeedServer, newsarchive, rss_feed, settle, timed
 
 
 def main() -> None:
@@ -25,7 +25,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=500)
     parser.add_argument("--body", type=int, default=12000, help="bytes of HTML per item")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--settle", type=float, default=20, help="seconds to let the disk go quiet before each timed run")
+    parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
     options = parser.parse_args()
+    options.workdir.mkdir(parents=True, exist_ok=True)
 
     bodies = {f"/o{n}.xml": rss_feed(f"o{n}", options.items, options.body) for n in range(options.outlets)}
     megabytes = sum(len(b) for b in bodies.values()) / 1e6
@@ -35,7 +38,7 @@ def main() -> None:
     for conditional in (False, True):
         server = FeedServer(bodies, conditional=conditional)
         for _ in range(options.runs):
-            work = Path(tempfile.mkdtemp(prefix="newsarchive-bench-"))
+            work = Path(tempfile.mkdtemp(prefix="update-", dir=options.workdir))
             try:
                 sources = work / "sources.toml"
                 sources.write_text(
@@ -43,11 +46,13 @@ def main() -> None:
                 )
                 timed(newsarchive("init", str(work / "archive")))
                 command = newsarchive("update", "--archive", str(work / "archive"), "--sources", str(sources), "--json")
+                settle(options.settle)
                 seconds, peak, result = timed(command)
                 report = json.loads(result.stdout)
                 assert sum(s["new"] for s in report["sources"]) == count, report
                 if not conditional:
                     results["from empty"].append((seconds, peak))
+                settle(options.settle)
                 seconds, peak, result = timed(command)
                 report = json.loads(result.stdout)
                 assert sum(s["unchanged"] for s in report["sources"]) == count, report

@@ -155,3 +155,14 @@ def test_demo_works_without_network(tmp_path: Path) -> None:
     lists = sorted(p.name for p in (tmp_path / "demo" / "lists").iterdir())
     assert lists == sorted(["法广.md", "德国之声.md", "BBC.md", "中国数字时代.md"])
     assert len(list((tmp_path / "demo" / "articles").rglob("*.md"))) >= 15
+
+
+def test_relative_feed_paths_are_relative_to_the_sources_file(tmp_path: Path) -> None:
+    run("init", tmp_path / "archive")
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    (folder / "local.xml").write_bytes(rss(item(1), item(2)))
+    (folder / "sources.toml").write_text('[[sources]]\nname = "本地"\nslug = "local"\nfeeds = ["local.xml"]\n', encoding="utf-8")
+    result = run("update", "--archive", tmp_path / "archive", "--sources", folder / "sources.toml", "--json", cwd=tmp_path / "archive")
+    assert result.returncode == 0, explain(result)
+    assert json.loads(result.stdout)["sources"][0]["new"] == 2

@@ -160,3 +160,16 @@ def test_per_host_limit_holds(server: FeedServer) -> None:
             return time.monotonic() - started
 
     assert asyncio.run(go()) >= 0.55  # 6 requests, 2 at a time, 0.2 s each
+
+
+def test_proxy_from_config_carries_the_request(server: FeedServer) -> None:
+    # The loopback server plays the proxy: it receives the absolute address of a host that does not exist.
+    server.add("http://feeds.example.invalid/rss.xml", "<rss/>")
+    result = fetch("http://feeds.example.invalid/rss.xml", FetchConfig(proxy=server.base, retries=0))
+    assert result.body == b"<rss/>"
+
+
+def test_proxy_from_the_environment(server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.add("http://feeds.example.invalid/env.xml", "<rss/>")
+    monkeypatch.setenv("HTTP_PROXY", server.base)
+    assert fetch("http://feeds.example.invalid/env.xml", FetchConfig(retries=0)).body == b"<rss/>"

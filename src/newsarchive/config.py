@@ -177,13 +177,13 @@ def load_settings(
     if "sources" in data:
         if not isinstance(data["sources"], list):
             raise ConfigError(f"{where}: sources must be an array of tables: [[sources]]")
-        sources = sources_from_tables(data["sources"], str(where))
+        sources = sources_from_tables(data["sources"], str(where), where.parent)
     if sources_file is not None:
         extra = _read_toml(sources_file)
         tables = extra.get("sources")
         if not isinstance(tables, list) or not tables:
             raise ConfigError(f"{sources_file}: has no [[sources]] tables", hint="add [[sources]] with name, slug and feeds")
-        sources = sources_from_tables(tables, str(sources_file))
+        sources = sources_from_tables(tables, str(sources_file), sources_file.resolve().parent)
     try:
         return Settings(
             title=str(archive.get("title", DEFAULT_TITLE)),

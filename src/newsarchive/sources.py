@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -65,8 +66,16 @@ FOLDER_ALIASES: Mapping[str, str] = {source.name: source.slug for source in DEFA
 _KEYS = {"name", "slug", "feeds", "enabled"}
 
 
-def source_from_table(table: Mapping[str, Any], where: str) -> Source:
-    """Build one Source from a ``[[sources]]`` table; ``where`` names the file for error messages."""
+def _resolve_feed(feed: str, base: Path | None) -> str:
+    """A relative local path is relative to the file that names it, not to wherever the command runs."""
+    if base is None or "://" in feed or feed.startswith(("file:", "/", "~")):
+        return feed
+    return str(base / feed)
+
+
+def source_from_table(table: Mapping[str, Any], where: str, base: Path | None = None) -> Source:
+    """Build one Source from a ``[[sources]]`` table; ``where`` names the file for error messages and
+    ``base`` is its folder."""
     unknown = set(table) - _KEYS
     if unknown:
         raise ConfigError(
@@ -80,19 +89,19 @@ def source_from_table(table: Mapping[str, Any], where: str) -> Source:
     feeds = table.get("feeds", [])
     if isinstance(feeds, str):
         feeds = [feeds]
-    if not isinstance(name, str) or not isinstance(slug, str) or not isinstance(feeds, list):
+    if not isinstance(name, str) or not isinstance(slug, str) or not isinstance(feeds, list) or not all(isinstance(f, str) for f in feeds):
         raise ConfigError(f"{where}: source {slug!r}: name and slug must be strings, feeds a list of strings")
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{where}: source {slug!r}: enabled must be true or false")
     try:
-        return Source(name=name, slug=slug, feeds=tuple(feeds), enabled=enabled)
+        return Source(name=name, slug=slug, feeds=tuple(_resolve_feed(str(feed), base) for feed in feeds), enabled=enabled)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}", hint=exc.hint) from None
 
 
-def sources_from_tables(tables: Iterable[Mapping[str, Any]], where: str) -> tuple[Source, ...]:
-    sources = tuple(source_from_table(table, where) for table in tables)
+def sources_from_tables(tables: Iterable[Mapping[str, Any]], where: str, base: Path | None = None) -> tuple[Source, ...]:
+    sources = tuple(source_from_table(table, where, base) for table in tables)
     seen: dict[str, str] = {}
     for source in sources:
         for key, kind in ((source.slug, "slug"), ("name:" + source.name, "name")):

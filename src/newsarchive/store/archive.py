@@ -39,6 +39,30 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _merge(articles: Iterable[Article | StagedArticle]) -> tuple[list[StagedArticle], list[str]]:
+    """One entry per article, oldest first: an article that several feeds of an outlet carry keeps the
+    fullest body. Also returns the staged files of the entries left out."""
+    unique: dict[str, StagedArticle] = {}
+    aliases: dict[str, str] = {}
+    dropped: list[str] = []
+    for entry in articles:
+        item = entry if isinstance(entry, StagedArticle) else StagedArticle(entry, len(entry.body))
+        keys = item.article.keys
+        first = next((aliases[key] for key in keys if key in aliases), None)
+        if first is None:
+            first = keys[0]
+            unique[first] = item
+        else:
+            loser = item
+            if item.body_length > unique[first].body_length:
+                loser, unique[first] = unique[first], item
+            if loser.staged:
+                dropped.append(loser.staged)
+        for key in keys:
+            aliases.setdefault(key, first)
+    return sorted(unique.values(), key=lambda item: item.article.pub_ms or 0), dropped
+
+
 class Archive:
     """An archive folder: ``articles/``, ``lists/``, ``README.md``, ``revisions/`` and ``.newsarchive/``."""
 
@@ -129,38 +153,21 @@ class Archive:
         in place with their previous version kept, unchanged ones touch nothing. Articles may come staged
         (already rendered into incoming/ by a worker) or whole."""
         now_ms = _now_ms() if now_ms is None else now_ms
-        unique: dict[str, StagedArticle] = {}
-        aliases: dict[str, str] = {}
-        dropped: list[str] = []
-        for entry in articles:
-            item = entry if isinstance(entry, StagedArticle) else StagedArticle(entry, len(entry.body))
-            first = next((aliases[key] for key in item.article.keys if key in aliases), None)
-            if first is None:
-                first = item.article.keys[0]
-                unique[first] = item
-            elif item.body_length > unique[first].body_length:
-                dropped.append(unique[first].staged or "")
-                unique[first] = item  # the same article in two feeds: keep the fuller body
-            else:
-                dropped.append(item.staged or "")
-            for key in item.article.keys:
-                aliases.setdefault(key, first)
-        ordered = sorted(unique.values(), key=lambda item: item.article.pub_ms or 0)
-        known = self.index.find_many(key for item in ordered for key in item.article.keys)
+        items, dropped = _merge(articles)
+        known = self.index.find_many(key for item in items for key in item.article.keys)
         new: list[StagedArticle] = []
         changed: list[tuple[ArticleRow, StagedArticle]] = []
-        unchanged = 0
-        for item in ordered:
+        for item in items:
             row = next((known[key] for key in item.article.keys if key in known), None)
             if row is None:
                 new.append(item)
-            elif row.fingerprint == item.article.fingerprint:
-                unchanged += 1
-                dropped.append(item.staged or "")
-            else:
+            elif row.fingerprint != item.article.fingerprint:
                 changed.append((row, item))
-        for path in filter(None, dropped):
+            elif item.staged:
+                dropped.append(item.staged)
+        for path in dropped:
             os.unlink(path)
+        unchanged = len(items) - len(new) - len(changed)
         if not new and not changed:
             return ApplyResult(unchanged=unchanged)
         batch = AtomicBatch()
@@ -195,8 +202,8 @@ class Archive:
                 written.append(path)
                 number -= 1
             self.index.journal_add([f"file:{path}" for path in written] + [f"list:{source.slug}"])
+        self._stage_lists([source.slug], batch)  # renamed after the articles they link to
         batch.commit()
-        self.refresh_lists([source.slug])
         with self.index.atomic():
             self.index.journal_clear([f"file:{path}" for path in written] + [f"list:{source.slug}"])
         return ApplyResult(new=len(new), updated=len(changed), unchanged=unchanged)
@@ -206,8 +213,10 @@ class Archive:
         target = os.path.join(self.root, path)
         if item.staged:
             batch.adopt(item.staged, target)
-        else:
+        elif len(article.body) == item.body_length:
             batch.write(target, render_bytes(article))
+        else:
+            raise ValueError(f"{path}: the worker kept no file and no body for an article that must be written")
         row = ArticleRow(
             rowid=0,
             source=article.source,
@@ -227,6 +236,11 @@ class Archive:
         """Regenerate lists/<name>.md of these outlets and README.md; files whose bytes would not change are
         not touched. Returns the paths written."""
         batch = AtomicBatch()
+        written = self._stage_lists(slugs, batch)
+        batch.commit()
+        return written
+
+    def _stage_lists(self, slugs: Iterable[str], batch: AtomicBatch) -> list[str]:
         written = []
         for slug in dict.fromkeys(slugs):
             name = self.source_name(slug)
@@ -242,7 +256,6 @@ class Archive:
         readme = render_readme(self.settings.title, [self.source_name(slug) for slug in order])
         if write_if_changed(self.root / "README.md", readme.encode("utf-8"), batch):
             written.append("README.md")
-        batch.commit()
         return written
 
     def recover(self) -> list[str]:
@@ -276,10 +289,10 @@ class Archive:
     # import and reindex ---------------------------------------------------------------------
 
     def import_from(self, source_root: Path, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Take in a duty-machine archive folder: its article files are linked or copied byte for byte (kept
+        where they are when ``source_root`` is this archive) and indexed; malformed files are reported and skipped."""
         from .importing import Indexer
 
-        """Take in a duty-machine archive folder: its article files are copied byte for byte (kept where
-        they are when ``source_root`` is this archive) and indexed; malformed files are reported and skipped."""
         source_root = source_root.resolve()
         if not (source_root / layout.ARTICLES).is_dir():
             raise ConfigError(

@@ -1,4 +1,4 @@
-"""Indexing an archive's files: ``import`` (copying them in) and ``reindex`` (in place).
+"""Indexing an archive's files: ``import`` (bringing them in) and ``reindex`` (in place).
 
 Files are read, checked and copied by worker processes, a batch of a thousand at a time, while
 the store indexes the batches they hand back: memory stays flat however large the archive, and
@@ -7,6 +7,7 @@ both cores work. A malformed file is reported with its path and reason and skipp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -48,6 +49,18 @@ class FileEntry:
     present: bool = False  # the target already holds these very bytes
 
 
+def _copy(origin: str, target: str, data: bytes) -> None:
+    """A hard link where the file system allows (no second copy of the bytes to write: the archive never
+    changes a file in place, it writes a new one and renames it), else a copy."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(target)
+    try:
+        os.link(origin, target)
+    except OSError:
+        with open(target, "wb") as handle:
+            handle.write(data)
+
+
 def read_batch(batch: list[tuple[str, str]], copy_root: str | None, folder_slugs: dict[str, str]) -> tuple[list[FileEntry], list[str]]:
     """Read and check a batch of (relative path, origin) files; stage copies under ``copy_root``.
     Runs in a worker process: touches no index."""
@@ -87,8 +100,7 @@ def read_batch(batch: list[tuple[str, str]], copy_root: str | None, folder_slugs
             if not present:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 staged = target + TMP_SUFFIX
-                with open(staged, "wb") as handle:
-                    handle.write(data)
+                _copy(origin, staged, data)
         slug = folder_slugs.get(folder, folder)
         article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
         entries.append(
