@@ -148,7 +148,7 @@ class _Retry(Exception):
 class Fetcher:
     """One shared client for a run. Use as ``async with Fetcher(config) as fetcher``."""
 
-    def __init__(self, config: FetchConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: FetchConfig) -> None:
         self.config = config
         timeout = httpx.Timeout(
             connect=config.connect_timeout, read=config.read_timeout, write=config.read_timeout, pool=config.total_timeout
@@ -158,7 +158,6 @@ class Fetcher:
             follow_redirects=False,
             proxy=config.proxy,
             trust_env=config.proxy is None,
-            transport=transport,
             limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
             headers={
                 "User-Agent": config.user_agent,
@@ -185,33 +184,37 @@ class Fetcher:
         host = urlsplit(url).netloc.lower()
         per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.config.per_host))
         attempts = 0
-        try:
-            async with asyncio.timeout(self.config.total_timeout):
-                while True:
-                    attempts += 1
-                    try:
-                        async with self._all, per_host:
+        # Waiting for a free slot does not count against the deadline; retries and their waits do, and a
+        # host that asked us to wait (429, Retry-After) keeps its slot meanwhile.
+        async with self._all, per_host:
+            try:
+                async with asyncio.timeout(self.config.total_timeout):
+                    while True:
+                        attempts += 1
+                        try:
                             result = await self._attempt(url, etag, last_modified)
-                        return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
-                    except _Retry as retry:
-                        if attempts > self.config.retries:
-                            raise FetchError(
-                                f"{url}: {retry} after {attempts} attempt{'s' * (attempts > 1)}",
-                                url=url,
-                                status=retry.status,
-                                attempts=attempts,
-                            ) from None
-                        wait = (
-                            retry.wait if retry.wait is not None else self.config.backoff * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
-                        )
-                        log.info("%s: %s; retrying in %.1f s", url, retry, wait)
-                        await asyncio.sleep(wait)
-        except TimeoutError:
-            raise FetchError(
-                f"{url}: gave up after {self.config.total_timeout:g} s (fetch.total_timeout), {attempts} attempt{'s' * (attempts > 1)}",
-                url=url,
-                attempts=attempts,
-            ) from None
+                            return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
+                        except _Retry as retry:
+                            if attempts > self.config.retries:
+                                raise FetchError(
+                                    f"{url}: {retry} after {attempts} attempt{'s' * (attempts > 1)}",
+                                    url=url,
+                                    status=retry.status,
+                                    attempts=attempts,
+                                ) from None
+                            wait = (
+                                retry.wait
+                                if retry.wait is not None
+                                else self.config.backoff * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+                            )
+                            log.info("%s: %s; retrying in %.1f s", url, retry, wait)
+                            await asyncio.sleep(wait)
+            except TimeoutError:
+                raise FetchError(
+                    f"{url}: gave up after {self.config.total_timeout:g} s (fetch.total_timeout), {attempts} attempt{'s' * (attempts > 1)}",
+                    url=url,
+                    attempts=attempts,
+                ) from None
 
     async def _attempt(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
         headers = {}

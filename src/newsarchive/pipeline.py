@@ -75,17 +75,9 @@ class _Workers:
         if size < PROCESS_THRESHOLD or cores < 2:
             return self.threads
         if self._processes is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+            from .worker import process_pool
 
-            from .worker import die_with_parent
-
-            # spawn, not fork: forking a process that runs threads can deadlock the child; and not
-            # forkserver, whose workers outlive a killed run. Like all spawned workers, they import the
-            # caller's main module again: scripts that call update() need `if __name__ == "__main__":`.
-            self._processes = ProcessPoolExecutor(
-                max_workers=min(cores, 4), mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
-            )
+            self._processes = process_pool()
         return self._processes
 
     def close(self) -> None:

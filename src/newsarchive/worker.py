@@ -10,6 +10,7 @@ import ctypes
 import os
 import signal
 import sys
+from concurrent.futures import Executor
 
 from .fetch_paths import is_local_path
 from .normalise import normalise_item
@@ -23,6 +24,20 @@ def prepare_feed(data: bytes, url: str, charset: str | None, slug: str, seen_ms:
     base = None if is_local_path(url) else url
     articles = [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base) for item in parsed.items]
     return stage_articles(root, articles), list(parsed.warnings)
+
+
+def process_pool() -> Executor:
+    """Worker processes, one per core (at most 4).
+
+    Spawned, not forked: forking a process that runs threads can deadlock the child; and not from a
+    forkserver, whose workers outlive a killed run. Like all spawned workers, they import the caller's
+    main module again: scripts that call the API need ``if __name__ == "__main__":``.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(os.cpu_count() or 1, 4)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
 
 def die_with_parent() -> None:

@@ -196,14 +196,9 @@ class Indexer:
         cores = os.cpu_count() or 1
         many = sum(1 for _, _ in zip(range(PROCESS_THRESHOLD), _article_files(source_root), strict=False)) >= PROCESS_THRESHOLD
         if cores > 1 and many:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+            from ..worker import process_pool
 
-            from ..worker import die_with_parent
-
-            return ProcessPoolExecutor(
-                max_workers=min(cores, 4), mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
-            )
+            return process_pool()
         from concurrent.futures import ThreadPoolExecutor
 
         return ThreadPoolExecutor(max_workers=1)
