@@ -12,7 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("command", [["ruff", "check", "src", "tests", "bench"], ["ruff", "format", "--check", "src", "tests", "bench"], ["mypy"]])
+FOLDERS = ["src", "tests", "bench"]
+
+
+@pytest.mark.parametrize("command", [["ruff", "check", *FOLDERS], ["ruff", "format", "--check", *FOLDERS], ["mypy"]])
 def test_linters_pass(command: list[str]) -> None:
     if shutil.which(command[0]) is None and command[0] != "mypy":
         pytest.skip(f"{command[0]} is not installed (pip install -e '.[test]')")
