@@ -166,3 +166,14 @@ def test_relative_feed_paths_are_relative_to_the_sources_file(tmp_path: Path) ->
     result = run("update", "--archive", tmp_path / "archive", "--sources", folder / "sources.toml", "--json", cwd=tmp_path / "archive")
     assert result.returncode == 0, explain(result)
     assert json.loads(result.stdout)["sources"][0]["new"] == 2
+
+
+def test_proxy_option(server: FeedServer, tmp_path: Path) -> None:
+    run("init", tmp_path)
+    server.add("http://feeds.example.invalid/a.xml", rss(item(1)))  # only reachable through the "proxy"
+    sources = sources_file(tmp_path, {"a": ["http://feeds.example.invalid/a.xml"]})
+    result = run("update", "--archive", tmp_path, "--sources", sources, "--proxy", server.base, "--json")
+    assert result.returncode == 0, explain(result)
+    assert json.loads(result.stdout)["sources"][0]["new"] == 1
+    result = run("update", "--archive", tmp_path, "--sources", sources, "--proxy", "ftp://proxy.example.invalid")
+    assert result.returncode == 2 and "is not a proxy address" in result.stderr, explain(result)

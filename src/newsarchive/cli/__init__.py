@@ -51,10 +51,10 @@ def _main(
         logging.basicConfig(level=logging.DEBUG, format="%(relativeCreated)6.0f ms %(name)s: %(message)s")
 
 
-def _open(archive: Path | None, sources_file: Path | None = None) -> Archive:
+def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None) -> Archive:
     from ..store.archive import Archive
 
-    return Archive.open(archive, sources_file=sources_file)
+    return Archive.open(archive, sources_file=sources_file, overrides={"fetch.proxy": proxy} if proxy else None)
 
 
 @app.command()
@@ -95,11 +95,7 @@ def update(
     from dataclasses import replace
 
     slugs = [slug.strip() for value in only or [] for slug in value.split(",") if slug.strip()]
-    with _open(archive, sources) as opened:
-        if proxy:
-            from ..config import FetchConfig
-
-            opened.settings = replace(opened.settings, fetch=FetchConfig(**{**opened.settings.fetch.__dict__, "proxy": proxy}))
+    with _open(archive, sources, proxy) as opened:
         from ..pipeline import select_sources
 
         count = len(select_sources(opened.settings.sources, slugs))

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveNotFoundError, ConfigError
@@ -90,8 +91,16 @@ class Archive:
         return cls.open(root)
 
     @classmethod
-    def open(cls, root: Path | None = None, *, sources_file: Path | None = None, settings: Settings | None = None) -> Archive:
-        """Open the archive at ``root``, or the one containing the current folder."""
+    def open(
+        cls,
+        root: Path | None = None,
+        *,
+        sources_file: Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        settings: Settings | None = None,
+    ) -> Archive:
+        """Open the archive at ``root``, or the one containing the current folder. ``sources_file`` and
+        ``overrides`` (``fetch.<name>`` values) go to ``load_settings``; ``settings`` replaces them all."""
         if root is None:
             root = layout.find_root(Path.cwd())
         else:
@@ -99,7 +108,7 @@ class Archive:
             if not root.is_dir() or not ((root / layout.CONFIG_FILE).is_file() or (root / layout.HIDDEN).is_dir()):
                 raise ArchiveNotFoundError(f"{root} is not an archive (no {layout.CONFIG_FILE} in it)")
         if settings is None:
-            settings = load_settings(root, sources_file=sources_file)
+            settings = load_settings(root, sources_file=sources_file, overrides=overrides)
         return cls(root, settings)
 
     def close(self) -> None:
