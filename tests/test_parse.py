@@ -155,3 +155,23 @@ def test_fast_path_agrees_with_feedparser(name: str) -> None:
 )
 def test_parse_date(text: str | None, ms: int | None) -> None:
     assert parse_date(text) == ms
+
+
+def test_utf8_bytes_under_a_latin1_label_are_read_as_utf8() -> None:
+    data = '<?xml version="1.0" encoding="ISO-8859-1"?><rss><channel><item><title>中文标题</title></item></channel></rss>'.encode()
+    assert parse_feed(data).items[0].title == "中文标题"
+
+
+def test_namespaced_lookalikes_are_not_taken_for_rss_elements() -> None:
+    data = (
+        '<rss xmlns:atom="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/"><channel><item>'
+        '<atom:link rel="standout" href="https://other.example.org/"/><media:description>caption</media:description>'
+        "<title>标题</title><link>https://news.example.org/1</link><description>正文</description></item></channel></rss>"
+    ).encode()
+    item = parse_feed(data).items[0]
+    assert (item.link, item.body) == ("https://news.example.org/1", "正文")
+
+
+@pytest.mark.parametrize("value", ["0000-00-00", "1900-01-01T00:00:00Z", "Mon, 01 Jan 1900 00:00:00 GMT", "soon"])
+def test_impossible_or_pre_1970_dates_count_as_undated(value: str) -> None:
+    assert parse_date(value) is None

@@ -207,3 +207,13 @@ def _titles(text: str) -> list[str]:
 
     items = re.findall(r"<item>.*?</item>", text, re.DOTALL)
     return [re.search(r"<title>(.*?)</title>", i, re.DOTALL)[1] for i in items]  # type: ignore[index]
+
+
+def test_a_feed_that_crashes_the_parser_fails_only_its_outlet(server: FeedServer, tmp_path: Path) -> None:
+    evil = server.add("/evil.xml", b"<rss><channel><item><title>&nbsp;&#xD800;&#x110000;</title></item></channel></rss>")
+    good = server.add("/good.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="坏", slug="evil", feeds=(evil,)), Source(name="好", slug="good", feeds=(good,)))
+    report = update(archive)
+    assert report.sources[1].new == 1 and report.sources[1].error is None
+    evil_report = report.sources[0]
+    assert evil_report.error is None or evil in evil_report.error

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import random
 import socket
 import time
@@ -114,6 +115,8 @@ def _retry_after(value: str | None, cap: float) -> float | None:
         return None
     try:
         seconds = float(value)
+        if not math.isfinite(seconds):
+            return None
     except ValueError:
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
@@ -130,11 +133,12 @@ async def _refuse_link_local(url: httpx.URL) -> None:
     except ValueError:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
+        except (OSError, UnicodeError, ValueError):
             return  # unresolvable: the request itself will fail and say so
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
-        if address.is_link_local:
+        mapped = getattr(address, "ipv4_mapped", None)
+        if address.is_link_local or (mapped is not None and mapped.is_link_local):
             raise FetchError(f"{url}: redirect to a link-local address ({address}) refused", url=str(url))
 
 
@@ -222,7 +226,10 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        target = httpx.URL(url)
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise FetchError(f"{url}: not a valid address: {exc}", url=url) from None
         for hop in range(self.config.max_redirects + 1):
             if hop:
                 await _refuse_link_local(target)

@@ -30,6 +30,15 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 _RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 _RSS1_ITEMS = ("{http://purl.org/rss/1.0/}item", "{http://my.netscape.com/rdf/simple/0.9/}item")
 _XHTML_DIV = "{http://www.w3.org/1999/xhtml}div"
+_RSS1 = "{http://purl.org/rss/1.0/}"
+# An item's own elements, with or without the RSS 1.0 namespace; media:description, atom:link and the
+# like are other things and must not be taken for them.
+_RSS_FIELDS = {
+    **{name: name for name in ("title", "link", "guid", "pubDate", "description")},
+    **{_RSS1 + name: name for name in ("title", "link", "description")},
+    _CONTENT: _CONTENT,
+    _DC_DATE: _DC_DATE,
+}
 _XHTML_DECLARATION = ' xmlns="http://www.w3.org/1999/xhtml"'
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.IGNORECASE)
@@ -49,10 +58,18 @@ def _parser() -> etree.XMLParser:
 
 def parse_date(value: str | None) -> int | None:
     """Milliseconds since the epoch from an RFC 822 or ISO 8601 date (feedparser's many formats last); a date
-    without a zone is taken as UTC."""
+    without a zone is taken as UTC. None for no date, nonsense, or a date before 1970, which the format's
+    date line cannot hold: the article then takes the time it was first seen."""
     if not value or not value.strip():
         return None
-    text = value.strip()
+    try:
+        ms = _parse_date(value.strip())
+    except (ValueError, OverflowError, TypeError, IndexError):
+        return None
+    return ms if ms is not None and ms >= 0 else None
+
+
+def _parse_date(text: str) -> int | None:
     moment: datetime | None = None
     try:
         moment = parsedate_to_datetime(text)
@@ -60,9 +77,9 @@ def parse_date(value: str | None) -> int | None:
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
         except ValueError:
-            from feedparser.datetimes import _parse_date
+            from feedparser.datetimes import _parse_date as feedparser_date
 
-            parsed = _parse_date(text)
+            parsed = feedparser_date(text)
             return calendar.timegm(parsed) * 1000 if parsed else None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -89,12 +106,10 @@ def _rss_items(elements: Iterator[Any]) -> Iterator[FeedItem]:
         fields: dict[str, Any] = {}
         for child in item:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue
-            if tag in ("title", "link", "guid", "pubDate", "description", _CONTENT, _DC_DATE) or tag.endswith(
-                ("}title", "}link", "}description")
-            ):
-                fields.setdefault(tag.rpartition("}")[2] if tag.endswith(("}title", "}link", "}description")) else tag, child)
+            if isinstance(tag, str):
+                name = _RSS_FIELDS.get(tag)
+                if name is not None:
+                    fields.setdefault(name, child)
         guid = fields.get("guid")
         guid_text = (guid.text or "").strip() if guid is not None else item.get(_RDF + "about")
         link = fields.get("link")
@@ -273,10 +288,13 @@ def parse_feed(data: bytes, *, url: str = "<feed>", http_charset: str | None = N
     """Parse a feed from its raw bytes. Raises FeedError when nothing in it can be read as a feed."""
     if not data.strip():
         raise FeedError(f"{url}: empty response, not a feed", url=url)
-    try:
-        return _parse_lxml(data)
-    except _NotFast:
-        pass
+    declared = _DECLARATION.match(data[:512])
+    mislabelled = declared is not None and _codec(declared[1].decode("ascii")) in _SINGLE_BYTE and not data.isascii()
+    if not mislabelled:  # libxml2 would trust a Latin-1 label on UTF-8 bytes and garble the text
+        try:
+            return _parse_lxml(data)
+        except _NotFast:
+            pass
     text, encoding = decode_feed(data, http_charset)
     utf8 = _as_utf8(text)
     try:

@@ -119,8 +119,11 @@ class _Run:
             articles, warnings = await self.run_in(
                 executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, str(self.archive.root)
             )
-        except SourceError as exc:
-            return _FeedOutcome(url, state=replace(state, last_error=str(exc), failures=state.failures + 1), error=str(exc))
+        except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
+            message = str(exc) if isinstance(exc, SourceError) else f"{url}: unexpected {type(exc).__name__}: {exc}"
+            if not isinstance(exc, SourceError):
+                log.warning("%s", message, exc_info=True)
+            return _FeedOutcome(url, state=replace(state, last_error=message, failures=state.failures + 1), error=message)
         log.debug("%s: %d items parsed and staged", url, len(articles))
         return _FeedOutcome(url, articles=articles, state=replace(succeeded, body_hash=digest, items=len(articles)), warnings=warnings)
 
@@ -146,6 +149,9 @@ class _Run:
                 applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms)
             except OSError as exc:
                 report = replace(report, error=f"cannot write the archive: {exc}")
+            except Exception as exc:  # the other outlets go on; the journal repairs this one
+                log.warning("%s: storing failed", source.slug, exc_info=True)
+                report = replace(report, error=f"storing failed: unexpected {type(exc).__name__}: {exc}")
             else:
                 skipped = sum(o.skipped_items for o in outcomes)
                 report = replace(report, new=applied.new, updated=applied.updated, unchanged=applied.unchanged + skipped)

@@ -92,8 +92,6 @@ def update(
 
     Exit status: 0 when every outlet succeeded, 1 when some failed (the rest are archived), 2 for usage errors.
     """
-    from dataclasses import replace
-
     slugs = [slug.strip() for value in only or [] for slug in value.split(",") if slug.strip()]
     with _open(archive, sources, proxy) as opened:
         from ..pipeline import select_sources
@@ -115,8 +113,7 @@ def import_(
     as_json: JsonOption = False,
 ) -> None:
     """Take in an existing duty-machine archive: copy its article files byte for byte and index them."""
-    with _open(archive) as opened, opened.lock(), output.count_progress("importing") as progress:
-        opened.recover()
+    with _open(archive) as opened, output.count_progress("importing") as progress:
         report = opened.import_from(source, on_progress=progress)
     _finish_import(report, "import", as_json)
 
@@ -124,7 +121,7 @@ def import_(
 @app.command()
 def reindex(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """Rebuild the index from the archive's files alone."""
-    with _open(archive) as opened, opened.lock(), output.count_progress("indexing") as progress:
+    with _open(archive) as opened, output.count_progress("indexing") as progress:
         report = opened.reindex(on_progress=progress)
     _finish_import(report, "reindex", as_json)
 

@@ -192,6 +192,8 @@ class Index:
         """Keep what the files cannot tell (feed state, run history, guids, first-seen times) from the old
         index, when it can still be read."""
         db = self.db
+        if not old_path.exists():
+            return
         try:
             db.execute("ATTACH DATABASE ? AS old", (str(old_path),))
         except sqlite3.DatabaseError:

@@ -70,7 +70,14 @@ class Archive:
     def __init__(self, root: Path, settings: Settings) -> None:
         self.root = root
         self.settings = settings
-        self.index = Index(root / layout.INDEX_FILE)
+        self._index: Index | None = None
+
+    @property
+    def index(self) -> Index:
+        """The index, opened on first use (so that ``reindex`` can replace one that no longer opens)."""
+        if self._index is None:
+            self._index = Index(self.root / layout.INDEX_FILE)
+        return self._index
 
     # opening --------------------------------------------------------------------------------
 
@@ -112,7 +119,9 @@ class Archive:
         return cls(root, settings)
 
     def close(self) -> None:
-        self.index.close()
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
     def __enter__(self) -> Archive:
         return self
@@ -299,38 +308,40 @@ class Archive:
 
     def import_from(self, source_root: Path, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
         """Take in a duty-machine archive folder: its article files are linked or copied byte for byte (kept
-        where they are when ``source_root`` is this archive) and indexed; malformed files are reported and skipped."""
+        where they are when ``source_root`` is this archive) and indexed; malformed files are reported and
+        skipped. Holds the archive lock."""
         from .importing import Indexer
 
-        source_root = source_root.resolve()
+        source_root = Path(source_root).resolve()
         if not (source_root / layout.ARTICLES).is_dir():
             raise ConfigError(
                 f"{source_root}: not a duty-machine archive (no articles/ folder in it)",
                 hint="give the folder that holds articles/ and lists/",
             )
-        return Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
+        with self.lock():
+            self.recover()
+            return Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
 
     def reindex(self, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
         """Rebuild the index from the files alone, into a new database that replaces the old one at the end.
-        Feed state and run history are carried over."""
+        What the files cannot tell is carried over from the old index when it can still be read; one that
+        cannot be opened at all is simply replaced. Holds the archive lock."""
         from .importing import Indexer
 
+        index_path = self.root / layout.INDEX_FILE
         fresh_path = self.root / (layout.INDEX_FILE + ".rebuild")
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(fresh_path) + suffix).unlink(missing_ok=True)
-        old = self.index
-        self.index = Index(fresh_path)
-        try:
-            report = Indexer(self, copy=False, on_progress=on_progress).run(self.root)
-            self.index.carry_over_from(old.path)
-        except BaseException:
-            self.index.close()
-            self.index = old
-            raise
-        self.index.close()
-        old.close()
-        for suffix in ("-wal", "-shm"):
-            Path(str(old.path) + suffix).unlink(missing_ok=True)
-        os.replace(fresh_path, old.path)
-        self.index = Index(old.path)
+        with self.lock():
+            clear_incoming(self.root)
+            self.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(fresh_path) + suffix).unlink(missing_ok=True)
+            self._index = Index(fresh_path)
+            try:
+                report = Indexer(self, copy=False, on_progress=on_progress).run(self.root)
+                self._index.carry_over_from(index_path)
+            finally:
+                self.close()
+            for suffix in ("-wal", "-shm"):
+                Path(str(index_path) + suffix).unlink(missing_ok=True)
+            os.replace(fresh_path, index_path)
         return report
