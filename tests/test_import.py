@@ -132,3 +132,38 @@ def test_import_in_place_indexes_without_copying(tmp_path: Path) -> None:
     report = archive.import_from(tmp_path)
     assert report.imported == 4
     assert {p: os.stat(p).st_mtime_ns for p in (tmp_path / "articles").rglob("*.md")} == mtimes
+
+
+def test_file_names_that_are_not_utf8_are_reported_not_fatal(tmp_path: Path) -> None:
+    source = tmp_path / "old"
+    small_archive(source)
+    bad_name = os.fsencode(source / "articles" / "rfi") + b"/1030000_" + "标题".encode("gbk") + b".md"
+    with open(bad_name, "wb") as handle:
+        handle.write("<!--1-->\n[标题](https://e.example.org/)\n------\n\n正文\n".encode())
+    archive = Archive.init(tmp_path / "new")
+    report = archive.import_from(source)
+    assert report.imported == 4 and len(report.errors) == 1 and "not UTF-8" in report.errors[0]
+    assert not list((archive.root / ".newsarchive").glob("incoming/*"))
+
+
+def test_reindex_replaces_an_index_that_no_longer_opens(tmp_path: Path) -> None:
+    small_archive(tmp_path)
+    Archive.init(tmp_path).close()
+    (tmp_path / ".newsarchive" / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    with Archive.open(tmp_path) as archive:
+        report = archive.reindex()
+        assert report.imported == 4
+        assert len(list(archive.articles())) == 4
+
+
+def test_import_and_reindex_take_the_lock(tmp_path: Path) -> None:
+    import pytest
+
+    from newsarchive.errors import ArchiveLockedError
+
+    small_archive(tmp_path / "old")
+    with Archive.init(tmp_path / "new") as archive, archive.lock():
+        with pytest.raises(ArchiveLockedError):
+            archive.import_from(tmp_path / "old")
+        with pytest.raises(ArchiveLockedError):
+            archive.reindex()

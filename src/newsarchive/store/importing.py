@@ -8,6 +8,7 @@ both cores work. A malformed file is reported with its path and reason and skipp
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from collections import deque
@@ -23,13 +24,15 @@ from ..models import ImportReport
 from ..normalise import article_from_file, guid_key
 from ..sources import slug_for_folder
 from . import layout
-from .atomic import TMP_SUFFIX, AtomicBatch
+from .atomic import AtomicBatch
 from .fileformat import parse_article
+from .staging import INCOMING
 
 if TYPE_CHECKING:
     from .archive import Archive
 
 BATCH = 1000
+_counter = itertools.count()
 PROCESS_THRESHOLD = 5 * BATCH  # fewer files than this are read in this process
 
 
@@ -52,6 +55,7 @@ class FileEntry:
 def _copy(origin: str, target: str, data: bytes) -> None:
     """A hard link where the file system allows (no second copy of the bytes to write: the archive never
     changes a file in place, it writes a new one and renames it), else a copy."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(target)
     try:
@@ -62,62 +66,76 @@ def _copy(origin: str, target: str, data: bytes) -> None:
 
 
 def read_batch(batch: list[tuple[str, str]], copy_root: str | None, folder_slugs: dict[str, str]) -> tuple[list[FileEntry], list[str]]:
-    """Read and check a batch of (relative path, origin) files; stage copies under ``copy_root``.
-    Runs in a worker process: touches no index."""
+    """Read and check a batch of (relative path, origin) files; stage their copies in ``copy_root``'s
+    incoming/. Runs in a worker process: touches no index."""
     entries: list[FileEntry] = []
     errors: list[str] = []
     for path, origin in batch:
-        folder, name = path.split("/")[1:3]
-        number = layout.file_id(name)
-        if number is None:
-            errors.append(f"{origin}: file name has no article id (expected <id>.md or <id>_<title>.md); skipped")
-            continue
         try:
-            with open(origin, "rb") as handle:
-                data = handle.read()
-            parsed = parse_article(data.decode("utf-8"), origin)
-        except UnicodeDecodeError as exc:
-            errors.append(f"{origin}:1: not UTF-8 ({exc.reason} at byte {exc.start}); skipped")
-            continue
-        except ArticleFileError as exc:
-            errors.append(f"{exc}; skipped")
-            continue
-        except OSError as exc:
-            errors.append(f"{origin}: cannot read: {exc.strerror}; skipped")
-            continue
-        staged, present = None, False
-        if copy_root is not None:
-            target = os.path.join(copy_root, path)
-            try:
-                with open(target, "rb") as handle:
-                    existing: bytes | None = handle.read()
-            except FileNotFoundError:
-                existing = None
-            if existing is not None and existing != data:
-                errors.append(f"{origin}: {target} already holds a different article; skipped")
-                continue
-            present = existing is not None
-            if not present:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                staged = target + TMP_SUFFIX
-                _copy(origin, staged, data)
-        slug = folder_slugs.get(folder, folder)
-        article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
-        entries.append(
-            FileEntry(
-                path=path,
-                slug=slug,
-                number=number,
-                title=article.title,
-                link=article.link,
-                pub_ms=article.pub_ms,
-                fingerprint=article.fingerprint,
-                keys=article.keys,
-                staged=staged,
-                present=present,
-            )
-        )
+            entry = _read_one(path, origin, copy_root, folder_slugs)
+        except _Skip as skip:
+            errors.append(f"{skip}; skipped")
+        else:
+            entries.append(entry)
     return entries, errors
+
+
+class _Skip(Exception):
+    pass
+
+
+def _read_one(path: str, origin: str, copy_root: str | None, folder_slugs: dict[str, str]) -> FileEntry:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Skip(f"{origin!r}: the file name is not UTF-8") from None
+    folder, name = path.split("/")[1:3]
+    number = layout.file_id(name)
+    if number is None:
+        raise _Skip(f"{origin}: file name has no article id (expected <id>.md or <id>_<title>.md)")
+    try:
+        with open(origin, "rb") as handle:
+            data = handle.read()
+        parsed = parse_article(data.decode("utf-8"), origin)
+    except UnicodeDecodeError as exc:
+        raise _Skip(f"{origin}:1: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except ArticleFileError as exc:
+        raise _Skip(str(exc)) from None
+    except OSError as exc:
+        raise _Skip(f"{origin}: cannot read: {exc.strerror}") from None
+    staged, present = None, False
+    if copy_root is not None:
+        target = os.path.join(copy_root, path)
+        try:
+            with open(target, "rb") as handle:
+                existing: bytes | None = handle.read()
+        except FileNotFoundError:
+            existing = None
+        except OSError as exc:
+            raise _Skip(f"{target}: cannot read: {exc.strerror}") from None
+        if existing is not None and existing != data:
+            raise _Skip(f"{origin}: {target} already holds a different article")
+        present = existing is not None
+        if not present:
+            staged = os.path.join(copy_root, INCOMING, f"import-{os.getpid()}-{next(_counter)}.md")
+            try:
+                _copy(origin, staged, data)
+            except OSError as exc:
+                raise _Skip(f"{origin}: cannot copy into the archive: {exc.strerror}") from None
+    slug = folder_slugs.get(folder, folder)
+    article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)
+    return FileEntry(
+        path=path,
+        slug=slug,
+        number=number,
+        title=article.title,
+        link=article.link,
+        pub_ms=article.pub_ms,
+        fingerprint=article.fingerprint,
+        keys=article.keys,
+        staged=staged,
+        present=present,
+    )
 
 
 def _article_files(source_root: Path) -> Iterator[tuple[str, str]]:
@@ -208,6 +226,7 @@ class Indexer:
         self.files += len(entries) + len(errors)
         self.errors += errors
         writes = AtomicBatch()
+        journal = [f"file:{entry.path}" for entry in entries if entry.staged]
         with index.atomic():
             known = index.find_many(key for entry in entries for key in entry.keys)
             current = index.articles_at([entry.path for entry in entries])
@@ -239,7 +258,12 @@ class Indexer:
                 )
                 self.imported += 1
                 self.slugs.add(entry.slug)
-            writes.commit()
+            # Killed between here and the journal's clearing, the next run's recover() finishes the batch.
+            index.journal_add(journal)
+        writes.commit()
+        if journal:
+            with index.atomic():
+                index.journal_clear(journal)
         if self.on_progress:
             self.on_progress(self.files)
 
