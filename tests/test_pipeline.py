@@ -217,3 +217,24 @@ def test_a_feed_that_crashes_the_parser_fails_only_its_outlet(server: FeedServer
     assert report.sources[1].new == 1 and report.sources[1].error is None
     evil_report = report.sources[0]
     assert evil_report.error is None or evil in evil_report.error
+
+
+def test_a_summary_feed_does_not_undo_the_full_text_of_a_sibling_feed(server: FeedServer, tmp_path: Path) -> None:
+    full = dict(item(1, body="<p>摘要</p><p>全文第二段。</p>"))
+    summary = dict(item(1, body="<p>摘要</p>"))
+    official = server.add("/official.xml", rss(summary), etag='"o1"')
+    mirror = server.add("/mirror.xml", rss(full), etag='"m1"')
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(official, mirror)))
+    update(archive)
+    path = tmp_path / "articles/a/1048574.md"
+    assert parse_article(path.read_text()).body == "<p>摘要</p><p>全文第二段。</p>"
+    server.add("/official.xml", rss(summary, item(2)), etag='"o2"')  # the official feed changes, the mirror answers 304
+    report = update(archive)
+    assert (report.sources[0].new, report.sources[0].updated) == (1, 0)
+    assert parse_article(path.read_text()).body == "<p>摘要</p><p>全文第二段。</p>"
+    assert not (tmp_path / "revisions").exists()
+    edited = dict(item(1, body="<p>摘要</p><p>全文第二段，已更正。</p>"))
+    server.add("/mirror.xml", rss(edited), etag='"m2"')  # an edit seen through the feed that gave the text
+    report = update(archive)
+    assert report.sources[0].updated == 1
+    assert parse_article(path.read_text()).body == "<p>摘要</p><p>全文第二段，已更正。</p>"

@@ -184,10 +184,13 @@ def load_settings(
         if not isinstance(tables, list) or not tables:
             raise ConfigError(f"{sources_file}: has no [[sources]] tables", hint="add [[sources]] with name, slug and feeds")
         sources = sources_from_tables(tables, str(sources_file), sources_file.resolve().parent)
+    list_size = archive.get("list_size", DEFAULT_LIST_SIZE)
+    if not isinstance(list_size, int) or isinstance(list_size, bool):
+        raise ConfigError(f"{where}: archive.list_size = {list_size!r} is not a whole number")
     try:
         return Settings(
             title=str(archive.get("title", DEFAULT_TITLE)),
-            list_size=int(archive.get("list_size", DEFAULT_LIST_SIZE)),
+            list_size=list_size,
             fetch=_fetch_config(fetch_values, str(where)),
             sources=sources,
         )

@@ -36,6 +36,7 @@ class Article:
     body: str  # single line, as the file holds it
     keys: tuple[str, ...] = ()  # de-duplication keys: normalised link, guid
     fingerprint: str = ""  # changes only when title or body change beyond white space or encoding
+    feed: str | None = None  # the feed it came from
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -99,7 +99,7 @@ def article_keys(source: str, link: str | None, guid: str | None, title: str) ->
     return tuple(keys)
 
 
-def normalise_item(item: FeedItem, *, source: str, seen_ms: int, base_url: str | None = None) -> Article:
+def normalise_item(item: FeedItem, *, source: str, seen_ms: int, base_url: str | None = None, feed: str | None = None) -> Article:
     """Turn a feed item into the article the archive keeps. An undated item takes the time it was first seen."""
     title = fold_title(item.title)
     guid = item.guid.strip() if item.guid and item.guid.strip() else None
@@ -117,6 +117,7 @@ def normalise_item(item: FeedItem, *, source: str, seen_ms: int, base_url: str |
         body=body,
         keys=article_keys(source, link, guid, title),
         fingerprint=fingerprint(title, body),
+        feed=feed,
     )
 
 

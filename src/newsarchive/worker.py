@@ -22,7 +22,7 @@ def prepare_feed(data: bytes, url: str, charset: str | None, slug: str, seen_ms:
     """Stages 3 and 4 for one feed, and the files of its new and changed articles staged."""
     parsed = parse_feed(data, url=url, http_charset=charset)
     base = None if is_local_path(url) else url
-    articles = [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base) for item in parsed.items]
+    articles = [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base, feed=url) for item in parsed.items]
     return stage_articles(root, articles), list(parsed.warnings)
 
 

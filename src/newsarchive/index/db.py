@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS articles (
     pub_ms INTEGER,
     fingerprint TEXT NOT NULL,
     first_seen_ms INTEGER,              -- NULL for imported files
-    updated_ms INTEGER                  -- when the current version was first seen
+    updated_ms INTEGER,                 -- when the current version was first seen
+    origin TEXT,                        -- the feed that gave the current version (NULL for imported files)
+    body_length INTEGER                 -- characters of the current body
 );
 CREATE INDEX IF NOT EXISTS articles_by_source ON articles (source, file_id);
 CREATE TABLE IF NOT EXISTS article_keys (
@@ -80,7 +82,7 @@ CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source, started_ms);
 CREATE TABLE IF NOT EXISTS journal (item TEXT PRIMARY KEY);   -- 'file:<path>' or 'list:<slug>' in flight
 """
 
-_ARTICLE_COLUMNS = "rowid, source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms"
+_ARTICLE_COLUMNS = "rowid, source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms, origin, body_length"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class ArticleRow:
     fingerprint: str
     first_seen_ms: int | None
     updated_ms: int | None
+    origin: str | None = None
+    body_length: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,8 +207,8 @@ class Index:
                 db.execute("INSERT OR IGNORE INTO feeds SELECT * FROM old.feeds")
                 db.execute("INSERT OR IGNORE INTO runs SELECT * FROM old.runs")
                 db.execute(
-                    "UPDATE articles SET guid = o.guid, first_seen_ms = o.first_seen_ms, updated_ms = o.updated_ms"
-                    " FROM old.articles AS o WHERE o.path = articles.path"
+                    "UPDATE articles SET guid = o.guid, first_seen_ms = o.first_seen_ms, updated_ms = o.updated_ms, origin = o.origin"
+                    " FROM old.articles AS o WHERE o.path = articles.path AND o.fingerprint = articles.fingerprint"
                 )
                 db.execute(
                     "INSERT OR IGNORE INTO article_keys (key, article)"
@@ -260,11 +264,13 @@ class Index:
         A key already held by another article stays with the newer one (the lower file id).
         """
         cursor = self.db.execute(
-            "INSERT INTO articles (source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO articles"
+            " (source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms, origin, body_length)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (path) DO UPDATE SET source = excluded.source, file_id = excluded.file_id, title = excluded.title,"
             " link = excluded.link, guid = excluded.guid, pub_ms = excluded.pub_ms, fingerprint = excluded.fingerprint,"
-            " first_seen_ms = coalesce(articles.first_seen_ms, excluded.first_seen_ms), updated_ms = excluded.updated_ms"
+            " first_seen_ms = coalesce(articles.first_seen_ms, excluded.first_seen_ms), updated_ms = excluded.updated_ms,"
+            " origin = excluded.origin, body_length = excluded.body_length"
             " RETURNING rowid",
             (
                 row.source,
@@ -277,6 +283,8 @@ class Index:
                 row.fingerprint,
                 row.first_seen_ms,
                 row.updated_ms,
+                row.origin,
+                row.body_length,
             ),
         )
         rowid = int(cursor.fetchone()[0])

@@ -64,6 +64,13 @@ def _merge(articles: Iterable[Article | StagedArticle]) -> tuple[list[StagedArti
     return sorted(unique.values(), key=lambda item: item.article.pub_ms or 0), dropped
 
 
+def _shorter_copy(row: ArticleRow, item: StagedArticle) -> bool:
+    """A shorter body from another feed of the outlet than the one that gave the stored version: the same
+    article as a summary beside a full text, not an edit. (Edits are seen through the feed that gave it.)"""
+    feed = item.article.feed
+    return bool(row.origin and feed and feed != row.origin and row.body_length and item.body_length < row.body_length)
+
+
 class Archive:
     """An archive folder: ``articles/``, ``lists/``, ``README.md``, ``revisions/`` and ``.newsarchive/``."""
 
@@ -153,7 +160,7 @@ class Archive:
 
     def read(self, row: ArticleRow | str) -> ArticleFile:
         path = row.path if isinstance(row, ArticleRow) else row
-        return parse_article((self.root / path).read_text(encoding="utf-8"), self.root / path)
+        return parse_article((self.root / path).read_bytes().decode("utf-8"), self.root / path)
 
     def source_name(self, slug: str) -> str:
         source = self.settings.source(slug)
@@ -175,17 +182,23 @@ class Archive:
         known = self.index.find_many(key for item in items for key in item.article.keys)
         new: list[StagedArticle] = []
         changed: list[tuple[ArticleRow, StagedArticle]] = []
+        claimed: set[int] = set()
         for item in items:
             row = next((known[key] for key in item.article.keys if key in known), None)
+            if row is not None and row.rowid in claimed:  # two entries, one stored article: the first stands
+                if item.staged:
+                    dropped.append(item.staged)
+                continue
             if row is None:
                 new.append(item)
-            elif row.fingerprint != item.article.fingerprint:
+            elif row.fingerprint != item.article.fingerprint and not _shorter_copy(row, item):
                 changed.append((row, item))
+                claimed.add(row.rowid)
             elif item.staged:
                 dropped.append(item.staged)
         for path in dropped:
             os.unlink(path)
-        unchanged = len(items) - len(new) - len(changed)
+        unchanged = len(items) - len(new) - len(changed)  # entries folded into a claimed article count here too
         if not new and not changed:
             return ApplyResult(unchanged=unchanged)
         batch = AtomicBatch()
@@ -247,6 +260,8 @@ class Archive:
             fingerprint=article.fingerprint,
             first_seen_ms=first_seen_ms,
             updated_ms=now_ms,
+            origin=article.feed,
+            body_length=item.body_length,
         )
         self.index.add_article(row, article.keys)
 

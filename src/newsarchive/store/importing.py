@@ -48,7 +48,8 @@ class FileEntry:
     pub_ms: int | None
     fingerprint: str
     keys: tuple[str, ...]
-    staged: str | None = None  # the copy, written beside its target, to be renamed into place
+    body_length: int = 0
+    staged: str | None = None  # the copy, staged in incoming/, to be renamed into place
     present: bool = False  # the target already holds these very bytes
 
 
