@@ -238,3 +238,18 @@ def test_a_summary_feed_does_not_undo_the_full_text_of_a_sibling_feed(server: Fe
     report = update(archive)
     assert report.sources[0].updated == 1
     assert parse_article(path.read_text()).body == "<p>摘要</p><p>全文第二段，已更正。</p>"
+
+
+def test_files_added_from_outside_are_indexed_before_ids_are_given(server: FeedServer, tmp_path: Path) -> None:
+    url = server.add("/a.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(url,)))
+    update(archive)
+    stray = item(7)
+    (tmp_path / "articles/a/1048500_外来的 文章.md").write_text(
+        f"<!--1-->\n[{stray['title']}]({stray['link']})\n------\n\n<p>x</p>\n", encoding="utf-8"
+    )  # as a git pull of another copy of the archive would
+    server.add("/a.xml", rss(item(1), item(2), stray))
+    report = update(archive)
+    assert (report.sources[0].new, report.sources[0].unchanged) == (1, 1)  # item 7 is the stray: not new
+    assert (tmp_path / "articles/a/1048499.md").exists()
+    assert "外来的" in (tmp_path / "lists/甲.md").read_text()

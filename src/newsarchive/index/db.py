@@ -219,6 +219,15 @@ class Index:
         finally:
             db.execute("DETACH DATABASE old")
 
+    # meta -----------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     # articles -------------------------------------------------------------------------------
 
     def find(self, keys: Iterable[str]) -> ArticleRow | None:
@@ -298,6 +307,11 @@ class Index:
 
     def remove_article(self, path: str) -> None:
         self.db.execute("DELETE FROM articles WHERE path = ?", (path,))
+
+    def paths_in(self, folder: str) -> set[str]:
+        """The indexed paths under ``folder`` (``articles/<folder>/``)."""
+        rows = self.db.execute("SELECT path FROM articles WHERE substr(path, 1, ?) = ?", (len(folder), folder))
+        return {row[0] for row in rows}
 
     def lowest_file_id(self, source: str) -> int | None:
         row = self.db.execute("SELECT min(file_id) FROM articles WHERE source = ?", (source,)).fetchone()

@@ -179,6 +179,7 @@ class Archive:
         (already rendered into incoming/ by a worker) or whole."""
         now_ms = _now_ms() if now_ms is None else now_ms
         items, dropped = _merge(articles)
+        self._adopt_strays(source)
         known = self.index.find_many(key for item in items for key in item.article.keys)
         new: list[StagedArticle] = []
         changed: list[tuple[ArticleRow, StagedArticle]] = []
@@ -237,7 +238,40 @@ class Archive:
         batch.commit()
         with self.index.atomic():
             self.index.journal_clear([f"file:{path}" for path in written] + [f"list:{source.slug}"])
+            self._remember_folders(source)
         return ApplyResult(new=len(new), updated=len(changed), unchanged=unchanged)
+
+    def _outlet_folders(self, source: Source) -> list[Path]:
+        # duty-machine's 2020 archives named the folder after the outlet
+        return [self.root / layout.ARTICLES / folder for folder in dict.fromkeys((source.slug, source.name))]
+
+    def _adopt_strays(self, source: Source) -> None:
+        """Index article files that something else (a git pull, a copy) put in the outlet's folders since
+        our last write, so that no new id collides with theirs. A folder whose modification time is the
+        one we recorded is not listed."""
+        from .importing import Indexer
+
+        for folder in self._outlet_folders(source):
+            try:
+                mtime = str(folder.stat().st_mtime_ns)
+            except FileNotFoundError:
+                continue
+            if self.index.meta(f"folder:{folder.name}") == mtime:
+                continue
+            prefix = f"{layout.ARTICLES}/{folder.name}/"
+            known = self.index.paths_in(prefix)
+            strays = [
+                prefix + entry.name for entry in os.scandir(folder) if entry.name.endswith(".md") and prefix + entry.name not in known
+            ]
+            if strays:
+                log.warning("%s: indexing %d article files that were added from outside", folder, len(strays))
+                with self.index.atomic():
+                    Indexer(self, copy=False, on_progress=None).refresh(strays)
+
+    def _remember_folders(self, source: Source) -> None:
+        for folder in self._outlet_folders(source):
+            if folder.is_dir():
+                self.index.set_meta(f"folder:{folder.name}", str(folder.stat().st_mtime_ns))
 
     def _put(self, batch: AtomicBatch, item: StagedArticle, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> None:
         article = item.article
