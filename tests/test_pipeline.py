@@ -253,3 +253,39 @@ def test_files_added_from_outside_are_indexed_before_ids_are_given(server: FeedS
     assert (report.sources[0].new, report.sources[0].unchanged) == (1, 1)  # item 7 is the stray: not new
     assert (tmp_path / "articles/a/1048499.md").exists()
     assert "外来的" in (tmp_path / "lists/甲.md").read_text()
+
+
+def test_real_corpus_articles_come_out_of_a_feed_byte_for_byte(server: FeedServer, tmp_path: Path) -> None:
+    """Each corpus file, turned back into the feed item it came from, is archived as exactly that file."""
+    import html
+    from email.utils import format_datetime
+
+    from .conftest import shared
+
+    corpus = shared("corpus", "duty-machine-news", "articles")
+    expected: dict[str, bytes] = {}
+    items = []
+    for path in sorted(corpus.rglob("*.md")):
+        data = path.read_bytes()
+        parsed = parse_article(data.decode())
+        assert parsed.pub_ms is not None and parsed.pub_ms % 1000 == 0
+        from datetime import UTC, datetime
+
+        when = format_datetime(datetime.fromtimestamp(parsed.pub_ms / 1000, UTC), usegmt=True)
+        items.append(
+            {
+                "title": html.escape(parsed.title, quote=False),
+                "link": html.escape(parsed.link or "", quote=False),
+                "pubDate": when,
+                "content:encoded": f"<![CDATA[{parsed.body}]]>" if "]]>" not in parsed.body else html.escape(parsed.body, quote=False),
+            }
+        )
+        expected[parsed.link or ""] = data
+    url = server.add("/corpus.xml", rss(*items))
+    archive = make_archive(tmp_path, Source(name="语料", slug="corpus", feeds=(url,)))
+    report = update(archive)
+    assert report.sources[0].error is None
+    produced = {parse_article(p.read_text(encoding="utf-8")).link: p.read_bytes() for p in article_files(tmp_path, "corpus")}
+    assert len(produced) == len(expected)
+    for link, data in expected.items():
+        assert produced[link] == data, link
