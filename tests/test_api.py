@@ -25,6 +25,7 @@ def test_public_names_are_pinned() -> None:
         "FetchError",
         "ImportReport",
         "NewsarchiveError",
+        "SearchError",
         "Settings",
         "Source",
         "SourceError",

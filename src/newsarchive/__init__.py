@@ -33,6 +33,7 @@ _EXPORTS = {
     "FetchError": "newsarchive.errors",
     "ImportReport": "newsarchive.models",
     "NewsarchiveError": "newsarchive.errors",
+    "SearchError": "newsarchive.errors",
     "Settings": "newsarchive.config",
     "Source": "newsarchive.sources",
     "SourceError": "newsarchive.errors",
@@ -55,6 +56,7 @@ __all__ = [
     "FetchError",
     "ImportReport",
     "NewsarchiveError",
+    "SearchError",
     "Settings",
     "Source",
     "SourceError",
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
         FeedError,
         FetchError,
         NewsarchiveError,
+        SearchError,
         SourceError,
     )
     from .index import ArticleRow

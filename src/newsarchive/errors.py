@@ -16,6 +16,7 @@ sqlite3) are translated where those libraries are called and chained with
       SourceError               .slug, .url: one outlet failed; the others go on
         FetchError              .status, .attempts
         FeedError               the feed could not be parsed
+      SearchError               a query that cannot be searched for
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ class FetchError(SourceError):
         self.attempts = attempts
 
 
+class SearchError(NewsarchiveError):
+    """A query that cannot be searched for."""
+
+    hint = "give words, names or a few characters; quote a phrase to keep its spaces"
+
+
 class FeedError(SourceError):
     hint = "the server did not send a feed this time; check the address in a browser"
 
@@ -95,5 +102,6 @@ __all__ = [
     "FeedError",
     "FetchError",
     "NewsarchiveError",
+    "SearchError",
     "SourceError",
 ]

@@ -1,0 +1,221 @@
+"""Full-text search that works for Chinese: tantivy over characters and character pairs.
+
+Text and queries are both converted to simplified characters (OpenCC t2s) and cut into units: one
+unit per Chinese character, one per Latin word or number (lower-cased). Two fields are indexed:
+``uni`` holds every unit and answers one-character queries; ``bi`` holds every pair of neighbouring
+units, with positions, so a longer query is a phrase of consecutive pairs and matches exactly that
+string. Punctuation ends a run of units, so no pair spans it. Several terms must all match.
+
+The search index is derived data in ``.newsarchive/search/``: ``reindex`` rebuilds it from the files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import SearchError
+
+_UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]|[0-9a-z\u00c0-\u024f]+")
+_GAP = "\u2016"  # between runs: a token no query produces
+_HIT_CANDIDATES = 5  # score a few times the limit, then break ties by recency
+
+
+@cache
+def _converter() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    return str(_converter().convert(text))
+
+
+def runs(text: str) -> list[list[str]]:
+    """Runs of units: characters and words not separated by punctuation (white space does not separate)."""
+    folded = simplified(text).lower()
+    result: list[list[str]] = []
+    current: list[str] = []
+    position = 0
+    for match in _UNIT.finditer(folded):
+        if current and match.start() > position and not folded[position : match.start()].isspace():
+            result.append(current)
+            current = []
+        current.append(match.group())
+        position = match.end()
+    if current:
+        result.append(current)
+    return result
+
+
+def _pairs(run: list[str]) -> list[str]:
+    return [a + "_" + b for a, b in itertools.pairwise(run)]
+
+
+def _fields(text: str) -> tuple[str, str]:
+    unis: list[str] = []
+    bis: list[str] = []
+    for run in runs(text):
+        unis += [*run, _GAP]
+        bis += [*_pairs(run), _GAP]
+    return " ".join(unis), " ".join(bis)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchDoc:
+    path: str
+    source: str
+    title: str
+    pub_ms: int
+    text: str  # plain text of the body
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    path: str
+    source: str
+    title: str
+    pub_ms: int
+    score: float
+    snippet: str  # with each match between 【 and 】
+
+
+class SearchIndex:
+    def __init__(self, path: Path) -> None:
+        import tantivy
+
+        self._tantivy = tantivy
+        builder = tantivy.SchemaBuilder()
+        builder.add_text_field("path", stored=True, tokenizer_name="raw")
+        builder.add_text_field("source", stored=True, tokenizer_name="raw")
+        builder.add_text_field("title", stored=True, index_option="basic", tokenizer_name="raw")
+        builder.add_text_field("text", stored=True, index_option="basic", tokenizer_name="raw")
+        builder.add_integer_field("pub_ms", stored=True, indexed=True, fast=True)
+        builder.add_text_field("uni", tokenizer_name="whitespace", index_option="freq")
+        builder.add_text_field("bi", tokenizer_name="whitespace", index_option="position")
+        self.schema = builder.build()
+        path.mkdir(parents=True, exist_ok=True)
+        self.index = tantivy.Index(self.schema, path=str(path))
+        self._writer: Any = None
+
+    def _writer_(self) -> Any:
+        if self._writer is None:
+            self._writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+        return self._writer
+
+    def add(self, docs: Iterable[SearchDoc]) -> int:
+        writer = self._writer_()
+        count = 0
+        for doc in docs:
+            uni, bi = _fields(doc.title + "\n" + doc.text)
+            writer.delete_documents_by_term("path", doc.path)
+            writer.add_document(
+                self._tantivy.Document(path=doc.path, source=doc.source, title=doc.title, text=doc.text, pub_ms=doc.pub_ms, uni=uni, bi=bi)
+            )
+            count += 1
+        return count
+
+    def clear(self) -> None:
+        self._writer_().delete_all_documents()
+
+    def commit(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+            self._writer.wait_merging_threads()
+            self._writer = None
+        self.index.reload()
+
+    def search(
+        self,
+        query: str,
+        *,
+        source: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int = 20,
+        sort: str = "relevance",
+    ) -> list[Hit]:
+        """Hits for ``query`` (all terms must match; quote a term to keep its spaces), best first, or
+        newest first with ``sort="date"``."""
+        tantivy = self._tantivy
+        terms = _terms(query)
+        clauses = [(tantivy.Occur.Must, self._term_query(run)) for term in terms for run in runs(term)]
+        if not clauses:
+            raise SearchError(f"{query!r}: nothing to search for", hint="give a word, a name or a few characters")
+        if source:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "source", source)))
+        if since_ms is not None or until_ms is not None:
+            clauses.append(
+                (tantivy.Occur.Must, tantivy.Query.range_query(self.schema, "pub_ms", tantivy.FieldType.Integer, since_ms, until_ms))
+            )
+        searcher = self.index.searcher()
+        combined = tantivy.Query.boolean_query(clauses)
+        if sort == "date":
+            found = searcher.search(combined, limit, order_by_field="pub_ms").hits
+        else:
+            found = searcher.search(combined, limit * _HIT_CANDIDATES).hits
+        hits = []
+        for score, address in found:
+            stored = searcher.doc(address)
+            hits.append(
+                Hit(
+                    path=stored["path"][0],
+                    source=stored["source"][0],
+                    title=stored["title"][0],
+                    pub_ms=stored["pub_ms"][0],
+                    score=float(score),
+                    snippet=snippet(stored["text"][0], terms),
+                )
+            )
+        if sort != "date":
+            hits.sort(key=lambda hit: (-round(hit.score, 3), -hit.pub_ms))
+        return hits[:limit]
+
+    def _term_query(self, run: list[str]) -> Any:
+        tantivy = self._tantivy
+        if len(run) == 1:
+            return tantivy.Query.term_query(self.schema, "uni", run[0])
+        pairs = _pairs(run)
+        if len(pairs) == 1:
+            return tantivy.Query.term_query(self.schema, "bi", pairs[0])
+        return tantivy.Query.phrase_query(self.schema, "bi", pairs)
+
+
+def _terms(query: str) -> list[str]:
+    try:
+        return [term for term in shlex.split(query) if term.strip()]
+    except ValueError:
+        return query.replace('"', " ").split()
+
+
+def snippet(text: str, terms: list[str], width: int = 60) -> str:
+    """A stretch of ``text`` around the first match, each match between 【 and 】."""
+    folded = simplified(text).lower()
+    same_length = len(folded) == len(text)
+    source = text if same_length else folded
+    needles = [simplified(term).lower() for term in terms]
+    first = min((i for i in (folded.find(n) for n in needles) if i >= 0), default=0)
+    start = max(0, first - width // 3)
+    end = min(len(source), start + width)
+    piece, folded_piece = source[start:end], folded[start:end]
+    marks = []
+    for needle in needles:
+        at = folded_piece.find(needle)
+        while needle and at >= 0:
+            marks.append((at, at + len(needle)))
+            at = folded_piece.find(needle, at + len(needle))
+    out, cursor = [], 0
+    for begin, finish in sorted(marks):
+        if begin < cursor:
+            continue
+        out += [piece[cursor:begin], "【", piece[begin:finish], "】"]
+        cursor = finish
+    out.append(piece[cursor:])
+    return ("…" if start else "") + "".join(out).replace("\n", " ") + ("…" if end < len(source) else "")

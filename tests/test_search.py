@@ -1,0 +1,98 @@
+"""Chinese full-text search with known answers: 1, 2 and 4 characters, phrases, several terms, English,
+traditional and simplified alike, filters and orders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsarchive.errors import SearchError
+from newsarchive.index.search import SearchDoc, SearchIndex, runs
+from newsarchive.text import plain_text
+
+DOCS = [
+    SearchDoc(
+        path="articles/rfi/3.md", source="rfi", title="台灣總統大選投票率創新高", pub_ms=3000, text="王毅訪問中亞。「一帶一路」倡議十週年。"
+    ),
+    SearchDoc(
+        path="articles/dw/2.md", source="dw", title="疫情消息", pub_ms=2000, text="新冠疫情在上海蔓延，王毅表示关切。\nJoe Biden spoke."
+    ),
+    SearchDoc(path="articles/dw/1.md", source="dw", title="天气", pub_ms=1000, text="明天有雨。一带地区降温，路一旁积水。"),
+    SearchDoc(path="articles/bbc/4.md", source="bbc", title="王毅", pub_ms=4000, text="王毅王毅王毅，外交部长。"),
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
+    search = SearchIndex(Path(tmp_path_factory.mktemp("search")))
+    search.add(DOCS)
+    search.commit()
+    return search
+
+
+def paths(hits: list) -> list[str]:  # type: ignore[type-arg]
+    return [hit.path for hit in hits]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("疫", {"articles/dw/2.md"}),  # one character
+        ("王毅", {"articles/rfi/3.md", "articles/dw/2.md", "articles/bbc/4.md"}),  # two
+        ("一带一路", {"articles/rfi/3.md"}),  # four, a phrase: 一带 and 路一 elsewhere do not make it
+        ('"一带一路"', {"articles/rfi/3.md"}),
+        ("台湾", {"articles/rfi/3.md"}),  # simplified finds traditional
+        ("臺灣", {"articles/rfi/3.md"}),
+        ("疫情", {"articles/dw/2.md"}),
+        ("王毅 疫情", {"articles/dw/2.md"}),  # several terms: all must match
+        ("biden", {"articles/dw/2.md"}),  # English, any case
+        ('"joe biden"', {"articles/dw/2.md"}),
+        ("外交部长", {"articles/bbc/4.md"}),
+        ("路一带", set()),
+    ],
+)
+def test_known_answers(index: SearchIndex, query: str, expected: set[str]) -> None:
+    assert set(paths(index.search(query))) == expected
+
+
+def test_relevance_then_recency_and_by_date(index: SearchIndex) -> None:
+    assert paths(index.search("王毅"))[0] == "articles/bbc/4.md"  # title and four mentions
+    assert paths(index.search("王毅", sort="date")) == ["articles/bbc/4.md", "articles/rfi/3.md", "articles/dw/2.md"]
+
+
+def test_filters_by_outlet_and_dates(index: SearchIndex) -> None:
+    assert paths(index.search("王毅", source="dw")) == ["articles/dw/2.md"]
+    assert set(paths(index.search("王毅", since_ms=2500))) == {"articles/rfi/3.md", "articles/bbc/4.md"}
+    assert paths(index.search("王毅", since_ms=2500, until_ms=3500)) == ["articles/rfi/3.md"]
+
+
+def test_snippets_mark_the_matches(index: SearchIndex) -> None:
+    hit = index.search("一带一路")[0]
+    assert "【一帶一路】" in hit.snippet
+    assert "【疫情】" in index.search("疫情")[0].snippet
+
+
+def test_replacing_a_document_by_path(tmp_path: Path) -> None:
+    search = SearchIndex(tmp_path)
+    search.add(DOCS[:1])
+    search.commit()
+    search.add([SearchDoc(path=DOCS[0].path, source="rfi", title="更正", pub_ms=3000, text="改过的正文")])
+    search.commit()
+    assert paths(search.search("改过")) == [DOCS[0].path]
+    assert search.search("王毅") == []
+
+
+@pytest.mark.parametrize("query", ["", "   ", "，。！", '""'])
+def test_empty_queries_are_an_error(index: SearchIndex, query: str) -> None:
+    with pytest.raises(SearchError):
+        index.search(query)
+
+
+def test_units_and_runs() -> None:
+    assert runs("美國總統 Joe Biden說，一帶一路。") == [["美", "国", "总", "统", "joe", "biden", "说"], ["一", "带", "一", "路"]]
+
+
+def test_plain_text_keeps_paragraphs_and_drops_markup() -> None:
+    body = '<div><p>第一段&nbsp;文字</p><script>alert(1)</script><p>第二段<br/>第三行</p><!-- c --><img src="x"></div>'
+    assert plain_text(body) == "第一段 文字\n第二段\n第三行"
