@@ -177,3 +177,25 @@ def test_proxy_option(server: FeedServer, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["sources"][0]["new"] == 1
     result = run("update", "--archive", tmp_path, "--sources", sources, "--proxy", "ftp://proxy.example.invalid")
     assert result.returncode == 2 and "is not a proxy address" in result.stderr, explain(result)
+
+
+def test_search_after_update_and_after_reindex(server: FeedServer, tmp_path: Path) -> None:
+    run("init", tmp_path)
+    feed = rss(
+        item(1, title="王毅訪問中亞", body="<p>「一帶一路」倡議十週年。</p>"),
+        item(2, title="上海疫情", body="<p>新冠疫情在上海蔓延。</p>", day=3),
+    )
+    sources = sources_file(tmp_path, {"a": [server.add("/a.xml", feed)]})
+    run("update", "--archive", tmp_path, "--sources", sources)
+    result = run("search", "一带一路", "--archive", tmp_path, "--json")
+    assert result.returncode == 0, explain(result)
+    hits = json.loads(result.stdout)["hits"]
+    assert [hit["title"] for hit in hits] == ["王毅訪問中亞"] and "【一帶一路】" in hits[0]["snippet"]
+    result = run("search", "疫", "--archive", tmp_path, "--since", "2026-06-02")
+    assert result.returncode == 0 and "上海疫情" in result.stdout, explain(result)
+    assert run("search", "疫", "--archive", tmp_path, "--until", "2026-06-02", "--json").stdout.count('"path"') == 0
+    run("reindex", "--archive", tmp_path)
+    result = run("search", "王毅", "--archive", tmp_path, "--json")
+    assert len(json.loads(result.stdout)["hits"]) == 1, explain(result)
+    result = run("search", "，。", "--archive", tmp_path)
+    assert result.returncode == 1 and "nothing to search for" in result.stderr, explain(result)

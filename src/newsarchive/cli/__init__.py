@@ -134,6 +134,41 @@ def _finish_import(report: ImportReport, verb: str, as_json: bool) -> None:
     raise typer.Exit(output.EXIT_SOME_FAILED if report.errors else output.EXIT_OK)
 
 
+def _day(value: str | None, *, end: bool) -> int | None:
+    """Milliseconds at the start (or end) of a YYYY-MM-DD day in Beijing time, as the lists count days."""
+    if value is None:
+        return None
+    from datetime import datetime, timedelta, timezone
+
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone(timedelta(hours=8)))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-24") from None
+    return int(((day + timedelta(days=1)) if end else day).timestamp() * 1000) - (1 if end else 0)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words or characters, all of which must match; quote a phrase: "一带一路".')],
+    archive: ArchiveOption = None,
+    source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Only this outlet.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Published on or after this day (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option("--until", metavar="DATE", help="Published on or before this day (YYYY-MM-DD).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Hits to show.")] = 20,
+    sort: Annotated[str, typer.Option("--sort", metavar="relevance|date", help="Best matches first, or newest first.")] = "relevance",
+    as_json: JsonOption = False,
+) -> None:
+    """Search the archive: Chinese of one or more characters (traditional and simplified alike) and English."""
+    if sort not in ("relevance", "date"):
+        raise typer.BadParameter("--sort takes relevance or date")
+    with _open(archive) as opened:
+        hits = opened.search(query, source=source, since_ms=_day(since, end=False), until_ms=_day(until, end=True), limit=limit, sort=sort)
+        if as_json:
+            output.print_json({"hits": [output.hit_json(hit) for hit in hits]})
+        else:
+            output.print_hits(hits, opened.source_name)
+
+
 @app.command()
 def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """List the outlets with their health: feeds, articles, last success, last error."""

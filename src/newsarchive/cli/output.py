@@ -22,6 +22,7 @@ from ..models import ImportReport, SourceReport, UpdateReport
 
 if TYPE_CHECKING:
     from ..health import SourceHealth
+    from ..index.search import Hit
 
 console = Console(stderr=True, highlight=False)
 
@@ -144,3 +145,26 @@ def health_table(rows: list[SourceHealth]) -> Table:
             f"[red]{escape(error)}[/red]" if error else "",
         )
     return table
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "path": hit.path,
+        "source": hit.source,
+        "title": hit.title,
+        "pub_ms": hit.pub_ms,
+        "date": when(hit.pub_ms),
+        "score": round(hit.score, 3),
+        "snippet": hit.snippet,
+    }
+
+
+def print_hits(hits: list[Hit], name_of: Callable[[str], str]) -> None:
+    """Search hits on stdout (they are the command's data), matches in bold."""
+    out = Console(highlight=False)
+    if not hits:
+        console.print("no matches")
+    for hit in hits:
+        out.print(f"{when(hit.pub_ms)}  {escape(name_of(hit.source))}  [bold]{escape(hit.title)}[/bold]  [dim]{escape(hit.path)}[/dim]")
+        marked = escape(hit.snippet).replace("【", "[reverse]").replace("】", "[/reverse]")
+        out.print(f"    {marked}", soft_wrap=True)

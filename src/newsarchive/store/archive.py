@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings, load_settings, render_config
-from ..errors import ArchiveError, ArchiveNotFoundError, ConfigError
+from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError
 from ..index import ArticleRow, Index
+from ..index.search import Hit, SearchDoc, SearchIndex
 from ..models import Article, ImportReport, SourceReport, UpdateReport
 from ..sources import Source
+from ..text import plain_text
 from . import layout
 from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
 from .fileformat import ArticleFile, ListEntry, parse_article, render_list, render_readme
@@ -78,6 +80,7 @@ class Archive:
         self.root = root
         self.settings = settings
         self._index: Index | None = None
+        self._search: SearchIndex | None = None
 
     @property
     def index(self) -> Index:
@@ -126,6 +129,7 @@ class Archive:
         return cls(root, settings)
 
     def close(self) -> None:
+        self._search = None
         if self._index is not None:
             self._index.close()
             self._index = None
@@ -153,6 +157,56 @@ class Archive:
         return update(self, only=only, clock=clock, on_source_done=on_source_done)
 
     # reading --------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        source: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int = 20,
+        sort: str = "relevance",
+    ) -> list[Hit]:
+        """Search the archive (see ``newsarchive.index.search``); the search index first catches up with
+        what changed since it was last brought up to date, unless another run holds the archive."""
+        try:
+            with self.lock():
+                self.sync_search()
+        except ArchiveLockedError:
+            log.info("the archive is busy: searching what was indexed before")
+        return self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+
+    @property
+    def search_index(self) -> SearchIndex:
+        if self._search is None:
+            self._search = SearchIndex(self.root / layout.SEARCH_DIR)
+        return self._search
+
+    def sync_search(self) -> int:
+        """Bring the search index up to date with the archive; returns the articles indexed. The caller
+        holds the lock. After ``reindex`` (new row ids) everything is indexed again."""
+        rowid = int(self.index.meta("search:rowid") or 0)
+        updated = int(self.index.meta("search:updated_ms") or -1)
+        rows = list(self.index.changed_since(rowid, updated))
+        if not rows:
+            return 0
+        if rowid == 0:
+            self.search_index.clear()
+        docs = []
+        for row in rows:
+            try:
+                body = self.read(row).body
+            except (OSError, ArticleFileError) as exc:
+                log.warning("%s: not searchable: %s", row.path, exc)
+                continue
+            docs.append(SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=plain_text(body)))
+        self.search_index.add(docs)
+        self.search_index.commit()
+        with self.index.atomic():
+            self.index.set_meta("search:rowid", str(max(row.rowid for row in rows)))
+            self.index.set_meta("search:updated_ms", str(max([updated, *(row.updated_ms or -1 for row in rows)])))
+        return len(docs)
 
     def articles(self, source: str | None = None) -> Iterator[ArticleRow]:
         """The index's rows, newest first within each outlet."""

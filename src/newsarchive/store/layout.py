@@ -13,6 +13,7 @@ REVISIONS = "revisions"
 HIDDEN = ".newsarchive"
 INDEX_FILE = f"{HIDDEN}/index.sqlite"
 LOCK_FILE = f"{HIDDEN}/lock"
+SEARCH_DIR = f"{HIDDEN}/search"
 CONFIG_FILE = "newsarchive.toml"
 
 # Ids count down from 0xFFFFF, so that sorting file names lists the newest article first.
