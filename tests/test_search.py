@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsarchive.errors import SearchError
-from newsarchive.index.search import SearchDoc, SearchIndex, runs
+from newsarchive.index.search import SearchDoc, SearchIndex, query_terms, runs, snippet
 from newsarchive.text import plain_text
 
 DOCS = [
@@ -67,10 +67,11 @@ def test_filters_by_outlet_and_dates(index: SearchIndex) -> None:
     assert paths(index.search("王毅", since_ms=2500, until_ms=3500)) == ["articles/rfi/3.md"]
 
 
-def test_snippets_mark_the_matches(index: SearchIndex) -> None:
-    hit = index.search("一带一路")[0]
-    assert "【一帶一路】" in hit.snippet
-    assert "【疫情】" in index.search("疫情")[0].snippet
+def test_snippets_mark_the_matches() -> None:
+    assert snippet(DOCS[0].text, query_terms("一带一路")) == "王毅訪問中亞。「【一帶一路】」倡議十週年。"
+    assert snippet(DOCS[1].text, query_terms("王毅 疫情")) == "新冠【疫情】在上海蔓延，【王毅】表示关切。 Joe Biden spoke."
+    long = "甲" * 100 + "王毅" + "乙" * 100
+    assert snippet(long, ["王毅"]) == "…" + "甲" * 20 + "【王毅】" + "乙" * 38 + "…"
 
 
 def test_replacing_a_document_by_path(tmp_path: Path) -> None:

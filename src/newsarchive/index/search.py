@@ -74,7 +74,7 @@ class SearchDoc:
     source: str
     title: str
     pub_ms: int
-    text: str  # plain text of the body
+    text: str  # plain text of the body: indexed, not stored (snippets come from the article file)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +84,7 @@ class Hit:
     title: str
     pub_ms: int
     score: float
-    snippet: str  # with each match between 【 and 】
+    snippet: str = ""  # filled from the article file: each match between 【 and 】
 
 
 class SearchIndex:
@@ -96,7 +96,6 @@ class SearchIndex:
         builder.add_text_field("path", stored=True, tokenizer_name="raw")
         builder.add_text_field("source", stored=True, tokenizer_name="raw")
         builder.add_text_field("title", stored=True, index_option="basic", tokenizer_name="raw")
-        builder.add_text_field("text", stored=True, index_option="basic", tokenizer_name="raw")
         builder.add_integer_field("pub_ms", stored=True, indexed=True, fast=True)
         builder.add_text_field("uni", tokenizer_name="whitespace", index_option="freq")
         builder.add_text_field("bi", tokenizer_name="whitespace", index_option="position")
@@ -117,7 +116,7 @@ class SearchIndex:
             uni, bi = _fields(doc.title + "\n" + doc.text)
             writer.delete_documents_by_term("path", doc.path)
             writer.add_document(
-                self._tantivy.Document(path=doc.path, source=doc.source, title=doc.title, text=doc.text, pub_ms=doc.pub_ms, uni=uni, bi=bi)
+                self._tantivy.Document(path=doc.path, source=doc.source, title=doc.title, pub_ms=doc.pub_ms, uni=uni, bi=bi)
             )
             count += 1
         return count
@@ -145,7 +144,7 @@ class SearchIndex:
         """Hits for ``query`` (all terms must match; quote a term to keep its spaces), best first, or
         newest first with ``sort="date"``."""
         tantivy = self._tantivy
-        terms = _terms(query)
+        terms = query_terms(query)
         clauses = [(tantivy.Occur.Must, self._term_query(run)) for term in terms for run in runs(term)]
         if not clauses:
             raise SearchError(f"{query!r}: nothing to search for", hint="give a word, a name or a few characters")
@@ -171,7 +170,6 @@ class SearchIndex:
                     title=stored["title"][0],
                     pub_ms=stored["pub_ms"][0],
                     score=float(score),
-                    snippet=snippet(stored["text"][0], terms),
                 )
             )
         if sort != "date":
@@ -188,7 +186,8 @@ class SearchIndex:
         return tantivy.Query.phrase_query(self.schema, "bi", pairs)
 
 
-def _terms(query: str) -> list[str]:
+def query_terms(query: str) -> list[str]:
+    """The terms of a query: words, or quoted phrases."""
     try:
         return [term for term in shlex.split(query) if term.strip()]
     except ValueError:

@@ -12,14 +12,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError
 from ..index import ArticleRow, Index
-from ..index.search import Hit, SearchDoc, SearchIndex
+from ..index.search import Hit, SearchDoc, SearchIndex, query_terms, snippet
 from ..models import Article, ImportReport, SourceReport, UpdateReport
 from ..sources import Source
 from ..text import plain_text
@@ -175,7 +175,15 @@ class Archive:
                 self.sync_search()
         except ArchiveLockedError:
             log.info("the archive is busy: searching what was indexed before")
-        return self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+        hits = self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+        terms = query_terms(query)
+        return [replace(hit, snippet=snippet(self._text_of(hit.path), terms)) for hit in hits]
+
+    def _text_of(self, path: str) -> str:
+        try:
+            return plain_text(self.read(path).body)
+        except (OSError, ArticleFileError):
+            return ""
 
     @property
     def search_index(self) -> SearchIndex:
