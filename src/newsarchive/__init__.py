@@ -33,6 +33,7 @@ _EXPORTS = {
     "FetchError": "newsarchive.errors",
     "ImportReport": "newsarchive.models",
     "NewsarchiveError": "newsarchive.errors",
+    "PublishError": "newsarchive.errors",
     "SearchError": "newsarchive.errors",
     "Settings": "newsarchive.config",
     "Source": "newsarchive.sources",
@@ -56,6 +57,7 @@ __all__ = [
     "FetchError",
     "ImportReport",
     "NewsarchiveError",
+    "PublishError",
     "SearchError",
     "Settings",
     "Source",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
         FeedError,
         FetchError,
         NewsarchiveError,
+        PublishError,
         SearchError,
         SourceError,
     )

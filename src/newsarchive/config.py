@@ -49,6 +49,9 @@ SETTINGS_HELP: Mapping[str, str] = {
     "fetch.backoff": "seconds before the first retry; doubled for each further one",
     "fetch.max_retry_after": "longest Retry-After honoured, in seconds",
     "fetch.max_redirects": "redirects followed at most",
+    "publish.include": "what `publish` commits: files and folders of the archive",
+    "publish.branch": "the branch pushed to every mirror (default: the current one)",
+    "publish.warc": "also commit the WARC captures (they grow fast)",
 }
 
 
@@ -87,6 +90,26 @@ class FetchConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Mirror:
+    """A git remote the archive is pushed to: any URL git understands (GitHub, GitLab, Codeberg, a path)."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishConfig:
+    """What `publish` commits, and to which branch it pushes (default: the current one)."""
+
+    include: tuple[str, ...] = ("README.md", "newsarchive.toml", "lists", "articles", "revisions", "health.json", "health.md", "media")
+    branch: str | None = None
+    warc: bool = False  # WARC captures grow fast: into git only when asked
+
+    def paths(self) -> tuple[str, ...]:
+        return self.include + (("warc",) if self.warc else ())
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a run needs, gathered from flags, environment, newsarchive.toml and defaults."""
 
@@ -94,6 +117,8 @@ class Settings:
     list_size: int = DEFAULT_LIST_SIZE
     fetch: FetchConfig = field(default_factory=FetchConfig)
     sources: tuple[Source, ...] = DEFAULT_SOURCES
+    mirrors: tuple[Mirror, ...] = ()
+    publish: PublishConfig = field(default_factory=PublishConfig)
 
     def __post_init__(self) -> None:
         if self.list_size < 1:
@@ -162,9 +187,11 @@ def load_settings(
     if config_path and config_path.exists():
         data = _read_toml(config_path)
     where = config_path or Path(CONFIG_FILE)
-    unknown = set(data) - {"archive", "fetch", "sources", "mirrors"}
+    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish"}
     if unknown:
-        raise ConfigError(f"{where}: unknown section [{sorted(unknown)[0]}]", hint="known: [archive], [fetch], [[sources]]")
+        raise ConfigError(
+            f"{where}: unknown section [{sorted(unknown)[0]}]", hint="known: [archive], [fetch], [publish], [[sources]], [[mirrors]]"
+        )
     archive = _section(data, "archive", where, {"title", "list_size"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
     for f in fields(FetchConfig):
@@ -191,6 +218,8 @@ def load_settings(
         return Settings(
             title=str(archive.get("title", DEFAULT_TITLE)),
             list_size=list_size,
+            mirrors=_mirrors(data.get("mirrors", []), where),
+            publish=_publish_config(_section(data, "publish", where, {"include", "branch", "warc"}), where),
             fetch=_fetch_config(fetch_values, str(where)),
             sources=sources,
         )
@@ -198,6 +227,35 @@ def load_settings(
         if str(where) in str(exc):
             raise
         raise ConfigError(f"{where}: {exc}", hint=exc.hint) from None
+
+
+def _mirrors(tables: Any, where: Path) -> tuple[Mirror, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{where}: mirrors must be an array of tables: [[mirrors]]")
+    mirrors = []
+    for table in tables:
+        name, url = table.get("name"), table.get("url")
+        if not isinstance(name, str) or not isinstance(url, str) or not name or not url or set(table) - {"name", "url"}:
+            raise ConfigError(
+                f"{where}: a [[mirrors]] table needs exactly name and url", hint='name = "github", url = "git@github.com:you/news.git"'
+            )
+        mirrors.append(Mirror(name=name, url=url))
+    if len({m.name for m in mirrors}) != len(mirrors):
+        raise ConfigError(f"{where}: two [[mirrors]] share a name")
+    return tuple(mirrors)
+
+
+def _publish_config(values: dict[str, Any], where: Path) -> PublishConfig:
+    include = values.get("include", PublishConfig().include)
+    branch = values.get("branch")
+    warc = values.get("warc", False)
+    if not isinstance(include, list | tuple) or not all(isinstance(p, str) and p and not p.startswith(("/", "..")) for p in include):
+        raise ConfigError(f"{where}: publish.include must be a list of paths inside the archive")
+    if branch is not None and not (isinstance(branch, str) and branch):
+        raise ConfigError(f"{where}: publish.branch must be a branch name")
+    if not isinstance(warc, bool):
+        raise ConfigError(f"{where}: publish.warc must be true or false")
+    return PublishConfig(include=tuple(include), branch=branch, warc=warc)
 
 
 def _toml_string(value: str) -> str:
@@ -221,6 +279,20 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         value = getattr(defaults, f.name)
         shown = _toml_string(value) if isinstance(value, str) else ('""' if value is None else repr(value))
         lines.append(f"# {f.name} = {shown}    # {SETTINGS_HELP['fetch.' + f.name]}")
+    publish = PublishConfig()
+    include = ", ".join(_toml_string(path) for path in publish.include)
+    lines += [
+        "",
+        "[publish]",
+        f"# include = [{include}]    # {SETTINGS_HELP['publish.include']}",
+        f'# branch = "main"    # {SETTINGS_HELP["publish.branch"]}',
+        f"# warc = false    # {SETTINGS_HELP['publish.warc']}",
+        "",
+        "# Mirrors that `newsarchive publish --push` pushes to; as many as you like:",
+        "# [[mirrors]]",
+        '# name = "github"',
+        '# url = "git@github.com:you/news.git"',
+    ]
     for source in sources:
         feeds = ", ".join(_toml_string(feed) for feed in source.feeds)
         lines += ["", "[[sources]]", f"name = {_toml_string(source.name)}", f"slug = {_toml_string(source.slug)}", f"feeds = [{feeds}]"]

@@ -17,6 +17,7 @@ sqlite3) are translated where those libraries are called and chained with
         FetchError              .status, .attempts
         FeedError               the feed could not be parsed
       SearchError               a query that cannot be searched for
+      PublishError              .remote: git could not commit or push
 """
 
 from __future__ import annotations
@@ -89,6 +90,16 @@ class SearchError(NewsarchiveError):
     hint = "give words, names or a few characters; quote a phrase to keep its spaces"
 
 
+class PublishError(NewsarchiveError):
+    """git could not commit or push; ``remote`` names the mirror when a push failed."""
+
+    hint = "check git's message above; an unreachable mirror is pushed again on the next publish"
+
+    def __init__(self, message: str, *, remote: str = "", hint: str | None = None) -> None:
+        super().__init__(f"{remote}: {message}" if remote else message, hint=hint)
+        self.remote = remote
+
+
 class FeedError(SourceError):
     hint = "the server did not send a feed this time; check the address in a browser"
 
@@ -102,6 +113,7 @@ __all__ = [
     "FeedError",
     "FetchError",
     "NewsarchiveError",
+    "PublishError",
     "SearchError",
     "SourceError",
 ]

@@ -58,13 +58,20 @@ def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | N
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(help="Folder to make an archive (created if missing).", file_okay=False)]) -> None:
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to make an archive (created if missing).", file_okay=False)],
+    git: Annotated[bool, typer.Option("--git", help="Also make it a git repository, for `newsarchive publish`.")] = False,
+) -> None:
     """Make DIR an archive: newsarchive.toml with the default outlets and an empty layout."""
     from ..store.archive import Archive
 
     existed = (directory / "newsarchive.toml").exists()
     with Archive.init(directory) as archive:
         output.console.print(f"{'kept the existing' if existed else 'wrote'} {archive.root / 'newsarchive.toml'}")
+        if git:
+            from ..publish.git import init_repository
+
+            output.console.print(init_repository(archive.root))
         output.console.print(f"archive ready at {archive.root}; next: newsarchive update --archive {directory}")
 
 
@@ -132,6 +139,29 @@ def _finish_import(report: ImportReport, verb: str, as_json: bool) -> None:
     else:
         output.print_import(report, verb)
     raise typer.Exit(output.EXIT_SOME_FAILED if report.errors else output.EXIT_OK)
+
+
+@app.command()
+def publish(
+    archive: ArchiveOption = None,
+    push: Annotated[bool, typer.Option("--push", help="Also push to every [[mirrors]] of newsarchive.toml.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Commit what the last updates changed, as one commit saying what changed; with --push, push it to every mirror.
+
+    Exit status 1 when a mirror could not be pushed (after the others were); it is pushed again next time.
+    """
+    with _open(archive) as opened:
+        report = opened.publish(push=push)
+    if as_json:
+        output.print_json(report.to_json())
+    else:
+        output.console.print(f"committed: {report.message}" if report.commit else "nothing to commit")
+        for name in report.pushed:
+            output.console.print(f"pushed to {name}")
+        for name, error in report.failed:
+            output.console.print(f"not pushed to {name}: {error}", soft_wrap=True, markup=False, style="red")
+    raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
 
 
 def _day(value: str | None, *, end: bool) -> int | None:

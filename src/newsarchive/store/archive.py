@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..publish.git import PublishReport
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError
@@ -155,6 +158,13 @@ class Archive:
         from ..pipeline import update
 
         return update(self, only=only, clock=clock, on_source_done=on_source_done)
+
+    def publish(self, *, push: bool = False) -> PublishReport:
+        """Commit what changed (one commit) and, with ``push``, push it to every mirror; holds the lock."""
+        from ..publish.git import publish
+
+        with self.lock():
+            return publish(self, push=push)
 
     # reading --------------------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""publish over real git: bare repositories on disk as mirrors, one of them unreachable for a while."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import FeedServer, item, rss, sources_file
+from .test_cli import explain, run
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def git(*args: str | Path, cwd: Path) -> str:
+    return subprocess.run(["git", *map(str, args)], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def archive_with_mirrors(tmp_path: Path, server: FeedServer) -> tuple[Path, Path, list[Path]]:
+    archive = tmp_path / "archive"
+    assert run("init", "--git", archive).returncode == 0
+    mirrors = [tmp_path / "mirror-a.git", tmp_path / "mirror-b.git", tmp_path / "later.git"]
+    for mirror in mirrors[:2]:
+        git("init", "--bare", "--quiet", mirror, cwd=tmp_path)
+    config = archive / "newsarchive.toml"
+    tables = "".join(f'\n[[mirrors]]\nname = "{m.stem}"\nurl = "{m}"\n' for m in mirrors)
+    sources = sources_file(tmp_path, {"a": [server.add("/a.xml", rss(item(1), item(2)))]}, names={"a": "甲台"})
+    # The outlet lives in the archive's own configuration, as it would for a user.
+    config.write_text(config.read_text() + tables + "\n" + sources.read_text(encoding="utf-8"), encoding="utf-8")
+    return archive, sources, mirrors
+
+
+def test_publish_commits_once_and_pushes_to_every_reachable_mirror(server: FeedServer, tmp_path: Path) -> None:
+    archive, sources, mirrors = archive_with_mirrors(tmp_path, server)
+    run("update", "--archive", archive, "--sources", sources)
+    result = run("publish", "--archive", archive, "--push", "--json")
+    assert result.returncode == 1, explain(result)  # the third mirror does not exist yet
+    report = json.loads(result.stdout)
+    assert report["message"] == "甲台 +2"
+    assert report["pushed"] == ["mirror-a", "mirror-b"]
+    assert [f["mirror"] for f in report["failed"]] == ["later"]
+    head = git("rev-parse", "HEAD", cwd=archive).strip()
+    for mirror in mirrors[:2]:
+        assert git("rev-parse", "refs/heads/" + git("branch", "--show-current", cwd=archive).strip(), cwd=mirror).strip() == head
+    tracked = git("ls-files", "-z", cwd=archive).split("\0")
+    assert {"articles/a/1048574.md", "README.md", "lists/甲台.md", "newsarchive.toml"} <= set(tracked)
+    assert not any(p.startswith(".newsarchive") for p in tracked)
+
+    # Nothing new: no commit. The missing mirror appears and gets everything on the next push.
+    git("init", "--bare", "--quiet", mirrors[2], cwd=tmp_path)
+    result = run("publish", "--archive", archive, "--push", "--json")
+    assert result.returncode == 0, explain(result)
+    report = json.loads(result.stdout)
+    assert report["commit"] is None and report["pushed"] == ["mirror-a", "mirror-b", "later"]
+    assert git("rev-parse", "HEAD", cwd=archive).strip() == head
+
+
+def test_changed_articles_are_counted_in_the_message(server: FeedServer, tmp_path: Path) -> None:
+    archive, sources, _ = archive_with_mirrors(tmp_path, server)
+    run("update", "--archive", archive, "--sources", sources)
+    run("publish", "--archive", archive)
+    server.add("/a.xml", rss(item(1, body="<p>更正</p>"), item(2), item(3)))
+    run("update", "--archive", archive, "--sources", sources)
+    result = run("publish", "--archive", archive, "--json")
+    assert json.loads(result.stdout)["message"] == "甲台 +1 ~1", explain(result)
+    assert git("log", "--format=%s", cwd=archive).splitlines() == ["甲台 +1 ~1", "甲台 +2"]
+
+
+def test_not_a_repository_says_how_to_make_one(tmp_path: Path) -> None:
+    run("init", tmp_path / "plain")
+    result = run("publish", "--archive", tmp_path / "plain")
+    assert result.returncode == 1 and "is not a git repository" in result.stderr and "init --git" in result.stderr, explain(result)
