@@ -164,6 +164,22 @@ def publish(
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
 
 
+@app.command()
+def schedule(
+    archive: ArchiveOption = None,
+    kind: Annotated[str, typer.Option("--print", metavar="cron|systemd|github", help="Which schedule to print.")] = "cron",
+    package: Annotated[str, typer.Option("--package", help="What the GitHub workflow installs with pip.")] = "newsarchive",
+) -> None:
+    """Print a ready schedule that runs update + publish hourly: a crontab line, a systemd service and timer, or a GitHub
+    Actions workflow (with a cache for the index and a keep-alive)."""
+    from ..publish.schedule import KINDS, render
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"--print takes one of {', '.join(KINDS)}")
+    with _open(archive) as opened:
+        print(render(kind, opened.root, package), end="")
+
+
 def _day(value: str | None, *, end: bool) -> int | None:
     """Milliseconds at the start (or end) of a YYYY-MM-DD day in Beijing time, as the lists count days."""
     if value is None:
