@@ -139,10 +139,14 @@ def server() -> Iterator[FeedServer]:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No proxy or newsarchive setting from the developer's shell leaks into a test."""
+    """No proxy or newsarchive setting from the developer's shell leaks into a test; and a safety net:
+    any request that is not for this machine goes to a closed loopback port instead of anywhere else."""
     for name in list(os.environ):
         if name.upper().endswith("_PROXY") or name.startswith("NEWSARCHIVE_"):
             monkeypatch.delenv(name)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
 
 
 def rss(*items: dict[str, str], extra_ns: str = "") -> bytes:

@@ -13,6 +13,7 @@ from . import output
 
 if TYPE_CHECKING:
     from ..models import ImportReport
+    from ..scheduler import Round
     from ..store.archive import Archive
 
 app = typer.Typer(
@@ -162,6 +163,32 @@ def publish(
         for name, error in report.failed:
             output.console.print(f"not pushed to {name}: {error}", soft_wrap=True, markup=False, style="red")
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
+
+
+@app.command("run")
+def run_(
+    archive: ArchiveOption = None,
+    every: Annotated[str, typer.Option("--every", metavar="DURATION", help="Time between rounds: 1h, 30m, 90s, 1h30m.")] = "1h",
+    publish: Annotated[bool, typer.Option("--publish", help="After each update, publish --push.")] = False,
+    rounds: Annotated[int | None, typer.Option("--rounds", min=1, help="Stop after this many rounds (default: never).")] = None,
+) -> None:
+    """Update (and publish) on a schedule, in the foreground, until stopped. SIGINT/SIGTERM stop after the current round."""
+    from ..scheduler import parse_duration, run_forever
+
+    seconds = parse_duration(every)
+
+    def show(round_: Round) -> None:
+        if round_.update is None:
+            output.console.print(f"round {round_.number}: skipped, another run holds the archive")
+            return
+        failed = len(round_.update.failed)
+        state = f"{round_.update.new} new, {round_.update.updated} updated" + (f", {failed} outlets failed" if failed else "")
+        output.console.print(
+            f"round {round_.number}: {state}" + (f"; publish failed: {round_.publish_error}" if round_.publish_error else ""), markup=False
+        )
+
+    with _open(archive) as opened:
+        run_forever(opened, every=seconds, publish=publish, rounds=rounds, on_round=show)
 
 
 @app.command()
