@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import NewsarchiveError
@@ -253,6 +254,23 @@ def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
         output.print_json({"sources": [row.to_json() for row in rows]})
         return
     output.console.print(output.health_table(rows))
+
+
+@app.command()
+def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
+    """Check the configuration, every feed, git and the mirrors, and say what to fix. Exit status 1 when something is wrong."""
+    from ..doctor import diagnose
+
+    with _open(archive) as opened:
+        checks = diagnose(opened)
+    if as_json:
+        output.print_json({"checks": [check.to_json() for check in checks]})
+    else:
+        for check in checks:
+            mark = "[green]ok[/green]  " if check.ok else "[red]FIX[/red] "
+            fix = f" [dim]→ {escape(check.fix)}[/dim]" if check.fix and not check.ok else ""
+            output.console.print(f"{mark}{escape(check.subject)}: {escape(check.detail)}{fix}", soft_wrap=True)
+    raise typer.Exit(output.EXIT_OK if all(check.ok for check in checks) else output.EXIT_SOME_FAILED)
 
 
 @app.command()

@@ -37,7 +37,7 @@ class PublishReport:
         }
 
 
-def _git(root: Path, *args: str, remote: str = "") -> str:
+def run_git(root: Path, *args: str, remote: str = "") -> str:
     try:
         result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
@@ -58,14 +58,14 @@ def init_repository(root: Path) -> str:
     except PublishError as exc:
         if "not a git repository" not in str(exc):
             raise
-    _git(root, "init", "--quiet")
+    run_git(root, "init", "--quiet")
     return f"made {root} a git repository"
 
 
 def ensure_repository(root: Path) -> None:
     """Raise unless the archive is a git repository or a folder of one (which works too)."""
     try:
-        _git(root, "rev-parse", "--show-toplevel")
+        run_git(root, "rev-parse", "--show-toplevel")
     except PublishError as exc:
         if "git is not installed" in str(exc):
             raise
@@ -102,19 +102,19 @@ def publish(archive: Archive, *, push: bool = False) -> PublishReport:
     commit = None
     message = ""
     if include:
-        _git(root, "add", "--all", "--", *include)
-        staged = _git(root, "diff", "--cached", "--name-status", "--no-renames", "--", *include)
+        run_git(root, "add", "--all", "--", *include)
+        staged = run_git(root, "diff", "--cached", "--name-status", "--no-renames", "--", *include)
         if staged.strip():
             message = commit_message(archive, staged)
             identity = () if _git_identity(root) else _FALLBACK_IDENTITY
-            _git(root, *identity, "commit", "--quiet", "--no-verify", "-m", message, "--", *include)
-            commit = _git(root, "rev-parse", "HEAD").strip()
+            run_git(root, *identity, "commit", "--quiet", "--no-verify", "-m", message, "--", *include)
+            commit = run_git(root, "rev-parse", "HEAD").strip()
     pushed, failed = [], []
     if push:
-        branch = config.branch or _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+        branch = config.branch or run_git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
         for mirror in archive.settings.mirrors:
             try:
-                _git(root, "push", "--quiet", mirror.url, f"HEAD:refs/heads/{branch}", remote=mirror.name)
+                run_git(root, "push", "--quiet", mirror.url, f"HEAD:refs/heads/{branch}", remote=mirror.name)
             except PublishError as exc:
                 failed.append((mirror.name, str(exc)))
             else:
@@ -124,6 +124,6 @@ def publish(archive: Archive, *, push: bool = False) -> PublishReport:
 
 def _git_identity(root: Path) -> bool:
     try:
-        return bool(_git(root, "config", "user.email").strip())
+        return bool(run_git(root, "config", "user.email").strip())
     except PublishError:
         return False
