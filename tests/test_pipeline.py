@@ -289,3 +289,24 @@ def test_real_corpus_articles_come_out_of_a_feed_byte_for_byte(server: FeedServe
     assert len(produced) == len(expected)
     for link, data in expected.items():
         assert produced[link] == data, link
+
+
+def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedServer, tmp_path: Path) -> None:
+    from newsarchive.pipeline import backoff_until
+
+    broken = server.add("/broken.xml", "down", status=404)
+    archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,)))
+    hour = 3600.0
+    for run_number in range(3):  # three hourly runs: all fail, so the feed has failed three times in a row
+        assert update(archive, clock=lambda n=run_number: 1_800_000_000 + n * hour).sources[0].error
+    state = archive.index.feed_state(broken)
+    assert state is not None and state.failures == 3
+    retry_at = backoff_until(state)
+    assert retry_at == state.last_attempt_ms + 30 * 60 * 1000
+    hits = server.routes["/broken.xml"].hits
+    resting = update(archive, clock=lambda: (retry_at - 60_000) / 1000)  # too early: not fetched, not a failure
+    assert resting.sources[0].error is None and "failed 3 times in a row" in resting.sources[0].warnings[0]
+    assert server.routes["/broken.xml"].hits == hits
+    server.add("/broken.xml", rss(item(1)))
+    back = update(archive, clock=lambda: (retry_at + 60_000) / 1000)  # due again, and the feed is back
+    assert back.sources[0].new == 1 and archive.index.feed_state(broken).failures == 0  # type: ignore[union-attr]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .pipeline import backoff_until
 from .store.archive import Archive
 
 
@@ -20,6 +21,7 @@ class SourceHealth:
     last_error: str | None
     failing_feeds: tuple[str, ...]  # feeds whose last attempt failed
     consecutive_failures: int  # of the outlet's worst feed
+    next_try_ms: int | None = None  # a feed that keeps failing is tried again only after this
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -47,6 +49,7 @@ def source_health(archive: Archive) -> list[SourceHealth]:
                 last_error=error,
                 failing_feeds=tuple(s.url for s in states if s.failures and s.url in source.feeds),
                 consecutive_failures=max((s.failures for s in states if s.url in source.feeds), default=0),
+                next_try_ms=max((t for s in states if s.url in source.feeds and (t := backoff_until(s))), default=None),
             )
         )
     for slug in sorted(set(counts) - configured):  # imported outlets that are not configured

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -51,6 +52,24 @@ class _FeedOutcome:
     skipped_items: int = 0  # an unchanged feed: the item count of last time
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    backing_off: bool = False
+
+
+BACKOFF_FIRST_MS = 15 * 60 * 1000  # after the second failure in a row; doubled for each further one
+BACKOFF_MAX_MS = 12 * 3600 * 1000
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def backoff_until(state: FeedState) -> int | None:
+    """When a failing feed may be tried again: at once after one failure (a run an hour later always
+    retries), then after 15 minutes, 30, an hour, … and at most 12 hours."""
+    if state.failures < 2 or state.last_attempt_ms is None:
+        return None
+    wait: int = min(BACKOFF_FIRST_MS * 2 ** (state.failures - 2), BACKOFF_MAX_MS)
+    return state.last_attempt_ms + wait
 
 
 def select_sources(sources: Sequence[Source], only: Sequence[str] | None) -> list[Source]:
@@ -101,7 +120,17 @@ class _Run:
         return await asyncio.get_running_loop().run_in_executor(executor, partial(function, *args))
 
     async def feed(self, source: Source, url: str, now_ms: int) -> _FeedOutcome:
-        state = replace(self.states.get(url) or FeedState(url=url, source=source.slug), source=source.slug, last_attempt_ms=now_ms)
+        previous = self.states.get(url) or FeedState(url=url, source=source.slug)
+        retry_at = backoff_until(previous)
+        if retry_at is not None and now_ms < retry_at:
+            # A feed that keeps failing is tried less often, never dropped; its state stays as it was.
+            return _FeedOutcome(
+                url,
+                skipped_items=previous.items or 0,
+                warnings=[f"{url}: failed {previous.failures} times in a row; tried again after {_utc(retry_at)}"],
+                backing_off=True,
+            )
+        state = replace(previous, source=source.slug, last_attempt_ms=now_ms)
         try:
             result = await self.fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
             succeeded = replace(state, last_success_ms=now_ms, last_error=None, failures=0)
@@ -141,7 +170,10 @@ class _Run:
         errors = [o.error for o in outcomes if o.error]
         warnings = [w for o in outcomes for w in o.warnings]
         report = SourceReport(slug=source.slug, name=source.name)
-        if len(errors) == len(outcomes):
+        resting = [o for o in outcomes if o.backing_off]
+        if resting and len(resting) == len(outcomes):
+            report = replace(report, unchanged=sum(o.skipped_items for o in resting))  # every feed is resting: not a failure
+        elif len(errors) + len(resting) == len(outcomes):
             report = replace(report, error="; ".join(errors))
         else:
             warnings += [f"dead feed among live ones: {error}" for error in errors]

@@ -131,7 +131,7 @@ def print_import(report: ImportReport, verb: str) -> None:
 
 def health_table(rows: list[SourceHealth]) -> Table:
     table = Table(title="outlets", title_justify="left")
-    for column in ("outlet", "enabled", "feeds", "articles", "last success", "failures", "last error"):
+    for column in ("outlet", "enabled", "feeds", "articles", "last success", "failures", "next try", "last error"):
         table.add_column(column, justify="right" if column in ("feeds", "articles", "failures") else "left")
     for row in rows:
         error = f"{when(row.last_error_ms)}: {row.last_error}" if row.last_error else ""
@@ -142,6 +142,7 @@ def health_table(rows: list[SourceHealth]) -> Table:
             str(row.articles),
             when(row.last_success_ms),
             str(row.consecutive_failures or ""),
+            when(row.next_try_ms) if row.next_try_ms else "",
             f"[red]{escape(error)}[/red]" if error else "",
         )
     return table
