@@ -310,3 +310,15 @@ def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedSe
     server.add("/broken.xml", rss(item(1)))
     back = update(archive, clock=lambda: (retry_at + 60_000) / 1000)  # due again, and the feed is back
     assert back.sources[0].new == 1 and archive.index.feed_state(broken).failures == 0  # type: ignore[union-attr]
+
+
+def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_path: Path) -> None:
+    broken = server.add("/broken.xml", "down", status=404)
+    archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,)))
+    for n in range(3):
+        update(archive, clock=lambda n=n: 1_800_000_000 + n * 60.0)
+    hits = server.routes["/broken.xml"].hits
+    assert update(archive, clock=lambda: 1_800_000_200.0).sources[0].error is None  # resting
+    assert server.routes["/broken.xml"].hits == hits
+    assert update(archive, only=["bad"], clock=lambda: 1_800_000_200.0).sources[0].error  # tried, still down
+    assert server.routes["/broken.xml"].hits > hits

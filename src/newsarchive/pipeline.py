@@ -108,13 +108,14 @@ class _Workers:
 class _Run:
     """One update run: shared client, workers and the single store thread."""
 
-    def __init__(self, archive: Archive, fetcher: Fetcher, clock: Clock) -> None:
+    def __init__(self, archive: Archive, fetcher: Fetcher, clock: Clock, *, backoff: bool = True) -> None:
         self.archive = archive
         self.fetcher = fetcher
         self.clock = clock
         self.workers = _Workers()
         self.store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsarchive-store")
         self.states: dict[str, FeedState] = {}
+        self.backoff = backoff
 
     async def run_in(self, executor: Executor, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, partial(function, *args))
@@ -122,7 +123,7 @@ class _Run:
     async def feed(self, source: Source, url: str, now_ms: int) -> _FeedOutcome:
         previous = self.states.get(url) or FeedState(url=url, source=source.slug)
         retry_at = backoff_until(previous)
-        if retry_at is not None and now_ms < retry_at:
+        if self.backoff and retry_at is not None and now_ms < retry_at:
             # A feed that keeps failing is tried less often, never dropped; its state stays as it was.
             return _FeedOutcome(
                 url,
@@ -220,7 +221,7 @@ async def update_async(
     started = time.monotonic()
     sources = select_sources(archive.settings.sources, only)
     async with Fetcher(archive.settings.fetch) as fetcher:
-        run = _Run(archive, fetcher, clock)
+        run = _Run(archive, fetcher, clock, backoff=not only)  # naming outlets means: try them now
         run.states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
         try:
 
