@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -299,7 +299,3 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         if not source.enabled:
             lines.append("enabled = false")
     return "\n".join(lines) + "\n"
-
-
-def with_sources(settings: Settings, sources: tuple[Source, ...]) -> Settings:
-    return replace(settings, sources=sources)

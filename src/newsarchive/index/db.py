@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ArchiveError
 
@@ -116,6 +117,15 @@ class FeedState:
     items: int | None = None
 
 
+def _rows_in(db: sqlite3.Connection, query: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``query``, whose ``{marks}`` stands for the placeholders of an IN list, for any number of
+    values: asked in chunks that SQLite accepts."""
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        yield from db.execute(query.format(marks=", ".join("?" * len(chunk))), chunk)
+
+
 def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
     """Key -> fingerprint of the article holding it, read-only and from any thread or process
     (WAL lets readers run beside the writer)."""
@@ -125,23 +135,13 @@ def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     except sqlite3.DatabaseError:
         return {}
-    found: dict[str, str] = {}
+    query = "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article WHERE k.key IN ({marks})"
     try:
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            found.update(
-                db.execute(
-                    "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article"
-                    f" WHERE k.key IN ({', '.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            )
+        return dict(_rows_in(db, query, keys))
     except sqlite3.DatabaseError:
         return {}  # no index yet: everything is new, and the store decides for certain
     finally:
         db.close()
-    return found
 
 
 class Index:
@@ -230,38 +230,15 @@ class Index:
 
     # articles -------------------------------------------------------------------------------
 
-    def find(self, keys: Iterable[str]) -> ArticleRow | None:
-        """The article any of ``keys`` belongs to, trying them in order."""
-        for key in keys:
-            row = self.db.execute(
-                f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid = (SELECT article FROM article_keys WHERE key = ?)", (key,)
-            ).fetchone()
-            if row:
-                return ArticleRow(*row)
-        return None
-
     def find_many(self, keys: Iterable[str]) -> dict[str, ArticleRow]:
         """The article of each key that has one, in few queries."""
-        found: dict[str, ArticleRow] = {}
-        keys = list(dict.fromkeys(keys))
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = self.db.execute(
-                f"SELECT k.key, {', '.join('a.' + c.strip() for c in _ARTICLE_COLUMNS.split(','))} FROM article_keys AS k"
-                f" JOIN articles AS a ON a.rowid = k.article WHERE k.key IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            for key, *row in rows:
-                found[key] = ArticleRow(*row)
-        return found
+        columns = ", ".join("a." + column.strip() for column in _ARTICLE_COLUMNS.split(","))
+        query = f"SELECT k.key, {columns} FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article WHERE k.key IN ({{marks}})"
+        return {key: ArticleRow(*row) for key, *row in _rows_in(self.db, query, keys)}
 
-    def articles_at(self, paths: list[str]) -> dict[str, ArticleRow]:
-        found: dict[str, ArticleRow] = {}
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            query = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path IN ({', '.join('?' * len(chunk))})"
-            found.update((row[3], ArticleRow(*row)) for row in self.db.execute(query, chunk))
-        return found
+    def articles_at(self, paths: Iterable[str]) -> dict[str, ArticleRow]:
+        query = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path IN ({{marks}})"
+        return {row[3]: ArticleRow(*row) for row in _rows_in(self.db, query, paths)}
 
     def article_at(self, path: str) -> ArticleRow | None:
         row = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path = ?", (path,)).fetchone()

@@ -187,13 +187,15 @@ class Archive:
             log.info("the archive is busy: searching what was indexed before")
         hits = self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
         terms = query_terms(query)
-        return [replace(hit, snippet=snippet(self._text_of(hit.path), terms)) for hit in hits]
+        return [replace(hit, snippet=snippet(self._text_of(hit.path) or "", terms)) for hit in hits]
 
-    def _text_of(self, path: str) -> str:
+    def _text_of(self, path: str) -> str | None:
+        """The plain text of an article, or None (with a warning) when its file cannot be read."""
         try:
             return plain_text(self.read(path).body)
-        except (OSError, ArticleFileError):
-            return ""
+        except (OSError, ArticleFileError) as exc:
+            log.warning("%s: not searchable: %s", path, exc)
+            return None
 
     @property
     def search_index(self) -> SearchIndex:
@@ -211,14 +213,11 @@ class Archive:
             return 0
         if rowid == 0:
             self.search_index.clear()
-        docs = []
-        for row in rows:
-            try:
-                body = self.read(row).body
-            except (OSError, ArticleFileError) as exc:
-                log.warning("%s: not searchable: %s", row.path, exc)
-                continue
-            docs.append(SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=plain_text(body)))
+        docs = [
+            SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text)
+            for row in rows
+            if (text := self._text_of(row.path)) is not None
+        ]
         self.search_index.add(docs)
         self.search_index.commit()
         with self.index.atomic():

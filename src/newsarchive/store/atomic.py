@@ -2,13 +2,12 @@
 
 Files are written beside their target, made durable, then renamed over it, so a reader
 or a crash sees the old file or the new one, never half of either. ``AtomicBatch`` does
-this for many files at once with one round of fsyncs in parallel instead of one fsync
+this for many files at once with one syncfs() (or fsyncs in parallel) instead of one fsync
 per file in a row, which is what makes writing thousands of articles fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import fcntl
@@ -59,11 +58,10 @@ class AtomicBatch:
 
     Durability costs one syncfs() for the whole batch on Linux (one fsync per file elsewhere), then
     each file is renamed over its target and the folders are synced. A batch that is never committed
-    leaves only temporary files, which the next run removes.
+    leaves only temporary files: the journal tells the next run which ones to remove.
     """
 
-    def __init__(self, *, durable: bool = True) -> None:
-        self.durable = durable
+    def __init__(self) -> None:
         self._pending: list[tuple[str, str]] = []
         self._folders: set[str] = set()
 
@@ -92,33 +90,17 @@ class AtomicBatch:
         self._folder_of(path)
         self._pending.append((temporary, path))
 
-    def __len__(self) -> int:
-        return len(self._pending)
-
     def commit(self) -> None:
         if not self._pending:
             return
-        if self.durable and not _syncfs(self._pending[0][0]):
+        if not _syncfs(self._pending[0][0]):
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(_fsync_path, (temporary for temporary, _ in self._pending)))
         for temporary, path in self._pending:
             os.replace(temporary, path)
-        if self.durable:
-            for folder in {os.path.dirname(path) for _, path in self._pending}:
-                _fsync_path(folder, directory=True)
+        for folder in {os.path.dirname(path) for _, path in self._pending}:
+            _fsync_path(folder, directory=True)
         self._pending.clear()
-
-    def discard(self) -> None:
-        for temporary, _ in self._pending:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-        self._pending.clear()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    batch = AtomicBatch()
-    batch.write(path, data)
-    batch.commit()
 
 
 def write_if_changed(path: Path, data: bytes, batch: AtomicBatch) -> bool:
@@ -130,15 +112,6 @@ def write_if_changed(path: Path, data: bytes, batch: AtomicBatch) -> bool:
         pass
     batch.write(path, data)
     return True
-
-
-def clean_temporary(root: Path) -> int:
-    """Remove temporary files a killed run left behind."""
-    removed = 0
-    for temporary in root.rglob("*" + TMP_SUFFIX):
-        temporary.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 class ArchiveLock:
