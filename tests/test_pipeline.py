@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from newsarchive.config import FetchConfig, Settings
+from newsarchive.index.search import SearchIndex
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import parse_article
+from newsarchive.store.layout import SEARCH_DIR
 
 from .conftest import FeedServer, item, rss, snapshot
 
@@ -322,3 +324,14 @@ def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_pa
     assert server.routes["/broken.xml"].hits == hits
     assert update(archive, only=["bad"], clock=lambda: 1_800_000_200.0).sources[0].error  # tried, still down
     assert server.routes["/broken.xml"].hits > hits
+
+
+def test_what_an_update_stores_is_searchable_when_it_ends(server: FeedServer, tmp_path: Path) -> None:
+    feed = server.add("/a.xml", rss(item(1, title="王毅訪問中亞"), item(2, title="上海天气")))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(feed,)))
+    update(archive)
+    # The engine directly, not Archive.search (which would catch up first).
+    assert [hit.title for hit in SearchIndex(tmp_path / SEARCH_DIR).search("王毅")] == ["王毅訪問中亞"]
+    server.add("/a.xml", rss(item(1, title="王毅訪問中亞", body="<p>修改后的正文</p>"), item(2, title="上海天气")))
+    update(archive)
+    assert [hit.title for hit in SearchIndex(tmp_path / SEARCH_DIR).search("修改")] == ["王毅訪問中亞"]

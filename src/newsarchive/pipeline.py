@@ -246,8 +246,11 @@ def update(
 ) -> UpdateReport:
     """Fetch every enabled outlet (or those in ``only``) and store what is new or changed.
 
-    Holds the archive lock for the whole run and first finishes whatever a killed run left.
+    Holds the archive lock for the whole run, first finishes whatever a killed run left, and ends
+    with the search index up to date.
     """
     with archive.lock():
         archive.recover()
-        return asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done))
+        report = asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done))
+        archive.sync_search()  # so that what this run stored is searchable when it ends
+        return report

@@ -313,7 +313,7 @@ class Index:
     def changed_since(self, rowid: int, updated_ms: int) -> Iterator[ArticleRow]:
         """Articles added after ``rowid`` or given a new version after ``updated_ms``."""
         query = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid > ? OR updated_ms > ? ORDER BY rowid"
-        for row in self.db.execute(query, (rowid, updated_ms)).fetchall():
+        for row in self.db.execute(query, (rowid, updated_ms)):
             yield ArticleRow(*row)
 
     def counts(self) -> dict[str, int]:

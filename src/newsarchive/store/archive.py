@@ -8,6 +8,7 @@ and ``recover()`` at the start of the next run makes the index agree with them a
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -205,25 +206,36 @@ class Archive:
 
     def sync_search(self) -> int:
         """Bring the search index up to date with the archive; returns the articles indexed. The caller
-        holds the lock. After ``reindex`` (new row ids) everything is indexed again."""
+        holds the lock. After ``reindex`` (new row ids) everything is indexed again. A search index that
+        fails is reported and left for the next run: it is derived data and must not fail a run."""
+        try:
+            return self._sync_search()
+        except Exception as exc:  # noqa: BLE001 - tantivy raises plain ValueError/OSError subclasses
+            log.warning("the search index could not be brought up to date (the next run tries again): %s", exc)
+            return 0
+
+    def _sync_search(self) -> int:
         rowid = int(self.index.meta("search:rowid") or 0)
         updated = int(self.index.meta("search:updated_ms") or -1)
-        rows = list(self.index.changed_since(rowid, updated))
-        if not rows:
+        rows = self.index.changed_since(rowid, updated)
+        count, last_rowid, last_updated = 0, rowid, updated
+        while batch := list(itertools.islice(rows, 2000)):
+            if last_rowid == 0:
+                self.search_index.clear()
+            count += self.search_index.add(
+                SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text)
+                for row in batch
+                if (text := self._text_of(row.path)) is not None
+            )
+            last_rowid = max(last_rowid, *(row.rowid for row in batch))
+            last_updated = max(last_updated, *(row.updated_ms or -1 for row in batch))
+        if count == 0 and last_rowid == rowid:
             return 0
-        if rowid == 0:
-            self.search_index.clear()
-        docs = [
-            SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text)
-            for row in rows
-            if (text := self._text_of(row.path)) is not None
-        ]
-        self.search_index.add(docs)
         self.search_index.commit()
         with self.index.atomic():
-            self.index.set_meta("search:rowid", str(max(row.rowid for row in rows)))
-            self.index.set_meta("search:updated_ms", str(max([updated, *(row.updated_ms or -1 for row in rows)])))
-        return len(docs)
+            self.index.set_meta("search:rowid", str(last_rowid))
+            self.index.set_meta("search:updated_ms", str(last_updated))
+        return count
 
     def articles(self, source: str | None = None) -> Iterator[ArticleRow]:
         """The index's rows, newest first within each outlet."""
@@ -440,7 +452,9 @@ class Archive:
             )
         with self.lock():
             self.recover()
-            return Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
+            report = Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
+            self.sync_search()
+            return report
 
     def reindex(self, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
         """Rebuild the index from the files alone, into a new database that replaces the old one at the end.
@@ -464,4 +478,5 @@ class Archive:
             for suffix in ("-wal", "-shm"):
                 Path(str(index_path) + suffix).unlink(missing_ok=True)
             os.replace(fresh_path, index_path)
+            self.sync_search()
         return report
