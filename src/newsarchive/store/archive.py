@@ -210,7 +210,7 @@ class Archive:
         fails is reported and left for the next run: it is derived data and must not fail a run."""
         try:
             return self._sync_search()
-        except Exception as exc:  # noqa: BLE001 - tantivy raises plain ValueError/OSError subclasses
+        except Exception as exc:  # tantivy raises plain ValueError and OSError
             log.warning("the search index could not be brought up to date (the next run tries again): %s", exc)
             return 0
 
