@@ -247,10 +247,16 @@ def update(
     """Fetch every enabled outlet (or those in ``only``) and store what is new or changed.
 
     Holds the archive lock for the whole run, first finishes whatever a killed run left, and ends
-    with the search index up to date.
+    with the search index up to date and health.json and health.md written.
     """
+    from .health import write_health  # health imports this module (backoff_until)
+
     with archive.lock():
         archive.recover()
         report = asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done))
         archive.sync_search()  # so that what this run stored is searchable when it ends
+        try:
+            write_health(archive, int(clock() * 1000))
+        except OSError as exc:  # derived files: the next run writes them again; they must not fail this one
+            log.warning("health.json and health.md could not be written (the next run tries again): %s", exc)
         return report

@@ -130,21 +130,15 @@ def print_import(report: ImportReport, verb: str) -> None:
 
 
 def health_table(rows: list[SourceHealth]) -> Table:
-    table = Table(title="outlets", title_justify="left")
-    for column in ("outlet", "enabled", "feeds", "articles", "last success", "failures", "next try", "last error"):
-        table.add_column(column, justify="right" if column in ("feeds", "articles", "failures") else "left")
+    """The table of health.md, with each outlet's article count and last error besides."""
+    from ..health import HEALTH_COLUMNS, health_cells
+
+    table = Table(title="outlets (Beijing time)", title_justify="left")
+    for column in (*HEALTH_COLUMNS, "文章 Articles", "上次错误 Last error"):
+        table.add_column(column, justify="right" if column.startswith(("24", "文章")) else "left")
     for row in rows:
         error = f"{when(row.last_error_ms)}: {row.last_error}" if row.last_error else ""
-        table.add_row(
-            escape(f"{row.name} ({row.slug})"),
-            "yes" if row.enabled else "no",
-            str(len(row.feeds)),
-            str(row.articles),
-            when(row.last_success_ms),
-            str(row.consecutive_failures or ""),
-            when(row.next_try_ms) if row.next_try_ms else "",
-            f"[red]{escape(error)}[/red]" if error else "",
-        )
+        table.add_row(*(escape(cell) for cell in health_cells(row)), str(row.articles), f"[red]{escape(error)}[/red]" if error else "")
     return table
 
 

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS articles (
     body_length INTEGER                 -- characters of the current body
 );
 CREATE INDEX IF NOT EXISTS articles_by_source ON articles (source, file_id);
+-- health: when an outlet last brought something new, and how many in the last 24 hours (imported files have no first-seen time)
+CREATE INDEX IF NOT EXISTS articles_by_source_seen ON articles (source, first_seen_ms) WHERE first_seen_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS articles_by_date ON articles (pub_ms);
 CREATE TABLE IF NOT EXISTS article_keys (
     key TEXT PRIMARY KEY,               -- link:<slug>:<normalised address> | guid:<slug>:<guid> | title:<slug>:<title>
     article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE
@@ -300,6 +303,19 @@ class Index:
         ).fetchall()
         return [ArticleRow(*row) for row in rows]
 
+    def newest_overall(self, limit: int) -> list[ArticleRow]:
+        rows = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles ORDER BY pub_ms DESC LIMIT ?", (limit,)).fetchall()
+        return [ArticleRow(*row) for row in rows]
+
+    def oldest_first(self, source: str, offset: int, limit: int) -> list[ArticleRow]:
+        """A stretch of an outlet's articles counted from its oldest (highest id), so that a page of a
+        list stays the same as newer articles arrive."""
+        rows = self.db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE source = ? ORDER BY file_id DESC, path DESC LIMIT ? OFFSET ?",
+            (source, limit, offset),
+        ).fetchall()
+        return [ArticleRow(*row) for row in rows]
+
     def articles(self, source: str | None = None) -> Iterator[ArticleRow]:
         query = f"SELECT {_ARTICLE_COLUMNS} FROM articles"
         cursor = (
@@ -322,6 +338,21 @@ class Index:
     def sources_present(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT DISTINCT source FROM articles ORDER BY source")]
 
+    def seen_times(self, source: str, limit: int) -> list[int]:
+        """The newest ``limit`` distinct first-seen times of an outlet's articles, newest first: one for each
+        run that brought something new (imported files have none). Read from ``articles_by_source_seen`` alone."""
+        rows = self.db.execute(
+            "SELECT DISTINCT first_seen_ms FROM articles WHERE source = ? AND first_seen_ms IS NOT NULL"
+            " ORDER BY first_seen_ms DESC LIMIT ?",
+            (source, limit),
+        )
+        return [int(row[0]) for row in rows]
+
+    def count_seen_since(self, source: str, since_ms: int) -> int:
+        """How many of an outlet's articles were first seen at or after ``since_ms``."""
+        row = self.db.execute("SELECT count(*) FROM articles WHERE source = ? AND first_seen_ms >= ?", (source, since_ms)).fetchone()
+        return int(row[0])
+
     # revisions ------------------------------------------------------------------------------
 
     def add_revision(
@@ -331,6 +362,15 @@ class Index:
             "INSERT OR REPLACE INTO revisions (article, path, title, link, pub_ms, seen_ms, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (article, path, title, link, pub_ms, seen_ms, fingerprint),
         )
+
+    def revision_at(self, path: str) -> tuple[int, str, int] | None:
+        """(article rowid, title, seen_ms) of the earlier version kept at ``path``."""
+        row = self.db.execute("SELECT article, title, seen_ms FROM revisions WHERE path = ?", (path,)).fetchone()
+        return (int(row[0]), str(row[1]), int(row[2])) if row else None
+
+    def article_by_rowid(self, rowid: int) -> ArticleRow | None:
+        row = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid = ?", (rowid,)).fetchone()
+        return ArticleRow(*row) if row else None
 
     def remove_revision(self, path: str) -> None:
         self.db.execute("DELETE FROM revisions WHERE path = ?", (path,))
