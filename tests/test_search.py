@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from newsarchive.errors import SearchError
+from newsarchive.html import plain_text
 from newsarchive.index.search import SearchDoc, SearchIndex, query_terms, runs, snippet
-from newsarchive.text import plain_text
 
 DOCS = [
     SearchDoc(

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..publish.git import PublishReport
+    from ..publish.site import SiteReport
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError
+from ..html import plain_text
 from ..index import ArticleRow, Index
 from ..index.search import Hit, SearchDoc, SearchIndex, query_terms, snippet
 from ..models import Article, ImportReport, SourceReport, UpdateReport
 from ..sources import Source
-from ..text import plain_text
 from . import layout
 from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
 from .fileformat import ArticleFile, ListEntry, parse_article, render_list, render_readme
@@ -168,6 +169,18 @@ class Archive:
             return publish(self, push=push)
 
     # reading --------------------------------------------------------------------------------
+
+    def serve(self, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
+        """Serve the reader in a browser until interrupted; see ``newsarchive.web.app``."""
+        from ..web.app import serve
+
+        serve(self, host, port, on_ready=on_ready)
+
+    def build_site(self, out: Path, *, base_url: str | None = None, on_progress: Callable[[int], None] | None = None) -> SiteReport:
+        """Write (or bring up to date) the static site in ``out``; see ``newsarchive.publish.site``."""
+        from ..publish.site import build_site
+
+        return build_site(self, Path(out), base_url=base_url, on_progress=on_progress)
 
     def search(
         self,
