@@ -52,6 +52,9 @@ SETTINGS_HELP: Mapping[str, str] = {
     "publish.include": "what `publish` commits: files and folders of the archive",
     "publish.branch": "the branch pushed to every mirror (default: the current one)",
     "publish.warc": "also commit the WARC captures (they grow fast)",
+    "site.base_url": "address where the static site is published: absolute links in Atom feeds and the sitemap",
+    "site.page_size": "articles per page of an outlet's list and of search results",
+    "site.remote_images": "show images from the outlets' servers (else a link to each; nothing loads from another host)",
 }
 
 
@@ -110,6 +113,21 @@ class PublishConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SiteConfig:
+    """How the reader (`serve`) and the static site (`build-site`) show the archive."""
+
+    base_url: str | None = None
+    page_size: int = 50
+    remote_images: bool = False  # readers' browsers contact no outlet unless asked
+
+    def __post_init__(self) -> None:
+        if self.page_size < 1:
+            raise ConfigError("site.page_size must be at least 1")
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"site.base_url = {self.base_url!r} is not an http(s) address", hint='e.g. "https://you.github.io/news/"')
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a run needs, gathered from flags, environment, newsarchive.toml and defaults."""
 
@@ -119,6 +137,7 @@ class Settings:
     sources: tuple[Source, ...] = DEFAULT_SOURCES
     mirrors: tuple[Mirror, ...] = ()
     publish: PublishConfig = field(default_factory=PublishConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
 
     def __post_init__(self) -> None:
         if self.list_size < 1:
@@ -187,10 +206,11 @@ def load_settings(
     if config_path and config_path.exists():
         data = _read_toml(config_path)
     where = config_path or Path(CONFIG_FILE)
-    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish"}
+    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site"}
     if unknown:
         raise ConfigError(
-            f"{where}: unknown section [{sorted(unknown)[0]}]", hint="known: [archive], [fetch], [publish], [[sources]], [[mirrors]]"
+            f"{where}: unknown section [{sorted(unknown)[0]}]",
+            hint="known: [archive], [fetch], [publish], [site], [[sources]], [[mirrors]]",
         )
     archive = _section(data, "archive", where, {"title", "list_size"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
@@ -220,6 +240,7 @@ def load_settings(
             list_size=list_size,
             mirrors=_mirrors(data.get("mirrors", []), where),
             publish=_publish_config(_section(data, "publish", where, {"include", "branch", "warc"}), where),
+            site=_site_config(_section(data, "site", where, {f.name for f in fields(SiteConfig)})),
             fetch=_fetch_config(fetch_values, str(where)),
             sources=sources,
         )
@@ -258,6 +279,17 @@ def _publish_config(values: dict[str, Any], where: Path) -> PublishConfig:
     return PublishConfig(include=tuple(include), branch=branch, warc=warc)
 
 
+def _site_config(values: dict[str, Any]) -> SiteConfig:
+    page_size, remote_images, base_url = values.get("page_size", 50), values.get("remote_images", False), values.get("base_url")
+    if not isinstance(page_size, int) or isinstance(page_size, bool):
+        raise ConfigError(f"site.page_size = {page_size!r} is not a whole number")
+    if not isinstance(remote_images, bool):
+        raise ConfigError("site.remote_images must be true or false")
+    if base_url is not None and not isinstance(base_url, str):
+        raise ConfigError("site.base_url must be an address")
+    return SiteConfig(base_url=base_url, page_size=page_size, remote_images=remote_images)
+
+
 def _toml_string(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
@@ -287,6 +319,11 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         f"# include = [{include}]    # {SETTINGS_HELP['publish.include']}",
         f'# branch = "main"    # {SETTINGS_HELP["publish.branch"]}',
         f"# warc = false    # {SETTINGS_HELP['publish.warc']}",
+        "",
+        "[site]",
+        f'# base_url = "https://you.github.io/news/"    # {SETTINGS_HELP["site.base_url"]}',
+        f"# page_size = 50    # {SETTINGS_HELP['site.page_size']}",
+        f"# remote_images = false    # {SETTINGS_HELP['site.remote_images']}",
         "",
         "# Mirrors that `newsarchive publish --push` pushes to; as many as you like:",
         "# [[mirrors]]",

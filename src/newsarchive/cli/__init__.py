@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -212,13 +213,12 @@ def _day(value: str | None, *, end: bool) -> int | None:
     """Milliseconds at the start (or end) of a YYYY-MM-DD day in Beijing time, as the lists count days."""
     if value is None:
         return None
-    from datetime import datetime, timedelta, timezone
+    from ..web.pages import day_ms
 
     try:
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone(timedelta(hours=8)))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-24") from None
-    return int(((day + timedelta(days=1)) if end else day).timestamp() * 1000) - (1 if end else 0)
+        return day_ms(value, end=end)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()
@@ -241,6 +241,39 @@ def search(
             output.print_json({"hits": [output.hit_json(hit) for hit in hits]})
         else:
             output.print_hits(hits, opened.source_name)
+
+
+@app.command()
+def serve(
+    archive: ArchiveOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 keeps the reader to this machine.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
+) -> None:
+    """Read and search the archive in a browser: outlets, articles with their versions, search with filters."""
+    with _open(archive) as opened:
+        opened.serve(host, port, on_ready=lambda address: output.console.print(f"reading {opened.root} at {address} (Ctrl-C stops)"))
+
+
+@app.command("build-site")
+def build_site(
+    out: Annotated[Path, typer.Argument(help="Folder for the site (made if missing).", file_okay=False)],
+    archive: ArchiveOption = None,
+    base_url: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--base-url", metavar="URL", help="Where the site will be published: absolute links in the feeds and sitemap."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the archive as a static site: pages, Atom feeds, sitemap and a search that works with no server, even from file://."""
+    with _open(archive) as opened, output.count_progress("pages") as progress:
+        report = opened.build_site(out, base_url=base_url, on_progress=progress)
+    if as_json:
+        output.print_json(asdict(report))
+    else:
+        output.console.print(
+            f"site in {out.resolve()}: {report.written} files written, {report.unchanged} unchanged, {report.removed} removed"
+            f" in {report.seconds:.1f} s; open {out.resolve() / 'index.html'}"
+        )
 
 
 @app.command()
@@ -288,7 +321,11 @@ def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo arc
         with output.update_progress(len(samples)) as progress:
             report = archive.update(only=[s.slug for s in samples], on_source_done=progress)
         output.print_update(report)
+        site = archive.build_site(archive.root / "site")
         output.console.print(f"archive written to {archive.root}: see {archive.root / 'README.md'} and {archive.root / 'articles'}")
+        output.console.print(
+            f"read it: open {archive.root / 'site' / 'index.html'} ({site.written} files), or run `newsarchive serve -a {archive.root}`"
+        )
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
 
 

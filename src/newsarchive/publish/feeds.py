@@ -1,0 +1,119 @@
+"""Atom feeds (per outlet and for the whole archive) and the sitemap, for the static site and the reader.
+
+Built with ElementTree so the XML is always well formed; characters XML cannot hold are dropped.
+Entries link to the archived page when the site's address is known (``site.base_url``), else to
+the original article.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import quote
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+from ..errors import ArticleFileError
+from ..html import clean_html
+from ..index import ArticleRow
+from ..store.archive import Archive
+from ..web.pages import HOME, images_as_links, outlet_href, page_of
+
+ATOM = "http://www.w3.org/2005/Atom"
+SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
+ALL = "all"  # feeds/all.xml: the whole archive
+FEED_SIZE = 50
+SITEMAP_SIZE = 50_000  # the protocol's limit per file
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+ET.register_namespace("", ATOM)
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _iso(ms: int | None) -> str:
+    return datetime.fromtimestamp((ms or 0) / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
+    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attributes)
+    if text is not None:
+        element.text = _xml_text(text)
+    return element
+
+
+def atom_feed(archive: Archive, name: str) -> bytes | None:
+    """``feeds/<name>.xml``: an outlet's newest articles, or the whole archive's for ``all``; None when
+    there is no such outlet."""
+    base = archive.settings.site.base_url
+    if name == ALL:
+        rows, title, page = archive.index.newest_overall(FEED_SIZE), archive.settings.title, HOME
+    elif name in archive.index.counts():
+        rows, title, page = archive.index.newest(name, FEED_SIZE), archive.source_name(name), outlet_href(name)
+    else:
+        return None
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    _sub(feed, "id", (base + f"feeds/{name}.xml") if base else f"urn:newsarchive:feeds:{name}")
+    _sub(feed, "title", title)
+    _sub(feed, "updated", _iso(max((row.updated_ms or row.pub_ms or 0 for row in rows), default=0)))
+    _sub(feed, "generator", "newsarchive")
+    if base:
+        _sub(feed, "link", rel="self", href=base + f"feeds/{name}.xml")
+        _sub(feed, "link", rel="alternate", type="text/html", href=base + page)
+    for row in rows:
+        _entry(archive, feed, row, base)
+    return _document(feed)
+
+
+def _entry(archive: Archive, feed: ET.Element, row: ArticleRow, base: str | None) -> None:
+    entry = _sub(feed, "entry")
+    _sub(entry, "id", base + page_of(row.path) if base else f"urn:newsarchive:{row.path}")
+    _sub(entry, "title", row.title)
+    _sub(entry, "published", _iso(row.pub_ms))
+    _sub(entry, "updated", _iso(row.updated_ms or row.pub_ms))
+    _sub(_sub(entry, "author"), "name", archive.source_name(row.source))
+    if base:
+        _sub(entry, "link", rel="alternate", type="text/html", href=base + page_of(row.path))
+    if row.link and row.link.startswith(("http://", "https://")):
+        _sub(entry, "link", rel="related" if base else "alternate", href=row.link)
+    try:
+        body = clean_html(archive.read(row).body, row.link or "")
+    except (OSError, ArticleFileError, UnicodeDecodeError):
+        return
+    if not archive.settings.site.remote_images:
+        body = images_as_links(body)
+    _sub(entry, "content", body, type="html")
+
+
+def sitemaps(archive: Archive, pages: Iterator[str]) -> dict[str, bytes]:
+    """``sitemap.xml`` (and ``sitemap-<n>.xml`` files with an index when there are more pages than one file
+    may hold) for the site at ``site.base_url``; empty without one, as a sitemap needs absolute addresses."""
+    base = archive.settings.site.base_url
+    if not base:
+        return {}
+    files: dict[str, bytes] = {}
+    for chunk in _batched(pages, SITEMAP_SIZE):
+        files[f"sitemap-{len(files) + 1}.xml"] = _list("urlset", "url", [base + quote(page) for page in chunk])
+    if len(files) <= 1:
+        return {"sitemap.xml": files.popitem()[1] if files else _list("urlset", "url", [])}
+    return {**files, "sitemap.xml": _list("sitemapindex", "sitemap", [base + name for name in files])}
+
+
+def _batched(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def _list(root: str, element: str, locations: list[str]) -> bytes:
+    lines = [f'<?xml version="1.0" encoding="utf-8"?>\n<{root} xmlns="{SITEMAP}">']
+    lines += [f"<{element}><loc>{escape(_xml_text(location))}</loc></{element}>" for location in locations]
+    return ("\n".join([*lines, f"</{root}>"]) + "\n").encode()
+
+
+def _document(root: ET.Element) -> bytes:
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body + b"\n"

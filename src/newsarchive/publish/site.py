@@ -1,0 +1,221 @@
+"""``newsarchive build-site``: the reader's pages as static HTML, with Atom feeds, a sitemap and a search
+that needs no server.
+
+Incremental: ``OUT/.newsarchive-site.sqlite`` remembers what each page was made from (the article's
+fingerprint, its versions, the templates), so a rebuild renders only the pages whose inputs changed
+and writes only files whose bytes differ; pages of articles no longer in the archive are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+from ..config import SiteConfig
+from ..errors import ArticleFileError, PublishError
+from ..html import plain_text
+from ..index import ArticleRow
+from ..store.archive import Archive
+from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, outlet_href, page_of
+from . import feeds, sitesearch
+
+STATE_FILE = ".newsarchive-site.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (page TEXT PRIMARY KEY, signature TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (
+    path TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, page TEXT NOT NULL, title TEXT NOT NULL,
+    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, tokens TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteReport:
+    written: int  # files created or changed
+    unchanged: int  # files or pages left as they were
+    removed: int
+    seconds: float
+
+
+def _design_version(site: SiteConfig, title: str) -> str:
+    """Changes whenever every page must be made again: templates, style, settings, search cutting."""
+    digest = hashlib.sha256(repr((site, title, sitesearch.LEAD_CHARACTERS, sitesearch.SHARDS)).encode())
+    package = resources.files("newsarchive.web")
+    for folder in ("templates", "static"):
+        for item in sorted(package.joinpath(folder).iterdir(), key=lambda i: i.name):
+            digest.update(item.name.encode() + item.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class _Output:
+    """Writes files under the site folder only when their bytes change; counts what it did."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.written = self.unchanged = self.removed = 0
+
+    def write(self, path: str, data: bytes) -> None:
+        target = self.root / path
+        try:
+            if target.read_bytes() == data:
+                self.unchanged += 1
+                return
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+        self.written += 1
+
+    def remove(self, path: str) -> None:
+        (self.root / path).unlink(missing_ok=True)
+        self.removed += 1
+
+
+def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_progress: Callable[[int], None] | None = None) -> SiteReport:
+    """Build (or bring up to date) the static site of ``archive`` in ``out``."""
+    started = time.monotonic()
+    if base_url is not None:
+        archive.settings = replace(archive.settings, site=replace(archive.settings.site, base_url=base_url.rstrip("/") + "/"))
+    out = out.resolve()
+    if (
+        out == archive.root
+        or (archive.root in out.parents
+        and out.relative_to(archive.root).parts[0] in ("articles", "lists", ".newsarchive"))
+    ):
+        raise PublishError(f"{out}: the site cannot be built inside the archive's own folders", hint="give a folder of its own, e.g. site/")
+    out.mkdir(parents=True, exist_ok=True)
+    state = sqlite3.connect(out / STATE_FILE)
+    try:
+        state.executescript(_SCHEMA)
+        output = _Output(out)
+        pages = Pages(archive, static=True)
+        version = _design_version(archive.settings.site, archive.settings.title)
+        with state:
+            _article_pages(archive, pages, state, output, version, on_progress)
+            _outlet_pages(archive, pages, state, output, version)
+        for name in STATIC_FILES:
+            output.write(f"static/{name}", resources.files("newsarchive.web").joinpath("static", name).read_bytes())
+        output.write(HOME, pages.home().encode())
+        output.write(SEARCH, pages.search().encode())
+        outlets = {row["slug"]: row["name"] for row in pages.outlets()}
+        for name in ["all", *outlets]:
+            feed = feeds.atom_feed(archive, name)
+            if feed is not None:
+                output.write(f"feeds/{name}.xml", feed)
+        for name, data in feeds.sitemaps(archive, _site_pages(state)).items():
+            output.write(name, data)
+        entries = _search_entries(state)
+        for name, data in sitesearch.search_files(entries, outlets):
+            output.write(f"search/{name}", data)
+        output.write(".nojekyll", b"")  # GitHub Pages: serve the folders as they are
+    finally:
+        state.close()
+    return SiteReport(written=output.written, unchanged=output.unchanged, removed=output.removed, seconds=time.monotonic() - started)
+
+
+def _article_pages(
+    archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str, on_progress: Callable[[int], None] | None
+) -> None:
+    known = dict(state.execute("SELECT page, signature FROM pages"))
+    numbers = dict(state.execute("SELECT path, number FROM docs"))
+    next_number = max(numbers.values(), default=-1) + 1
+    seen: set[str] = set()
+    for done, row in enumerate(archive.articles(), 1):
+        versions = archive.index.revisions(row.rowid)
+        name = archive.source_name(row.source)
+        signature = hashlib.sha256(repr((version, row.fingerprint, row.title, row.updated_ms, name, versions)).encode()).hexdigest()[:24]
+        page = page_of(row.path)
+        targets = [page, *(page_of(path) for path, _, _ in versions)]
+        seen.update(targets)
+        if on_progress and done % 1000 == 0:
+            on_progress(done)
+        if all(known.get(target) == signature and (output.root / target).exists() for target in targets):
+            output.unchanged += len(targets)
+            continue
+        entry = _search_entry(archive, row, numbers.get(row.path, next_number))
+        if entry is None:
+            continue
+        next_number += row.path not in numbers
+        for target in targets:
+            html = pages.article(target)
+            if html is not None:
+                output.write(target, html.encode())
+                state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, ?)", (target, signature))
+        state.execute(
+            "INSERT OR REPLACE INTO docs (path, number, page, title, source, pub_ms, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.path, entry.number, entry.page, entry.title, entry.source, entry.pub_ms, " ".join(entry.tokens)),
+        )
+    for page in set(known) - seen:
+        if page.startswith(("articles/", "revisions/")):
+            output.remove(page)
+            state.execute("DELETE FROM pages WHERE page = ?", (page,))
+            state.execute("DELETE FROM docs WHERE page = ?", (page,))
+
+
+def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.SearchEntry | None:
+    try:
+        body = archive.read(row).body
+    except (OSError, ArticleFileError, UnicodeDecodeError) as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("%s: left out of the site: %s", row.path, exc)
+        return None
+    lead = plain_text(body)[: sitesearch.LEAD_CHARACTERS]
+    return sitesearch.SearchEntry(
+        number=number,
+        page=page_of(row.path),
+        title=row.title,
+        source=row.source,
+        pub_ms=row.pub_ms or 0,
+        tokens=tuple(sitesearch.tokens_of(row.title + "\n" + lead)),
+    )
+
+
+def _outlet_pages(archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str) -> None:
+    size = archive.settings.site.page_size
+    known = dict(state.execute("SELECT page, signature FROM pages WHERE page LIKE 'outlets/%'"))
+    seen: set[str] = set()
+    counts = archive.index.counts()
+    for slug, count in counts.items():
+        rows = archive.index.oldest_first(slug, 0, -1)
+        total = max(1, -(-len(rows) // size))
+        for number in range(1, total + 1):
+            chunk = rows[(number - 1) * size : number * size]
+            target = outlet_href(slug, number)
+            seen.add(target)
+            signature = hashlib.sha256(
+                repr((version, archive.source_name(slug), number < total, [(r.path, r.title, r.pub_ms) for r in chunk])).encode()
+            )
+            signature_text = signature.hexdigest()[:24]
+            if known.get(target) == signature_text and (output.root / target).exists():
+                output.unchanged += 1
+            else:
+                output.write(target, pages.outlet_page(slug, number, chunk, pages=total, count=count).encode())
+                state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, ?)", (target, signature_text))
+            if number == total:  # the newest page again, at index.html, with the outlet's count
+                output.write(outlet_href(slug), pages.outlet_page(slug, None, chunk, pages=total, count=count).encode())
+                seen.add(outlet_href(slug))
+                state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, '')", (outlet_href(slug),))
+    for page in set(known) - seen:
+        output.remove(page)
+        state.execute("DELETE FROM pages WHERE page = ?", (page,))
+
+
+def _site_pages(state: sqlite3.Connection) -> Iterator[str]:
+    yield HOME
+    for (page,) in state.execute("SELECT page FROM pages ORDER BY page"):
+        yield page
+
+
+def _search_entries(state: sqlite3.Connection) -> Iterator[sitesearch.SearchEntry]:
+    for number, page, title, source, pub_ms, tokens in state.execute(
+        "SELECT number, page, title, source, pub_ms, tokens FROM docs ORDER BY number"
+    ):
+        yield sitesearch.SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=tuple(tokens.split(" ")))

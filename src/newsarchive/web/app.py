@@ -1,0 +1,140 @@
+"""``newsarchive serve``: the reader over HTTP, from the archive as it is now.
+
+A small threaded server from the standard library is enough for a reader on one machine (it binds to
+127.0.0.1 unless told otherwise); each thread keeps its own connection to the index. Every answer
+carries a Content-Security-Policy that allows scripts only from the server itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..store.archive import Archive
+from .pages import HOME, SEARCH, STATIC_FILES, Pages, content_security_policy
+
+log = logging.getLogger(__name__)
+
+_OUTLET = re.compile(r"^outlets/([^/]+)/(?:index\.html|page-([1-9][0-9]{0,8})\.html)?$")
+_TYPES = {
+    ".svg": "image/svg+xml",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".xml": "application/atom+xml; charset=utf-8",
+}
+
+
+class Reader:
+    """Answers one request path with (status, content type, body); one ``Pages`` per thread."""
+
+    def __init__(self, open_archive: Callable[[], Archive]) -> None:
+        self._open_archive = open_archive
+        self._local = threading.local()
+
+    def pages(self) -> Pages:
+        pages: Pages | None = getattr(self._local, "pages", None)
+        if pages is None:
+            pages = self._local.pages = Pages(self._open_archive(), static=False)
+        return pages
+
+    def answer(self, target: str) -> tuple[int, str, bytes]:
+        parts = urlsplit(target)
+        path = unquote(parts.path).lstrip("/")
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        html = "text/html; charset=utf-8"
+        if path in ("", HOME):
+            return 200, html, self.pages().home().encode()
+        if path == SEARCH:
+            number = query.get("page", "1")
+            return (
+                200,
+                html,
+                self.pages()
+                .search(
+                    query.get("q", "").strip(),
+                    source=query.get("source", ""),
+                    since=query.get("since", ""),
+                    until=query.get("until", ""),
+                    sort=query.get("sort", "relevance"),
+                    number=int(number) if number.isdigit() and 0 < int(number) < 1000 else 1,
+                )
+                .encode(),
+            )
+        if path.startswith("static/") and path.removeprefix("static/") in STATIC_FILES:
+            name = path.removeprefix("static/")
+            return 200, _TYPES[Path(name).suffix], resources.files(__package__).joinpath("static", name).read_bytes()
+        if path.startswith("feeds/") and path.endswith(".xml"):
+            from ..publish.feeds import atom_feed
+
+            feed = atom_feed(self.pages().archive, path.removeprefix("feeds/").removesuffix(".xml"))
+            if feed is not None:
+                return 200, _TYPES[".xml"], feed
+        if match := _OUTLET.match(path):
+            page = self.pages().outlet(match[1], int(match[2]) if match[2] else None)
+            if page is not None:
+                return 200, html, page.encode()
+        if path.endswith(".html") and path.startswith(("articles/", "revisions/")) and ".." not in path.split("/"):
+            page = self.pages().article(path)
+            if page is not None:
+                return 200, html, page.encode()
+        return 404, "text/plain; charset=utf-8", "没有这一页。Not found.\n".encode()
+
+
+def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+    """A server for ``archive`` bound to ``host:port`` (port 0: any free one); call ``serve_forever()``."""
+    root, settings = archive.root, archive.settings
+    reader = Reader(lambda: Archive(root, settings))
+    csp = content_security_policy(settings.site.remote_images) + "; frame-ancestors 'none'"
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "newsarchive"
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.info("%s %s", self.address_string(), format % args)
+
+        def do_GET(self) -> None:
+            self._answer(with_body=True)
+
+        def do_HEAD(self) -> None:
+            self._answer(with_body=False)
+
+        def _answer(self, *, with_body: bool) -> None:
+            try:
+                status, kind, body = reader.answer(self.path)
+            except Exception:
+                log.exception("%s: could not make this page", self.path)
+                status, kind, body = 500, "text/plain; charset=utf-8", "出错了。Something went wrong: see the server's log.\n".encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Security-Policy", csp)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Cache-Control", "max-age=3600" if self.path.startswith("/static/") else "no-cache")
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve the reader until interrupted."""
+    server = make_server(archive, host, port)
+    address = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_address[1]}/"
+    if on_ready:
+        on_ready(address)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

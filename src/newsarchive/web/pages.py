@@ -1,0 +1,265 @@
+"""The reader's pages, shared by ``serve`` and ``build-site``: what each page shows, rendered from
+templates/.
+
+Pages live at the same paths on the server and in the static site (``index.html``,
+``outlets/<slug>/page-<n>.html``, ``articles/<folder>/<id>.html``, ``revisions/.../<ms>.html``,
+``search.html``), and every link is relative to the page it is on, so the same HTML works from a
+server, from ``file://`` and under any mirror path. An outlet's pages are counted from its oldest
+article, so a page that is full never changes again and a static rebuild rewrites only the newest.
+Article bodies are cleaned at output time; the stored files stay as published.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from markupsafe import Markup, escape
+
+from ..errors import ArticleFileError, NewsarchiveError
+from ..html import clean_html
+from ..index import ArticleRow
+from ..store import layout
+from ..store.archive import Archive
+
+HOME = "index.html"
+SEARCH = "search.html"
+STATIC_FILES = ("style.css", "search.js", "icon.svg")
+NEWEST_ON_HOME = 30
+BEIJING = timezone(timedelta(hours=8))
+
+# Scripts only from the site itself (the static search), no inline script, nothing from another host.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{images}; media-src 'self'{images};"
+    " frame-src {frames}; form-action 'self'; base-uri 'none'"
+)
+VIDEO_FRAMES = "https://www.youtube-nocookie.com https://www.youtube.com https://player.vimeo.com"
+
+
+def content_security_policy(remote_images: bool) -> str:
+    return CSP.format(images=" https: http:" if remote_images else "", frames=VIDEO_FRAMES)
+
+
+def outlet_href(slug: str, number: int | None = None) -> str:
+    return f"outlets/{slug}/index.html" if number is None else f"outlets/{slug}/page-{number}.html"
+
+
+def page_of(path: str) -> str:
+    """The page of an article file or an earlier version: ``articles/rfi/1048574.md`` -> ``.html``."""
+    return path.removesuffix(".md") + ".html"
+
+
+def relative(current: str, target: str) -> str:
+    """``target`` (a site path, maybe with ``?query``) as a link from the page at ``current``."""
+    path, mark, query = target.partition("?")
+    link = posixpath.relpath(path, posixpath.dirname(current) or ".")
+    if path.endswith("/"):
+        link += "/"
+    return quote(link) + mark + query
+
+
+def day_ms(value: str, *, end: bool = False) -> int:
+    """Milliseconds at the start (or the last of the end) of a YYYY-MM-DD day in Beijing time, as the lists
+    count days. ValueError says what is wrong."""
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=BEIJING)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date like 2026-11-24") from None
+    return int(((day + timedelta(days=1)) if end else day).timestamp() * 1000) - (1 if end else 0)
+
+
+def beijing_time(ms: int | None) -> tuple[str, str]:
+    """(shown, ISO 8601) for a time in ms, shown in UTC+8 as the outlets' readers count it."""
+    if ms is None:
+        return "", ""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"), moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One line of a list of articles."""
+
+    href: str
+    title: str
+    date: str
+    iso: str
+    outlet: str = ""
+    snippet: Markup | str = ""
+
+
+def marked(snippet: str) -> Markup:
+    """A search snippet with its matches (between 【 and 】) marked, everything else escaped."""
+    return Markup(str(escape(snippet)).replace("【", "<mark>").replace("】", "</mark>"))
+
+
+def images_as_links(body: str) -> str:
+    """Cleaned HTML with each remote image replaced by a link to it, so a reader's browser contacts no outlet."""
+    from lxml import html as lxml_html
+
+    if "<img" not in body:
+        return body
+    root = lxml_html.fragment_fromstring(body, create_parent="div")
+    for img in root.iter("img"):
+        link = lxml_html.Element("a", href=img.get("src", ""), rel="noopener noreferrer nofollow")
+        link.set("class", "image-link")
+        link.text = img.get("alt") or "图片 Image"
+        link.tail = img.tail
+        img.getparent().replace(img, link)
+    return "".join(lxml_html.tostring(child, encoding="unicode") for child in root) if len(root) else body
+
+
+class Pages:
+    """Renders the reader's pages from one archive. Not shared between threads (it holds the index)."""
+
+    def __init__(self, archive: Archive, *, static: bool) -> None:
+        self.archive = archive
+        self.site = archive.settings.site
+        self.static = static
+        self.env = jinja2.Environment(loader=jinja2.PackageLoader("newsarchive.web"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+    def render(self, template: str, current: str, **context: Any) -> str:
+        rel: Callable[[str], str] = lambda target: relative(current, target)  # noqa: E731
+        return self.env.get_template(template).render(
+            rel=rel,
+            static=self.static,
+            csp=content_security_policy(self.site.remote_images),
+            site_title=self.archive.settings.title,
+            **context,
+        )
+
+    # what pages there are -------------------------------------------------------------------
+
+    def outlets(self) -> list[dict[str, Any]]:
+        counts = self.archive.index.counts()
+        slugs = [s.slug for s in self.archive.settings.sources if s.slug in counts] + sorted(
+            set(counts) - {s.slug for s in self.archive.settings.sources}
+        )
+        return [{"slug": slug, "name": self.archive.source_name(slug), "count": counts[slug], "href": outlet_href(slug)} for slug in slugs]
+
+    def page_count(self, slug: str) -> int:
+        return max(1, math.ceil(self.archive.index.counts().get(slug, 0) / self.site.page_size))
+
+    def entry(self, row: ArticleRow, *, with_outlet: bool = False) -> Entry:
+        date, iso = beijing_time(row.pub_ms)
+        return Entry(
+            href=page_of(row.path), title=row.title, date=date, iso=iso, outlet=self.archive.source_name(row.source) if with_outlet else ""
+        )
+
+    # pages ----------------------------------------------------------------------------------
+
+    def home(self) -> str:
+        newest = [self.entry(row, with_outlet=True) for row in self.archive.index.newest_overall(NEWEST_ON_HOME)]
+        return self.render("home.html", HOME, outlets=self.outlets(), newest=newest)
+
+    def outlet(self, slug: str, number: int | None = None) -> str | None:
+        """Page ``number`` of an outlet (1 holds its oldest articles); None shows the newest at
+        ``index.html``. None when there is no such page."""
+        count = self.archive.index.counts().get(slug, 0)
+        pages = self.page_count(slug)
+        shown = pages if number is None else number
+        if not count or not 1 <= shown <= pages:
+            return None
+        size = self.site.page_size
+        return self.outlet_page(slug, number, self.archive.index.oldest_first(slug, (shown - 1) * size, size), pages=pages, count=count)
+
+    def outlet_page(self, slug: str, number: int | None, rows: list[ArticleRow], *, pages: int, count: int) -> str:
+        """An outlet's page from its rows, oldest first (``number`` None: its newest page, at index.html)."""
+        shown = pages if number is None else number
+        return self.render(
+            "outlet.html",
+            outlet_href(slug, number),
+            outlet=self.archive.source_name(slug),
+            count=count if number is None else None,  # only on the newest page: the others never change
+            number=shown,
+            feed=f"feeds/{slug}.xml",
+            entries=[self.entry(row) for row in reversed(rows)],
+            previous=outlet_href(slug, shown + 1) if shown < pages else None,
+            next=outlet_href(slug, shown - 1) if shown > 1 else None,
+            labels=("← 较新 Newer", "较早 Older →"),
+        )
+
+    def article(self, page: str) -> str | None:
+        """The page of an article (``articles/...html``) or of an earlier version (``revisions/...html``)."""
+        path = page.removesuffix(".html") + ".md"
+        if path.startswith(layout.REVISIONS + "/"):
+            found = self.archive.index.revision_at(path)
+            row = self.archive.index.article_by_rowid(found[0]) if found else None
+            seen_ms = found[2] if found else None
+        else:
+            row, seen_ms = self.archive.index.article_at(path), None
+        if row is None or not path.endswith(".md") or "/../" in path:
+            return None
+        try:
+            stored = self.archive.read(path)
+        except (OSError, ArticleFileError, UnicodeDecodeError):
+            return None
+        body = clean_html(stored.body, stored.link or "")
+        if not self.site.remote_images:
+            body = images_as_links(body)
+        date, iso = beijing_time(stored.pub_ms)
+        versions = [
+            {"href": page_of(rev_path), "title": title, "seen": beijing_time(ms)[0], "current": rev_path == path}
+            for rev_path, title, ms in self.archive.index.revisions(row.rowid)
+        ]
+        versions.append(
+            {"href": page_of(row.path), "title": row.title, "seen": beijing_time(row.updated_ms)[0], "current": seen_ms is None}
+        )
+        return self.render(
+            "article.html",
+            page,
+            title=stored.title,
+            outlet=self.archive.source_name(row.source),
+            outlet_href=outlet_href(row.source),
+            date=date,
+            iso=iso,
+            link=stored.link if (stored.link or "").startswith(("http://", "https://")) else None,
+            body=Markup(body),
+            versions=versions,
+            version_of=page_of(row.path) if seen_ms is not None else None,
+            seen=beijing_time(seen_ms)[0],
+        )
+
+    def search(
+        self, query: str = "", *, source: str = "", since: str = "", until: str = "", sort: str = "relevance", number: int = 1
+    ) -> str:
+        """The search page: results from the search index on the server, a form and a script on the static site."""
+        context: dict[str, Any] = {"query": query, "source": source, "since": since, "until": until, "sort": sort, "number": number}
+        context["outlets"] = self.outlets()
+        entries: list[Entry] = []
+        if query and not self.static:
+            size = self.site.page_size
+            try:
+                hits = self.archive.search(
+                    query,
+                    source=source or None,
+                    since_ms=day_ms(since) if since else None,
+                    until_ms=day_ms(until, end=True) if until else None,
+                    limit=size * number + 1,
+                    sort="date" if sort == "date" else "relevance",
+                )
+            except (NewsarchiveError, ValueError) as exc:  # a bad query or date is shown on the page
+                context["error"] = str(exc.args[0]) if exc.args else str(exc)
+                hits = []
+            for hit in hits[size * (number - 1) : size * number]:
+                date, iso = beijing_time(hit.pub_ms)
+                outlet = self.archive.source_name(hit.source)
+                entries.append(
+                    Entry(href=page_of(hit.path), title=hit.title, date=date, iso=iso, outlet=outlet, snippet=marked(hit.snippet))
+                )
+            base = {"q": query, "source": source, "since": since, "until": until, "sort": sort}
+            context["next"] = search_href(base, number + 1) if len(hits) > size * number else None
+            context["previous"] = search_href(base, number - 1) if number > 1 else None
+        return self.render("search.html", SEARCH, entries=entries, **context)
+
+
+def search_href(params: dict[str, str], number: int) -> str:
+    from urllib.parse import urlencode
+
+    return SEARCH + "?" + urlencode({**{k: v for k, v in params.items() if v}, "page": number})

@@ -1,0 +1,153 @@
+"""The static site: relative links, incremental rebuilds, Atom feeds that parse back, the sitemap, the
+search index files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import etree, html
+
+from newsarchive.publish.sitesearch import shard_of, tokens_of
+from newsarchive.store.archive import Archive
+
+from .conftest import FeedServer, item
+from .reading import make_reading_archive, outlet_a
+
+
+def site_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and not p.name.endswith(".sqlite")}
+
+
+def test_pages_link_relatively_and_every_link_resolves(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_reading_archive(server, tmp_path / "archive")
+    out = tmp_path / "site"
+    report = archive.build_site(out)
+    assert report.written > 0 and (out / "index.html").is_file() and (out / ".nojekyll").is_file()
+    pages = [p for p in out.rglob("*.html")]
+    assert len(pages) >= 7 + 1 + 3 + 2 + 2  # articles, one earlier version, outlet pages, home and search
+    for page in pages:
+        tree = html.fromstring(page.read_bytes())
+        for link in tree.xpath("//a/@href | //link/@href | //script/@src"):
+            if link.startswith(("http://", "https://")):
+                assert "original" in (tree.xpath(f'//a[@href="{link}"]/@class') or [""])[0] or "image-link" in str(
+                    tree.xpath(f'//a[@href="{link}"]/@class')
+                ), (page, link)  # only the original article and its images point elsewhere
+                continue
+            assert not link.startswith("/"), (page, link)
+            target = (page.parent / link.split("?")[0]).resolve()
+            assert target.exists() or link.endswith("/"), (page, link)
+
+
+def test_rebuild_after_one_new_article_rewrites_only_what_changed(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_reading_archive(server, tmp_path / "archive")
+    out = tmp_path / "site"
+    archive.build_site(out)
+    before = site_files(out)
+    again = archive.build_site(out)
+    assert again.written == 0 and site_files(out) == before
+    server.add("/a.xml", outlet_a(item(7, day=7, title="新来的一条"), edited=True))
+    archive.update()
+    report = archive.build_site(out)
+    after = site_files(out)
+    changed = sorted(path for path in after if before.get(path) != after[path])
+    new_page = next(path for path in changed if path.startswith("articles/"))
+    assert "新来的一条" in after[new_page].decode()
+    # The new article, its outlet's newest pages, the home page, the feeds; and the search files of its tokens.
+    assert report.written == len(changed)
+    pages = [path for path in changed if not path.startswith("search/")]
+    # page-2 was the newest and full: it gains its link to the new page-3.
+    expected = [
+        new_page,
+        "feeds/a.xml",
+        "feeds/all.xml",
+        "index.html",
+        "outlets/a/index.html",
+        "outlets/a/page-2.html",
+        "outlets/a/page-3.html",
+    ]
+    assert pages == expected, pages
+    shards = {f"search/s{shard_of(token)}.js" for token in tokens_of("新来的一条\n第7条新闻的正文。")}
+    assert set(changed) - set(pages) <= shards | {"search/d0.js"}
+    assert not any(path.startswith("outlets/a/page-1") or path.startswith("outlets/b/") for path in changed), changed
+    assert all(before[path] == after[path] for path in before if path.startswith("articles/") and path != new_page)
+
+
+def test_removed_articles_lose_their_pages(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_reading_archive(server, tmp_path / "archive")
+    out = tmp_path / "site"
+    archive.build_site(out)
+    row = next(archive.articles("b"))
+    (archive.root / row.path).unlink()
+    archive.reindex()
+    report = archive.build_site(out)
+    assert report.removed >= 1 and not (out / row.path.replace(".md", ".html")).exists()
+    assert not (out / "outlets/b/index.html").exists()
+
+
+def test_atom_feeds_parse_back_and_sitemap_with_base_url(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_reading_archive(server, tmp_path / "archive")
+    out = tmp_path / "site"
+    archive.build_site(out, base_url="https://mirror.example.org/news")
+    feed = feedparser.parse((out / "feeds/all.xml").read_bytes())
+    assert not feed.bozo, feed.bozo_exception
+    assert len(feed.entries) == 7 and feed.entries[0].title == "台灣選舉結果"
+    assert feed.entries[0].link.startswith("https://mirror.example.org/news/articles/b/")
+    assert "<script" not in feed.entries[0].content[0].value
+    outlet = feedparser.parse((out / "feeds/a.xml").read_bytes())
+    assert not outlet.bozo and outlet.feed.title == "甲台" and len(outlet.entries) == 6
+    hostile = next(e for e in outlet.entries if e.title == "上海疫情")
+    assert "alert" not in hostile.content[0].value
+    sitemap = etree.fromstring((out / "sitemap.xml").read_bytes())
+    locations = [loc.text for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
+    assert "https://mirror.example.org/news/index.html" in locations and len(locations) >= 12
+    assert all(str(loc).startswith("https://mirror.example.org/news/") for loc in locations)
+
+
+def test_without_base_url_feeds_point_at_the_originals_and_no_sitemap(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_reading_archive(server, tmp_path / "archive")
+    archive.build_site(tmp_path / "site")
+    feed = feedparser.parse((tmp_path / "site/feeds/b.xml").read_bytes())
+    assert not feed.bozo and feed.entries[0].link == "https://news.example.org/zh/20"
+    assert not (tmp_path / "site/sitemap.xml").exists()
+
+
+def test_search_files_hold_the_tokens_of_titles_and_leads(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_reading_archive(server, tmp_path / "archive")
+    archive.build_site(tmp_path / "site")
+    search = tmp_path / "site/search"
+
+    def postings(token: str) -> list[int]:
+        text = (search / f"s{shard_of(token)}.js").read_text()
+        deltas = json.loads(re.match(r"naSearch\.shard\(\d+,(.*)\);\n$", text, re.S)[1]).get(token, [])  # type: ignore[index]
+        return [sum(deltas[: i + 1]) for i in range(len(deltas))]
+
+    assert len(postings("台_湾")) == 1 and len(postings("一_带")) == 1  # traditional text, simplified tokens
+    assert tokens_of("台灣，Joe Biden") == ["台", "湾", "台_湾", "joe", "biden", "joe_biden"]  # punctuation ends a run
+    documents = (search / "d0.js").read_text()
+    assert "台灣選舉結果" in documents and "t2s" not in documents
+    assert '"灣":"湾"' in (search / "t2s.js").read_text()
+
+
+def test_site_is_refused_inside_the_archive_folders(server: FeedServer, tmp_path: Path) -> None:
+    from newsarchive.errors import PublishError
+
+    archive = Archive.init(tmp_path / "archive")
+    with pytest.raises(PublishError, match="inside the archive"):
+        archive.build_site(tmp_path / "archive" / "articles" / "site")
+
+
+def test_a_big_sitemap_is_split_with_an_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from newsarchive.publish import feeds
+
+    monkeypatch.setattr(feeds, "SITEMAP_SIZE", 2)
+    archive = SimpleNamespace(settings=SimpleNamespace(site=SimpleNamespace(base_url="https://m.example.org/")))
+    files = feeds.sitemaps(archive, iter(["index.html", "a/1.html", "a/2.html", "outlets/甲/index.html"]))  # type: ignore[arg-type]
+    assert sorted(files) == ["sitemap-1.xml", "sitemap-2.xml", "sitemap.xml"]
+    assert b"<sitemapindex" in files["sitemap.xml"] and b"https://m.example.org/sitemap-2.xml" in files["sitemap.xml"]
+    assert b"https://m.example.org/outlets/%E7%94%B2/index.html" in files["sitemap-2.xml"]
