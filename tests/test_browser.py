@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,9 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     root = tmp_path_factory.mktemp("reading")
     archive = make_reading_archive(feeds, root / "archive")
     archive.build_site(root / "site")
+    archive.bundle(root / "news.zip")
+    with zipfile.ZipFile(root / "news.zip") as bundle:
+        bundle.extractall(root / "usb")
     feeds.close()
     yield archive
     archive.close()
@@ -93,4 +97,11 @@ def test_static_site_from_file_urls(browser: object, archive: Archive) -> None:
     page.wait_for_selector("ol.entries a:has-text('王毅訪問中亞')")  # type: ignore[attr-defined]
     page.goto((out / "search.html").as_uri() + "?q=新闻&source=b")  # type: ignore[attr-defined]
     page.wait_for_selector("text=没有找到")  # type: ignore[attr-defined]
+    assert errors == [] and strays == []
+
+
+def test_offline_bundle_opens_and_searches_from_file_urls(browser: object, archive: Archive) -> None:
+    usb = archive.root.parent / "usb"
+    page, errors, strays = visit(browser, (usb / "index.html").as_uri(), usb.as_uri())
+    read_and_search(page)
     assert errors == [] and strays == []

@@ -151,3 +151,21 @@ def test_a_big_sitemap_is_split_with_an_index(monkeypatch: pytest.MonkeyPatch) -
     assert sorted(files) == ["sitemap-1.xml", "sitemap-2.xml", "sitemap.xml"]
     assert b"<sitemapindex" in files["sitemap.xml"] and b"https://m.example.org/sitemap-2.xml" in files["sitemap.xml"]
     assert b"https://m.example.org/outlets/%E7%94%B2/index.html" in files["sitemap-2.xml"]
+
+
+def test_bundle_holds_the_site_and_the_raw_archive(server: FeedServer, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = make_reading_archive(server, tmp_path / "archive")
+    report = archive.bundle(tmp_path / "out" / "news.zip")
+    names = zipfile.ZipFile(tmp_path / "out" / "news.zip").namelist()
+    assert report.articles == 7 and "index.html" in names and "search.html" in names and "search/meta.js" in names
+    assert "archive/README.md" in names and "archive/lists/甲台.md" in names and "archive/health.json" in names
+    assert sum(name.startswith("archive/articles/") for name in names) == 7 and any(n.startswith("archive/revisions/") for n in names)
+    assert not any(name.endswith(".sqlite") for name in names) and list((tmp_path / "out").iterdir()) == [tmp_path / "out" / "news.zip"]
+    # Since a day: only the articles published from then, with lists and a site of their own.
+    report = archive.bundle(tmp_path / "recent.zip", since_ms=archive.index.article_at(next(archive.articles("b")).path).pub_ms)  # type: ignore[union-attr]
+    recent = zipfile.ZipFile(tmp_path / "recent.zip")
+    articles = [name for name in recent.namelist() if name.startswith("archive/articles/")]
+    assert report.articles == 1 and len(articles) == 1 and "archive/lists/乙台.md" in recent.namelist()
+    assert "台灣選舉結果" in recent.read("index.html").decode() and "第6条新闻标题" not in recent.read("index.html").decode()

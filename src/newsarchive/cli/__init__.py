@@ -277,6 +277,25 @@ def build_site(
 
 
 @app.command()
+def bundle(
+    out: Annotated[Path, typer.Argument(help="The zip file to write.", dir_okay=False)],
+    archive: ArchiveOption = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only articles published on or after this day.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one zip for reading offline: the static site with its search, and the raw archive."""
+    with _open(archive) as opened:
+        report = opened.bundle(out, since_ms=_day(since, end=False))
+    if as_json:
+        output.print_json(asdict(report))
+    else:
+        output.console.print(
+            f"{report.path}: {report.articles} articles, {report.files} files, {report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s;"
+            " unzip it and open index.html"
+        )
+
+
+@app.command()
 def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """List the outlets with their health: feeds, articles, last success, last error."""
     from ..health import source_health

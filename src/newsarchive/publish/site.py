@@ -21,6 +21,7 @@ from ..config import SiteConfig
 from ..errors import ArticleFileError, PublishError
 from ..html import plain_text
 from ..index import ArticleRow
+from ..store import layout
 from ..store.archive import Archive
 from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, outlet_href, page_of
 from . import feeds, sitesearch
@@ -84,11 +85,8 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
     if base_url is not None:
         archive.settings = replace(archive.settings, site=replace(archive.settings.site, base_url=base_url.rstrip("/") + "/"))
     out = out.resolve()
-    if (
-        out == archive.root
-        or (archive.root in out.parents
-        and out.relative_to(archive.root).parts[0] in ("articles", "lists", ".newsarchive"))
-    ):
+    inside = out.relative_to(archive.root).parts if archive.root in out.parents else ()
+    if out == archive.root or inside[:1] in (("articles",), ("lists",), ("revisions",)) or inside == (layout.HIDDEN,):
         raise PublishError(f"{out}: the site cannot be built inside the archive's own folders", hint="give a folder of its own, e.g. site/")
     out.mkdir(parents=True, exist_ok=True)
     state = sqlite3.connect(out / STATE_FILE)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..publish.bundle import BundleReport
     from ..publish.git import PublishReport
     from ..publish.site import SiteReport
 
@@ -181,6 +182,13 @@ class Archive:
         from ..publish.site import build_site
 
         return build_site(self, Path(out), base_url=base_url, on_progress=on_progress)
+
+    def bundle(self, out: Path, *, since_ms: int | None = None) -> BundleReport:
+        """Write one zip with the static site (search included) and the raw archive, for reading offline;
+        see ``newsarchive.publish.bundle``."""
+        from ..publish.bundle import bundle
+
+        return bundle(self, Path(out), since_ms=since_ms)
 
     def search(
         self,
