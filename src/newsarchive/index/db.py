@@ -311,7 +311,7 @@ class Index:
         """A stretch of an outlet's articles counted from its oldest (highest id), so that a page of a
         list stays the same as newer articles arrive."""
         rows = self.db.execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE source = ? ORDER BY file_id DESC, path DESC LIMIT ? OFFSET ?",
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE source = ? ORDER BY file_id DESC, rowid DESC LIMIT ? OFFSET ?",
             (source, limit, offset),
         ).fetchall()
         return [ArticleRow(*row) for row in rows]
@@ -331,6 +331,9 @@ class Index:
         query = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid > ? OR updated_ms > ? ORDER BY rowid"
         for row in self.db.execute(query, (rowid, updated_ms)):
             yield ArticleRow(*row)
+
+    def count(self, source: str) -> int:
+        return int(self.db.execute("SELECT count(*) FROM articles WHERE source = ?", (source,)).fetchone()[0])
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT source, count(*) FROM articles GROUP BY source").fetchall())

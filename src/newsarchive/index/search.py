@@ -22,7 +22,11 @@ from typing import Any
 
 from ..errors import SearchError
 
-_UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]|[0-9a-z\u00c0-\u024f]+")
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_WORD = "0-9a-z\u00c0-\u024f"
+_UNIT = re.compile(rf"[{_HAN}]|[{_WORD}]+")
+_BREAK = re.compile(rf"(?:\s*[^\s{_HAN}{_WORD}])+\s*")  # what ends a run: anything but units and white space
+_NOT_HAN = re.compile(rf"[^{_HAN}]")
 _GAP = "\u2016"  # between runs: a token no query produces
 _HIT_CANDIDATES = 5  # score a few times the limit, then break ties by recency
 
@@ -60,12 +64,23 @@ def _pairs(run: list[str]) -> list[str]:
 
 
 def _fields(text: str) -> tuple[str, str]:
+    """The ``uni`` and ``bi`` field texts: the units of every run, and their pairs, each run followed by
+    a gap. The same as joining what ``runs`` gives, but several times faster (indexing spends most of
+    its time here): a run of Chinese characters alone, the common case, is cut by iterating the string."""
     unis: list[str] = []
     bis: list[str] = []
-    for run in runs(text):
-        unis += [*run, _GAP]
-        bis += [*_pairs(run), _GAP]
-    return " ".join(unis), " ".join(bis)
+    mixed = _NOT_HAN.search
+    for piece in _BREAK.split(simplified(text).lower()):
+        run = _UNIT.findall(piece) if mixed(piece) else piece  # white space, words or digits need the pattern
+        if len(run) > 1:
+            unis.append(" ".join(run))
+            bis.append(" ".join(map("_".join, itertools.pairwise(run))) + " " + _GAP)
+        elif run:
+            unis.append(run[0])
+            bis.append(_GAP)
+    if not unis:
+        return "", ""
+    return f" {_GAP} ".join(unis) + " " + _GAP, " ".join(bis)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -52,7 +52,7 @@ def atom_feed(archive: Archive, name: str) -> bytes | None:
     base = archive.settings.site.base_url
     if name == ALL:
         rows, title, page = archive.index.newest_overall(FEED_SIZE), archive.settings.title, HOME
-    elif name in archive.index.counts():
+    elif archive.index.count(name):
         rows, title, page = archive.index.newest(name, FEED_SIZE), archive.source_name(name), outlet_href(name)
     else:
         return None

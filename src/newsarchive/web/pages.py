@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -32,6 +33,7 @@ HOME = "index.html"
 SEARCH = "search.html"
 STATIC_FILES = ("style.css", "search.js", "icon.svg")
 NEWEST_ON_HOME = 30
+COUNTS_TTL = 10.0  # seconds
 BEIJING = timezone(timedelta(hours=8))
 
 # Scripts only from the site itself (the static search), no inline script, nothing from another host.
@@ -122,6 +124,7 @@ class Pages:
         self.archive = archive
         self.site = archive.settings.site
         self.static = static
+        self._counts: tuple[float, dict[str, int]] | None = None
         self.env = jinja2.Environment(loader=jinja2.PackageLoader("newsarchive.web"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
     def render(self, template: str, current: str, **context: Any) -> str:
@@ -136,15 +139,22 @@ class Pages:
 
     # what pages there are -------------------------------------------------------------------
 
+    def counts(self) -> dict[str, int]:
+        """Articles per outlet; counting a million rows takes a while, so the server reuses it for a few seconds."""
+        now = time.monotonic()
+        if self._counts is None or now - self._counts[0] > COUNTS_TTL:
+            self._counts = (now, self.archive.index.counts())
+        return self._counts[1]
+
     def outlets(self) -> list[dict[str, Any]]:
-        counts = self.archive.index.counts()
+        counts = self.counts()
         slugs = [s.slug for s in self.archive.settings.sources if s.slug in counts] + sorted(
             set(counts) - {s.slug for s in self.archive.settings.sources}
         )
         return [{"slug": slug, "name": self.archive.source_name(slug), "count": counts[slug], "href": outlet_href(slug)} for slug in slugs]
 
-    def page_count(self, slug: str) -> int:
-        return max(1, math.ceil(self.archive.index.counts().get(slug, 0) / self.site.page_size))
+    def page_count(self, count: int) -> int:
+        return max(1, math.ceil(count / self.site.page_size))
 
     def entry(self, row: ArticleRow, *, with_outlet: bool = False) -> Entry:
         date, iso = beijing_time(row.pub_ms)
@@ -161,8 +171,8 @@ class Pages:
     def outlet(self, slug: str, number: int | None = None) -> str | None:
         """Page ``number`` of an outlet (1 holds its oldest articles); None shows the newest at
         ``index.html``. None when there is no such page."""
-        count = self.archive.index.counts().get(slug, 0)
-        pages = self.page_count(slug)
+        count = self.archive.index.count(slug)
+        pages = self.page_count(count)
         shown = pages if number is None else number
         if not count or not 1 <= shown <= pages:
             return None
