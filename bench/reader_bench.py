@@ -44,7 +44,17 @@ def generate(root: Path, count: int) -> list[str]:
             db.execute(
                 "INSERT INTO articles (source, file_id, path, title, link, pub_ms, fingerprint, first_seen_ms, updated_ms)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (slug, number, path, titles[n % 1000], f"https://{slug}.example.org/{n}", 1_500_000_000_000 + n * 60_000, str(n), None, None),
+                (
+                    slug,
+                    number,
+                    path,
+                    titles[n % 1000],
+                    f"https://{slug}.example.org/{n}",
+                    1_500_000_000_000 + n * 60_000,
+                    str(n),
+                    None,
+                    None,
+                ),
             )
             if n % (count // 300 or 1) == 0:
                 with_files.append(path)

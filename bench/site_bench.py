@@ -22,6 +22,10 @@ def size_of(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
 
 
+def row(label: str, seconds: float, peak: float, report: dict[str, int]) -> str:
+    return f"{label:<28} {seconds:8.2f} {peak:8.0f} {report['written']:8,} {report['unchanged']:10,} {report['removed']:8,}"
+
+
 def build(archive: Path, site: Path) -> tuple[float, float, dict[str, int]]:
     seconds, peak, result = timed(newsarchive("build-site", str(site), "--archive", str(archive), "--json"))
     report: dict[str, int] = json.loads(result.stdout)
@@ -45,18 +49,18 @@ def main() -> None:
         for label in ("first build", "again, nothing new"):
             settle(options.settle)
             seconds, peak, report = build(work / "archive", site)
-            print(f"{label:<28} {seconds:8.2f} {peak:8.0f} {report['written']:8,} {report['unchanged']:10,} {report['removed']:8,}")
+            print(row(label, seconds, peak, report))
         # One new article, imported as a file from outside (as update would add it: the next id down).
         extra = work / "extra" / "articles" / "rfi"
         extra.mkdir(parents=True)
-        (extra / "1000000.md").write_text(
-            "<!--1900000000000-->\n[新来的一条新闻](https://rfi.example.org/zh/new)\n------\n\n<p>新来的一条新闻的正文。</p>\n", encoding="utf-8"
-        )
+        text = "<!--1900000000000-->\n[新来的一条新闻](https://rfi.example.org/zh/new)\n------\n\n<p>新来的一条新闻的正文。</p>\n"
+        (extra / "1000000.md").write_text(text, encoding="utf-8")
         timed(newsarchive("import", str(work / "extra"), "--archive", str(work / "archive")))
         settle(options.settle)
         seconds, peak, report = build(work / "archive", site)
-        print(f"{'after one new article':<28} {seconds:8.2f} {peak:8.0f} {report['written']:8,} {report['unchanged']:10,} {report['removed']:8,}")
-        print(f"site: {size_of(site):,.0f} MB, of which search/ {size_of(site / 'search'):,.0f} MB; archive articles {size_of(work / 'archive' / 'articles'):,.0f} MB")
+        print(row("after one new article", seconds, peak, report))
+        articles = size_of(work / "archive" / "articles")
+        print(f"site: {size_of(site):,.0f} MB, of which search/ {size_of(site / 'search'):,.0f} MB; archive articles {articles:,.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
