@@ -111,3 +111,10 @@ def test_relative_links() -> None:
     assert relative("index.html", "search.html?q=1") == "search.html?q=1"
     assert relative("search.html", "search/") == "search/"
     assert relative("outlets/甲/index.html", "index.html") == "../../index.html"
+
+
+def test_relative_links_between_any_two_pages() -> None:
+    assert relative("articles/a/1.html", "articles/a/2.html") == "2.html"
+    assert relative("articles/a/1.html", "articles/a/") == "./"
+    assert relative("articles/a/1.html", "articles/b/1.html") == "../b/1.html"
+    assert relative("revisions/a/1/5.html", "articles/a/1.html") == "../../../articles/a/1.html"

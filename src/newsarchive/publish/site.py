@@ -27,6 +27,7 @@ from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, outlet_href, page_of
 from . import feeds, sitesearch
 
 STATE_FILE = ".newsarchive-site.sqlite"
+LEAD_HTML = 20_000  # characters of a body parsed for its lead: enough for the first paragraphs, not a whole long article
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (page TEXT PRIMARY KEY, signature TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (
@@ -96,7 +97,7 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
         pages = Pages(archive, static=True)
         version = _design_version(archive.settings.site, archive.settings.title)
         with state:
-            _article_pages(archive, pages, state, output, version, on_progress)
+            documents_changed = _article_pages(archive, pages, state, output, version, on_progress)
             _outlet_pages(archive, pages, state, output, version)
         for name in STATIC_FILES:
             output.write(f"static/{name}", resources.files("newsarchive.web").joinpath("static", name).read_bytes())
@@ -109,9 +110,9 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
                 output.write(f"feeds/{name}.xml", feed)
         for name, data in feeds.sitemaps(archive, _site_pages(state)).items():
             output.write(name, data)
-        entries = _search_entries(state)
-        for name, data in sitesearch.search_files(entries, outlets):
-            output.write(f"search/{name}", data)
+        if documents_changed or not (out / "search" / "meta.js").exists():  # else the search files stand as they are
+            for name, data in sitesearch.search_files(_search_entries(state), outlets):
+                output.write(f"search/{name}", data)
         output.write(".nojekyll", b"")  # GitHub Pages: serve the folders as they are
     finally:
         state.close()
@@ -120,7 +121,10 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
 
 def _article_pages(
     archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str, on_progress: Callable[[int], None] | None
-) -> None:
+) -> bool:
+    """Write the pages of articles (and earlier versions) whose inputs changed, remove those of articles that
+    left; returns whether any did either."""
+    changed = False
     known = dict(state.execute("SELECT page, signature FROM pages"))
     numbers = dict(state.execute("SELECT path, number FROM docs"))
     next_number = max(numbers.values(), default=-1) + 1
@@ -140,6 +144,7 @@ def _article_pages(
         entry = _search_entry(archive, row, numbers.get(row.path, next_number))
         if entry is None:
             continue
+        changed = True
         next_number += row.path not in numbers
         for target in targets:
             html = pages.article(target)
@@ -155,6 +160,8 @@ def _article_pages(
             output.remove(page)
             state.execute("DELETE FROM pages WHERE page = ?", (page,))
             state.execute("DELETE FROM docs WHERE page = ?", (page,))
+            changed = True
+    return changed
 
 
 def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.SearchEntry | None:
@@ -165,7 +172,7 @@ def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.
 
         logging.getLogger(__name__).warning("%s: left out of the site: %s", row.path, exc)
         return None
-    lead = plain_text(body)[: sitesearch.LEAD_CHARACTERS]
+    lead = plain_text(body[:LEAD_HTML])[: sitesearch.LEAD_CHARACTERS]
     return sitesearch.SearchEntry(
         number=number,
         page=page_of(row.path),

@@ -12,7 +12,6 @@ Article bodies are cleaned at output time; the stored files stay as published.
 from __future__ import annotations
 
 import math
-import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,12 +57,15 @@ def page_of(path: str) -> str:
 
 
 def relative(current: str, target: str) -> str:
-    """``target`` (a site path, maybe with ``?query``) as a link from the page at ``current``."""
+    """``target`` (a site path, maybe with ``?query``) as a link from the page at ``current``. Both are
+    paths inside the site, so this is string work (``posixpath.relpath`` asks the OS for the cwd each time)."""
     path, mark, query = target.partition("?")
-    link = posixpath.relpath(path, posixpath.dirname(current) or ".")
-    if path.endswith("/"):
-        link += "/"
-    return quote(link) + mark + query
+    here, there = current.split("/")[:-1], path.split("/")
+    common = 0
+    while common < len(here) and common < len(there) - 1 and here[common] == there[common]:
+        common += 1
+    link = "../" * (len(here) - common) + "/".join(there[common:])
+    return quote(link or "./") + mark + query
 
 
 def day_ms(value: str, *, end: bool = False) -> int:
