@@ -458,3 +458,12 @@ def test_corpus_lazy_images_resolve() -> None:
     assert len(bbc) == 4 and all(url.startswith("https://images.weserv.nl/") for url in bbc)
     everything = [url for body, link in by_name.values() for url in image_urls(body, link)]
     assert not [url for url in everything if "transparent" in url or "icon-zoom" in url]
+
+
+def test_images_become_links_when_remote_images_are_off() -> None:
+    body = 'before <img src="/a.jpg" alt="一张图"> after <img src="https://img.example.org/b.png">'
+    cleaned = clean_html(body, "https://news.example.org/zh/1", remote_images=False)
+    assert cleaned.startswith("before ") and "<img" not in cleaned
+    assert '<a href="https://news.example.org/a.jpg" class="image-link" rel="noopener noreferrer nofollow">一张图</a> after' in cleaned
+    assert '<a href="https://img.example.org/b.png" class="image-link" rel="noopener noreferrer nofollow">图片 Image</a>' in cleaned
+    assert 'class="x"' not in clean_html('<a class="x" href="https://e.example.org/">x</a>', "https://e.example.org/")

@@ -49,6 +49,7 @@ _FORCED = {"img": {"loading": "lazy", "referrerpolicy": "no-referrer"}, "video":
 # YouTube refuses to play embeds that send no Referer at all, so frames send the origin only.
 _FORCED["iframe"] = {"sandbox": "allow-scripts allow-same-origin allow-presentation allow-popups", "allowfullscreen": ""}
 _FORCED["iframe"] |= {"loading": "lazy", "referrerpolicy": "strict-origin-when-cross-origin"}
+_FORCED["a"] = {"class": "image-link"}  # an image shown as a link to it (remote_images=False)
 # Embeds worth a frame: host -> the path prefix of its player. Anything else becomes a link.
 _VIDEO_PLAYERS = {host: "/embed/" for host in ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "youtube-nocookie.com")}
 _VIDEO_PLAYERS |= {"player.vimeo.com": "/video/", "www.facebook.com": "/plugins/video.php"}
@@ -96,10 +97,17 @@ _CLEANER = nh3.Cleaner(
 )
 
 
-def clean_html(body: str, base_url: str) -> str:
+def clean_html(body: str, base_url: str, *, remote_images: bool = True) -> str:
     """The body as safe HTML: images resolved and absolute, links absolute, frames only for known video
-    players (sandboxed, https), everything else reduced to an allow-list of readable structure."""
-    markup = lxml.html.tostring(_rewrite(body, base_url), encoding="unicode")
+    players (sandboxed, https), everything else reduced to an allow-list of readable structure. With
+    ``remote_images`` False each image becomes a link to it, so a reader's browser contacts no outlet."""
+    root = _rewrite(body, base_url)
+    if not remote_images:
+        for image in list(root.iter("img")):
+            link = lxml.html.Element("a", {"href": image.get("src", ""), "class": "image-link"})
+            link.text, link.tail = image.get("alt") or "图片 Image", image.tail
+            image.getparent().replace(image, link)
+    markup = lxml.html.tostring(root, encoding="unicode")
     return _CLEANER.clean(markup[len("<div>") : -len("</div>")]).strip()
 
 

@@ -19,7 +19,7 @@ from ..errors import ArticleFileError
 from ..html import clean_html
 from ..index import ArticleRow
 from ..store.archive import Archive
-from ..web.pages import HOME, images_as_links, outlet_href, page_of
+from ..web.pages import HOME, outlet_href, page_of
 
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -81,11 +81,9 @@ def _entry(archive: Archive, feed: ET.Element, row: ArticleRow, base: str | None
     if row.link and row.link.startswith(("http://", "https://")):
         _sub(entry, "link", rel="related" if base else "alternate", href=row.link)
     try:
-        body = clean_html(archive.read(row).body, row.link or "")
+        body = clean_html(archive.read(row).body, row.link or "", remote_images=archive.settings.site.remote_images)
     except (OSError, ArticleFileError, UnicodeDecodeError):
         return
-    if not archive.settings.site.remote_images:
-        body = images_as_links(body)
     _sub(entry, "content", body, type="html")
 
 

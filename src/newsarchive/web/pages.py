@@ -103,22 +103,6 @@ def marked(snippet: str) -> Markup:
     return Markup(str(escape(snippet)).replace("【", "<mark>").replace("】", "</mark>"))
 
 
-def images_as_links(body: str) -> str:
-    """Cleaned HTML with each remote image replaced by a link to it, so a reader's browser contacts no outlet."""
-    from lxml import html as lxml_html
-
-    if "<img" not in body:
-        return body
-    root = lxml_html.fragment_fromstring(body, create_parent="div")
-    for img in root.iter("img"):
-        link = lxml_html.Element("a", href=img.get("src", ""), rel="noopener noreferrer nofollow")
-        link.set("class", "image-link")
-        link.text = img.get("alt") or "图片 Image"
-        link.tail = img.tail
-        img.getparent().replace(img, link)
-    return "".join(lxml_html.tostring(child, encoding="unicode") for child in root) if len(root) else body
-
-
 class Pages:
     """Renders the reader's pages from one archive. Not shared between threads (it holds the index)."""
 
@@ -212,9 +196,7 @@ class Pages:
             stored = self.archive.read(path)
         except (OSError, ArticleFileError, UnicodeDecodeError):
             return None
-        body = clean_html(stored.body, stored.link or "")
-        if not self.site.remote_images:
-            body = images_as_links(body)
+        body = clean_html(stored.body, stored.link or "", remote_images=self.site.remote_images)
         date, iso = beijing_time(stored.pub_ms)
         versions = [
             {"href": page_of(rev_path), "title": title, "seen": beijing_time(ms)[0], "current": rev_path == path}
