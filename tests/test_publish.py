@@ -73,3 +73,14 @@ def test_not_a_repository_says_how_to_make_one(tmp_path: Path) -> None:
     run("init", tmp_path / "plain")
     result = run("publish", "--archive", tmp_path / "plain")
     assert result.returncode == 1 and "is not a git repository" in result.stderr and "init --git" in result.stderr, explain(result)
+
+
+def test_folders_git_does_not_track_yet_do_not_fail_the_commit(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    assert run("init", "--git", archive).returncode == 0
+    (archive / "articles" / "a").mkdir(parents=True)
+    (archive / "articles" / "a" / "1048574.md").write_text("<!--0-->\n[甲](https://news.example.org/1)\n------\n\n正文\n", encoding="utf-8")
+    assert not any((archive / "lists").iterdir())  # an empty folder: no pathspec git could match
+    result = run("publish", "--archive", archive, "--json")
+    assert result.returncode == 0, explain(result)
+    assert "articles/a/1048574.md" in git("ls-files", cwd=archive)

@@ -72,12 +72,17 @@ def ensure_repository(root: Path) -> None:
         raise PublishError(f"{root} is not a git repository", hint=f"run `git init {root}`, or `newsarchive init --git {root}`") from None
 
 
-def commit_message(archive: Archive, name_status: str) -> str:
+def staged_changes(name_status_z: str) -> list[tuple[str, str]]:
+    """(status, path) from ``git diff --name-status -z`` (NUL-separated, so no path comes back quoted)."""
+    fields = name_status_z.split("\0")
+    return list(zip(fields[0:-1:2], fields[1::2], strict=False))
+
+
+def commit_message(archive: Archive, changes: list[tuple[str, str]]) -> str:
     """ "法广 +3, 德国之声 +1 ~2" from git's list of staged changes, outlets in configured order."""
     added: Counter[str] = Counter()
     changed: Counter[str] = Counter()
-    for line in name_status.splitlines():
-        status, _, path = line.partition("\t")
+    for status, path in changes:
         parts = path.split("/")
         if len(parts) == 3 and parts[0] == layout.ARTICLES and parts[2].endswith(".md"):
             slug = slug_for_folder(parts[1], archive.settings.sources)
@@ -103,11 +108,14 @@ def publish(archive: Archive, *, push: bool = False) -> PublishReport:
     message = ""
     if include:
         run_git(root, "add", "--all", "--", *include)
-        staged = run_git(root, "diff", "--cached", "--name-status", "--no-renames", "--", *include)
-        if staged.strip():
+        staged = staged_changes(run_git(root, "diff", "--cached", "--name-status", "--no-renames", "-z", "--", *include))
+        if staged:
             message = commit_message(archive, staged)
             identity = () if _git_identity(root) else _FALLBACK_IDENTITY
-            run_git(root, *identity, "commit", "--quiet", "--no-verify", "-m", message, "--", *include)
+            # Only pathspecs git knows: one naming a folder with no tracked file yet (an empty lists/) fails the commit.
+            paths = [path for _, path in staged]
+            known = [entry for entry in include if any(path == entry or path.startswith(entry + "/") for path in paths)]
+            run_git(root, *identity, "commit", "--quiet", "--no-verify", "-m", message, "--", *known)
             commit = run_git(root, "rev-parse", "HEAD").strip()
     pushed, failed = [], []
     if push:
