@@ -186,12 +186,13 @@ def sources_file(tmp_path: Path, outlets: dict[str, list[str]], names: dict[str,
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file of an archive, by relative path, but the hidden index folder and health.json and health.md,
-    which say when the last run was and so change on every run."""
+    """Every file of an archive, by relative path, but the hidden index folder, and health.json, health.md and
+    warc/, which record each run and so change on every run."""
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in sorted(root.rglob("*"))
         if path.is_file()
         and ".newsarchive" not in path.relative_to(root).parts
+        and path.relative_to(root).parts[0] != "warc"  # raw captures grow with every run
         and str(path.relative_to(root)) not in ("health.json", "health.md")
     }

@@ -32,11 +32,13 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 DEFAULT_MAX_REDIRECTS = 5
 DEFAULT_LIST_SIZE = 300
 DEFAULT_TITLE = "抓取新闻媒体文章"
+DEFAULT_WARC = True
 
 # One registry of settings with their help text: the docs and `init` are checked against it.
 SETTINGS_HELP: Mapping[str, str] = {
     "archive.title": "heading of the archive's README.md",
     "archive.list_size": "how many of an outlet's newest articles lists/<name>.md shows",
+    "archive.warc": "keep every response fetched, with its request, in warc/<UTC day>.warc.gz (WARC 1.1)",
     "fetch.user_agent": "User-Agent header sent with every request",
     "fetch.proxy": "proxy for all fetching: http://, https://, socks5:// or socks5h:// (else HTTP(S)_PROXY/ALL_PROXY)",
     "fetch.connect_timeout": "seconds to wait for a connection",
@@ -133,6 +135,7 @@ class Settings:
 
     title: str = DEFAULT_TITLE
     list_size: int = DEFAULT_LIST_SIZE
+    warc: bool = DEFAULT_WARC  # raw captures of every response: any article can be traced to the bytes served
     fetch: FetchConfig = field(default_factory=FetchConfig)
     sources: tuple[Source, ...] = DEFAULT_SOURCES
     mirrors: tuple[Mirror, ...] = ()
@@ -212,7 +215,7 @@ def load_settings(
             f"{where}: unknown section [{sorted(unknown)[0]}]",
             hint="known: [archive], [fetch], [publish], [site], [[sources]], [[mirrors]]",
         )
-    archive = _section(data, "archive", where, {"title", "list_size"})
+    archive = _section(data, "archive", where, {"title", "list_size", "warc"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
     for f in fields(FetchConfig):
         env_value = env.get(f"NEWSARCHIVE_{f.name.upper()}")
@@ -234,10 +237,14 @@ def load_settings(
     list_size = archive.get("list_size", DEFAULT_LIST_SIZE)
     if not isinstance(list_size, int) or isinstance(list_size, bool):
         raise ConfigError(f"{where}: archive.list_size = {list_size!r} is not a whole number")
+    warc = archive.get("warc", DEFAULT_WARC)
+    if not isinstance(warc, bool):
+        raise ConfigError(f"{where}: archive.warc = {warc!r} must be true or false")
     try:
         return Settings(
             title=str(archive.get("title", DEFAULT_TITLE)),
             list_size=list_size,
+            warc=warc,
             mirrors=_mirrors(data.get("mirrors", []), where),
             publish=_publish_config(_section(data, "publish", where, {"include", "branch", "warc"}), where),
             site=_site_config(_section(data, "site", where, {f.name for f in fields(SiteConfig)})),
@@ -304,6 +311,7 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         "[archive]",
         f"title = {_toml_string(title)}",
         f"# list_size = {DEFAULT_LIST_SIZE}    # {SETTINGS_HELP['archive.list_size']}",
+        f"# warc = {str(DEFAULT_WARC).lower()}    # {SETTINGS_HELP['archive.warc']}",
         "",
         "[fetch]",
     ]
@@ -335,4 +343,10 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         lines += ["", "[[sources]]", f"name = {_toml_string(source.name)}", f"slug = {_toml_string(source.slug)}", f"feeds = [{feeds}]"]
         if not source.enabled:
             lines.append("enabled = false")
+        if source.fulltext != "feed":
+            lines.append(f"fulltext = {_toml_string(source.fulltext)}")
+        if source.fulltext_selector is not None:
+            lines.append(f"fulltext_selector = {_toml_string(source.fulltext_selector)}")
+        if source.allow_private:
+            lines.append("allow_private = true")
     return "\n".join(lines) + "\n"

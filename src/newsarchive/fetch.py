@@ -4,7 +4,8 @@ Politeness and safety live here: a per-host and a global limit on requests at on
 connect/read/total deadlines, a cap on the response size that also holds after
 decompression (gzip and brotli bombs), a few redirects and only to http(s) addresses
 that are not link-local, conditional GET, and retries with backoff on network errors,
-5xx and 429 (Retry-After honoured up to a cap).
+5xx and 429 (Retry-After honoured up to a cap). Addresses taken from feed content (article
+pages) are untrusted: http(s) only, and only to public addresses, checked on every hop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import random
 import socket
 import time
 import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -125,8 +127,24 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     return min(max(seconds, 0.0), cap)
 
 
-async def _refuse_link_local(url: httpx.URL) -> None:
-    """Redirects may lead anywhere a feed author likes; never to link-local addresses (cloud metadata)."""
+def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What kind of non-public address this is (an IPv4 address mapped into IPv6 counts as itself), or None."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped if mapped is not None else address
+    if address.is_link_local:
+        return "link-local"
+    if address.is_loopback:
+        return "loopback"
+    if address.is_private or not address.is_global or address.is_multicast:
+        return "private or reserved"
+    return None
+
+
+async def check_address(url: httpx.URL, *, untrusted: bool, allow_private: bool = False) -> None:
+    """Refuse hosts that resolve where a request must not go. Redirects may lead anywhere a feed author likes,
+    so never to link-local addresses (cloud metadata). Addresses taken from feed content (``untrusted``: article
+    pages, images) go only to public addresses, unless the outlet allows private ones (self-hosted, tests); even
+    then never link-local. Checked on every address the host resolves to, before each request and redirect."""
     host = url.host
     try:
         addresses = [ipaddress.ip_address(host)]
@@ -134,12 +152,42 @@ async def _refuse_link_local(url: httpx.URL) -> None:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError, ValueError):
-            return  # unresolvable: the request itself will fail and say so
+            return  # unresolvable here: the request fails and says so, or a proxy resolves it (socks5h)
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
-        mapped = getattr(address, "ipv4_mapped", None)
-        if address.is_link_local or (mapped is not None and mapped.is_link_local):
+        kind = _not_public(address)
+        if kind == "link-local" and not untrusted:
             raise FetchError(f"{url}: redirect to a link-local address ({address}) refused", url=str(url))
+        if kind == "link-local" or (kind and untrusted and not allow_private):
+            raise FetchError(
+                f"{url}: refused: {host} is a {kind} address ({address}); addresses taken from feed content must be public"
+                + ("" if kind == "link-local" else " (allow_private = true in the outlet's [[sources]] table allows a self-hosted one)"),
+                url=str(url),
+            )
+
+
+# Called for every HTTP response with the request that got it, and the body as received (still content-encoded,
+# not yet decoded), or None when the body was not read (redirects, errors, 304). Awaited, so that a slow writer
+# slows fetching rather than piling up responses in memory.
+CaptureHook = Callable[[str, httpx.Request, httpx.Response, bytes | None], Awaitable[None]]
+
+
+class _RawTee(httpx.AsyncByteStream):
+    """A response stream that keeps the bytes as they arrive, before decoding, for a capture."""
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+        self.chunks: list[bytes] = []
+        self.finished = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self.chunks.append(chunk)
+            yield chunk
+        self.finished = True
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 class _Retry(Exception):
@@ -152,8 +200,9 @@ class _Retry(Exception):
 class Fetcher:
     """One shared client for a run. Use as ``async with Fetcher(config) as fetcher``."""
 
-    def __init__(self, config: FetchConfig) -> None:
+    def __init__(self, config: FetchConfig, *, capture: CaptureHook | None = None) -> None:
         self.config = config
+        self._capture = capture
         timeout = httpx.Timeout(
             connect=config.connect_timeout, read=config.read_timeout, write=config.read_timeout, pool=config.total_timeout
         )
@@ -178,9 +227,15 @@ class Fetcher:
     async def __aexit__(self, *exc: object) -> None:
         await self._client.aclose()
 
-    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """Fetch one feed. Raises FetchError saying what went wrong and where; 304 gives a result without body."""
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None, untrusted: bool = False, allow_private: bool = False
+    ) -> FetchResult:
+        """Fetch one feed, or with ``untrusted`` an address taken from feed content (an article page): then only
+        http(s) to public addresses (see ``check_address``). Raises FetchError saying what went wrong and where;
+        304 gives a result without body."""
         started = time.monotonic()
+        if untrusted and not url.lower().startswith(("http://", "https://")):
+            raise FetchError(f"{url[:200]}: refused: an address taken from feed content must be http(s)", url=url)
         if is_local_path(url) or url.startswith("file:"):
             return await asyncio.to_thread(self._read_file, url, started)
         if not url.startswith(("http://", "https://")):
@@ -196,7 +251,7 @@ class Fetcher:
                     while True:
                         attempts += 1
                         try:
-                            result = await self._attempt(url, etag, last_modified)
+                            result = await self._attempt(url, etag, last_modified, untrusted=untrusted, allow_private=allow_private)
                             return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
                         except _Retry as retry:
                             if attempts > self.config.retries:
@@ -220,7 +275,9 @@ class Fetcher:
                     attempts=attempts,
                 ) from None
 
-    async def _attempt(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+    async def _attempt(
+        self, url: str, etag: str | None, last_modified: str | None, *, untrusted: bool = False, allow_private: bool = False
+    ) -> FetchResult:
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -231,8 +288,8 @@ class Fetcher:
         except (httpx.InvalidURL, ValueError) as exc:
             raise FetchError(f"{url}: not a valid address: {exc}", url=url) from None
         for hop in range(self.config.max_redirects + 1):
-            if hop:
-                await _refuse_link_local(target)
+            if hop or untrusted:
+                await check_address(target, untrusted=untrusted, allow_private=allow_private)
             try:
                 response = await self._client.send(self._client.build_request("GET", target, headers=headers), stream=True)
             except httpx.TimeoutException as exc:
@@ -241,8 +298,12 @@ class Fetcher:
                 raise _Retry(f"network error: {exc or type(exc).__name__}") from exc
             except httpx.InvalidURL as exc:  # httpx prepares the next hop even when not following redirects
                 raise FetchError(f"{url}: redirect refused: the server gave an address that is not http(s): {exc}", url=url) from exc
+            tee = None
+            if self._capture is not None and isinstance(response.stream, httpx.AsyncByteStream):
+                tee = response.stream = _RawTee(response.stream)
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
+                    await self._captured(url, response, tee)
                     location = response.headers["location"]
                     scheme = urlsplit(location).scheme.lower()
                     if scheme not in ("", "http", "https"):
@@ -252,10 +313,23 @@ class Fetcher:
                     except httpx.InvalidURL:
                         raise FetchError(f"{url}: redirect to {location[:100]!r} refused: not a valid address", url=url) from None
                     continue
-                return await self._result(url, response)
+                try:
+                    result = await self._result(url, response)
+                except (_Retry, FetchError):
+                    if tee is not None and not tee.chunks:  # answered, body unread (an error status): proof the server was asked
+                        await self._captured(url, response, tee)
+                    raise  # a body refused part way (size, corrupt, broken) is not captured
+                await self._captured(url, response, tee)
+                return result
             finally:
                 await response.aclose()
         raise FetchError(f"{url}: more than {self.config.max_redirects} redirects (fetch.max_redirects)", url=url)
+
+    async def _captured(self, url: str, response: httpx.Response, tee: _RawTee | None) -> None:
+        if self._capture is not None and tee is not None:
+            body = b"".join(tee.chunks) if tee.finished else None
+            tee.chunks.clear()  # the joined copy is all the capture needs
+            await self._capture(url, response.request, response, body)
 
     async def _result(self, url: str, response: httpx.Response) -> FetchResult:
         status = response.status_code

@@ -243,6 +243,30 @@ def decode_feed(data: bytes, http_charset: str | None = None) -> tuple[str, str]
     return data.decode("utf-8", errors="replace"), "utf-8"
 
 
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def decode_page(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
+    """An HTML page's text and the encoding it was read with, as ``decode_feed`` reads feeds: a BOM, then valid
+    UTF-8 (GBK or Big5 Chinese is practically never valid UTF-8, while servers often mislabel UTF-8 pages), then
+    the page's own <meta> charset and the HTTP charset (GBK and GB2312 read as GB18030, Big5 as Big5-HKSCS), then
+    detection."""
+    if not data.startswith(_BOMS):
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        meta = _META_CHARSET.search(data[:4096])
+        for label in (_codec(meta[1].decode("ascii")) if meta else None, _codec(http_charset)):
+            if label:
+                try:
+                    return data.decode(label), label
+                except (UnicodeDecodeError, LookupError):
+                    continue
+    return decode_feed(data)
+
+
 def _as_utf8(text: str) -> bytes:
     """UTF-8 bytes of the feed with its declaration saying so, for parsers that trust declarations."""
     body = re.sub(r"^\s*<\?xml[^>]*\?>", "", text, count=1)

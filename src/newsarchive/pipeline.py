@@ -24,15 +24,20 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import ConfigError, SourceError
 from .fetch import Fetcher
 from .index import FeedState
+from .index.db import Summary
 from .models import SourceReport, UpdateReport
 from .sources import Source
 from .store.archive import Archive
 from .store.staging import StagedArticle
+
+if TYPE_CHECKING:
+    from .fulltext import FeedDraft, Need, Page
+from .store.warc import WarcWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,8 @@ class _FeedOutcome:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     backing_off: bool = False
+    draft: FeedDraft | None = None  # an outlet with full text: read, waiting for its pages
+    summaries: list[Summary] = field(default_factory=list)
 
 
 BACKOFF_FIRST_MS = 15 * 60 * 1000  # after the second failure in a row; doubled for each further one
@@ -116,6 +123,9 @@ class _Run:
         self.store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsarchive-store")
         self.states: dict[str, FeedState] = {}
         self.backoff = backoff
+        from .fulltext import MAX_PAGES_PER_RUN
+
+        self.pages_left = MAX_PAGES_PER_RUN  # article pages this run may still fetch
 
     async def run_in(self, executor: Executor, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, partial(function, *args))
@@ -143,12 +153,16 @@ class _Run:
             if digest == state.body_hash:
                 return _FeedOutcome(url, state=succeeded, skipped_items=state.items or 0)
             log.debug("%s: %d bytes in %.2f s", url, len(result.body), result.elapsed)
-            from .worker import prepare_feed  # parsing libraries load only when something is parsed
+            from .worker import prepare_feed, read_feed  # parsing libraries load only when something is parsed
 
             executor = self.workers.for_size(len(result.body))
-            articles, warnings = await self.run_in(
-                executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, str(self.archive.root)
-            )
+            root = str(self.archive.root)
+            if source.fulltext != "feed":
+                fulltext = (source.fulltext, source.fulltext_selector)
+                draft = await self.run_in(executor, read_feed, result.body, url, result.charset, source.slug, now_ms, root, *fulltext)
+                state = replace(succeeded, body_hash=digest, items=len(draft.articles))
+                return _FeedOutcome(url, state=state, warnings=draft.warnings, draft=draft)
+            articles, warnings = await self.run_in(executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, root)
         except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
             message = str(exc) if isinstance(exc, SourceError) else f"{url}: unexpected {type(exc).__name__}: {exc}"
             if not isinstance(exc, SourceError):
@@ -163,7 +177,49 @@ class _Run:
         if not source.feeds:
             return SourceReport(slug=source.slug, name=source.name, error="no feeds configured for this outlet")
         outcomes = await asyncio.gather(*(self.feed(source, url, now_ms) for url in source.feeds))
+        if any(outcome.draft for outcome in outcomes):
+            await self.full_text(source, [outcome for outcome in outcomes if outcome.draft is not None])
         return await self.run_in(self.store, self.store_source, source, outcomes, now_ms, started)
+
+    async def full_text(self, source: Source, outcomes: list[_FeedOutcome]) -> None:
+        """Fetch the pages the outlet's feeds need (see ``fulltext.plan_pages``; within the bounds per outlet and
+        per run), then finish each feed in a worker: the pages' main text taken, the rest staged."""
+        from .fulltext import MAX_PAGES_PER_OUTLET, plan_pages
+        from .worker import finish_feed
+
+        drafts = [outcome.draft for outcome in outcomes if outcome.draft is not None]
+        plan = plan_pages(source.fulltext, drafts, min(MAX_PAGES_PER_OUTLET, self.pages_left))
+        self.pages_left -= len(plan)
+        fetched = await asyncio.gather(*(self.page(source, url, drafts[places[0][0]].needs[places[0][1]]) for url, places in plan.items()))
+        for number, (outcome, draft) in enumerate(zip(outcomes, drafts, strict=True)):
+            pages = {index: page for page, places in zip(fetched, plan.values(), strict=True) for n, index in places if n == number}
+            size = sum(len(page.body or b"") for page in pages.values()) + sum(len(article.body) for article in draft.articles)
+            try:
+                outcome.articles, warnings, outcome.summaries = await self.run_in(
+                    self.workers.for_size(size), finish_feed, draft, pages, str(self.archive.root), source.slug, source.fulltext_selector
+                )
+            except Exception as exc:  # this feed's failure; its bytes are read again next run
+                log.warning("%s: full text failed", outcome.url, exc_info=True)
+                outcome.error = f"{outcome.url}: full text failed: unexpected {type(exc).__name__}: {exc}"
+                outcome.state = replace(outcome.state, body_hash=None) if outcome.state else None
+            else:
+                outcome.warnings += warnings
+            outcome.draft = None
+
+    async def page(self, source: Source, url: str, need: Need) -> Page:
+        """One article page, fetched as an untrusted address; a failure is the page's error, never the feed's."""
+        from .fulltext import Page
+
+        try:
+            result = await self.fetcher.fetch(
+                url, etag=need.etag, last_modified=need.last_modified, untrusted=True, allow_private=source.allow_private
+            )
+        except SourceError as exc:
+            return Page(url=url, error=str(exc))
+        except Exception as exc:  # whatever it is, only this article keeps its feed body
+            log.warning("%s: unexpected failure", url, exc_info=True)
+            return Page(url=url, error=f"unexpected {type(exc).__name__}: {exc}")
+        return Page(url=url, body=result.body, charset=result.charset, etag=result.etag, last_modified=result.last_modified)
 
     def store_source(self, source: Source, outcomes: list[_FeedOutcome], now_ms: int, started: float) -> SourceReport:
         """In the store thread: write the outlet's articles, then its feed state and run record."""
@@ -192,6 +248,8 @@ class _Run:
         log.debug("%s: stored +%d ~%d =%d", source.slug, report.new, report.updated, report.unchanged)
         # Feed state last: if the run dies before this, the next one parses the same bytes again.
         with archive.index.atomic():
+            if report.error is None:  # the summaries of the articles just stored (full text)
+                archive.index.save_summaries(summary for outcome in outcomes for summary in outcome.summaries)
             for outcome in outcomes:
                 if outcome.state is not None and not (report.error and outcome.error is None):
                     archive.index.save_feed_state(outcome.state)
@@ -220,7 +278,8 @@ async def update_async(
 ) -> UpdateReport:
     started = time.monotonic()
     sources = select_sources(archive.settings.sources, only)
-    async with Fetcher(archive.settings.fetch) as fetcher:
+    warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
+    async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
         run = _Run(archive, fetcher, clock, backoff=not only)  # naming outlets means: try them now
         run.states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
         try:
@@ -234,6 +293,8 @@ async def update_async(
             reports = await asyncio.gather(*(one(source) for source in sources))
         finally:
             run.close()
+            if warc is not None:
+                warc.close()
     return UpdateReport(sources=tuple(reports), seconds=time.monotonic() - started)
 
 

@@ -12,6 +12,9 @@ from .errors import ConfigError
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+# How an outlet's article text is taken (fulltext.py): the feed's body; the article page's main text; or the
+# page only when the feed's body is short or looks like a summary.
+FULLTEXT_MODES = ("feed", "page", "auto")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +25,9 @@ class Source:
     slug: str
     feeds: tuple[str, ...] = ()
     enabled: bool = True
+    fulltext: str = "feed"
+    fulltext_selector: str | None = None  # CSS selector of the page's main text; else the outlet's rule, then trafilatura
+    allow_private: bool = False  # addresses from feed content may be loopback or private (a self-hosted outlet, tests)
 
     def __post_init__(self) -> None:
         if not _SLUG.match(self.slug):
@@ -37,33 +43,65 @@ class Source:
         for feed in self.feeds:
             if not isinstance(feed, str) or not feed.strip():
                 raise ConfigError(f"source {self.slug!r} has an empty feed address")
+        if self.fulltext not in FULLTEXT_MODES:
+            raise ConfigError(
+                f"source {self.slug!r}: fulltext = {self.fulltext!r} is not one of {', '.join(map(repr, FULLTEXT_MODES))}",
+                hint='"feed" keeps the feed\'s body, "page" takes the article page\'s text, "auto" the page only for summaries',
+            )
+
+
+def _check_selector(slug: str, selector: str) -> None:
+    """Checked where configuration is read, not for the built-in outlets: cssselect costs start-up time."""
+    from cssselect import SelectorError
+    from lxml.cssselect import CSSSelector
+
+    try:
+        CSSSelector(selector)
+    except (SelectorError, ValueError) as exc:
+        raise ConfigError(
+            f"source {slug!r}: fulltext_selector = {selector!r} is not a CSS selector: {exc}",
+            hint='e.g. fulltext_selector = "div.post-content"',
+        ) from None
 
 
 DEFAULT_SOURCES: tuple[Source, ...] = (
-    Source(name="法广", slug="rfi", feeds=("https://www.rfi.fr/cn/rss", "https://feedx.net/rss/rfi.xml")),
+    # The official feeds of all but RFA and CDT carry summaries: "auto" takes the article page for those (see
+    # fulltext.py for each outlet's rule), and the feedx.net mirrors' full texts make a page unnecessary.
+    Source(name="法广", slug="rfi", feeds=("https://www.rfi.fr/cn/rss", "https://feedx.net/rss/rfi.xml"), fulltext="auto"),
     Source(
         name="自由亚洲电台",
         slug="rfa",
         feeds=("https://www.rfa.org/arc/outboundfeeds/mandarin/rss/", "https://www.rfa.org/mandarin/rss2.xml"),
+        fulltext="auto",
     ),
     Source(
         name="美国之音",
         slug="voa",
         feeds=("https://www.voachinese.com/api/zm_yql-vomx-tpeybti", "https://feedx.net/rss/mgzy1.xml"),
+        fulltext="auto",
     ),
-    Source(name="BBC", slug="bbc", feeds=("https://feeds.bbci.co.uk/zhongwen/simp/rss.xml", "https://feedx.net/rss/bbc.xml")),
-    Source(name="德国之声", slug="dw", feeds=("https://rss.dw.com/rdf/rss-chi-all", "https://feedx.net/rss/dw.xml")),
-    Source(name="纽约时报", slug="nyt", feeds=("https://cn.nytimes.com/rss/", "https://feedx.net/rss/nytimes.xml")),
-    Source(name="中国数字时代", slug="cdt", feeds=("https://chinadigitaltimes.net/chinese/feed/",)),
+    Source(
+        name="BBC", slug="bbc", feeds=("https://feeds.bbci.co.uk/zhongwen/simp/rss.xml", "https://feedx.net/rss/bbc.xml"), fulltext="auto"
+    ),
+    Source(name="德国之声", slug="dw", feeds=("https://rss.dw.com/rdf/rss-chi-all", "https://feedx.net/rss/dw.xml"), fulltext="auto"),
+    Source(name="纽约时报", slug="nyt", feeds=("https://cn.nytimes.com/rss/", "https://feedx.net/rss/nytimes.xml"), fulltext="auto"),
+    # The original archived CDT from its pages' div.post-content; the feed's content:encoded is the full text too.
+    Source(
+        name="中国数字时代",
+        slug="cdt",
+        feeds=("https://chinadigitaltimes.net/chinese/feed/",),
+        fulltext="auto",
+        fulltext_selector="div.post-content",
+    ),
     # Reuters has had no Chinese feed since 2022-04; kept so that archives holding it import under its slug.
     Source(name="路透", slug="reuters", feeds=(), enabled=False),
-    Source(name="金融时报", slug="ft", feeds=("https://www.ftchinese.com/rss/feed", "https://feedx.net/rss/ft.xml")),
+    Source(name="金融时报", slug="ft", feeds=("https://www.ftchinese.com/rss/feed", "https://feedx.net/rss/ft.xml"), fulltext="auto"),
 )
 
 # duty-machine's 2020 archives put each outlet in a folder named after it (articles/法广/...).
 FOLDER_ALIASES: Mapping[str, str] = {source.name: source.slug for source in DEFAULT_SOURCES}
 
-_KEYS = {"name", "slug", "feeds", "enabled"}
+_KEYS = {"name", "slug", "feeds", "enabled", "fulltext", "fulltext_selector", "allow_private"}
 
 
 def _resolve_feed(feed: str, base: Path | None) -> str:
@@ -91,11 +129,28 @@ def source_from_table(table: Mapping[str, Any], where: str, base: Path | None = 
         feeds = [feeds]
     if not isinstance(name, str) or not isinstance(slug, str) or not isinstance(feeds, list) or not all(isinstance(f, str) for f in feeds):
         raise ConfigError(f"{where}: source {slug!r}: name and slug must be strings, feeds a list of strings")
-    enabled = table.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"{where}: source {slug!r}: enabled must be true or false")
+    enabled, allow_private = table.get("enabled", True), table.get("allow_private", False)
+    for key, flag in (("enabled", enabled), ("allow_private", allow_private)):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{where}: source {slug!r}: {key} must be true or false")
+    fulltext, selector = table.get("fulltext", "feed"), table.get("fulltext_selector")
+    if not isinstance(fulltext, str) or not (selector is None or (isinstance(selector, str) and selector.strip())):
+        raise ConfigError(
+            f"{where}: source {slug!r}: fulltext must be a string and fulltext_selector a non-empty CSS selector",
+            hint='fulltext = "auto", fulltext_selector = "div.post-content"',
+        )
     try:
-        return Source(name=name, slug=slug, feeds=tuple(_resolve_feed(str(feed), base) for feed in feeds), enabled=enabled)
+        if selector is not None:
+            _check_selector(slug, selector)
+        return Source(
+            name=name,
+            slug=slug,
+            feeds=tuple(_resolve_feed(str(feed), base) for feed in feeds),
+            enabled=enabled,
+            fulltext=fulltext,
+            fulltext_selector=selector,
+            allow_private=allow_private,
+        )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}", hint=exc.hint) from None
 

@@ -309,6 +309,41 @@ def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
 
 
 @app.command()
+def export(
+    archive: ArchiveOption = None,
+    format_: Annotated[str, typer.Option("--format", metavar="jsonl|parquet", help="JSON Lines (one object a line) or Parquet.")] = "jsonl",
+    source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Only this outlet.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only articles published on or after this day.")] = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (complete or not at all) instead of stdout.", dir_okay=False),
+    ] = None,
+) -> None:
+    """Export every version of every article (text, HTML, links, images) for research, as JSON Lines or Parquet.
+
+    Exit status 1 when some files could not be read (each is named on stderr; the rest are exported).
+    """
+    import os
+    import sys
+
+    def skipped(path: str, reason: str) -> None:
+        output.console.print(f"[yellow]warning:[/yellow] {escape(path)}: {escape(reason)}; skipped", soft_wrap=True)
+
+    since_ms, target = _day(since, end=False), out or sys.stdout.buffer
+    try:
+        with _open(archive) as opened, output.count_progress("exporting") as progress:
+            report = opened.export(target, format=format_, source=source, since_ms=since_ms, on_skip=skipped, on_progress=progress)
+    except BrokenPipeError:  # the reader of stdout stopped early (`| head`): say nothing more, write nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(output.EXIT_SOME_FAILED) from None
+    output.console.print(
+        f"exported {report.records:,} versions of {report.articles:,} articles to {report.output or 'stdout'} in {report.seconds:.1f} s"
+        + (f"; {report.skipped:,} files skipped" if report.skipped else "")
+    )
+    raise typer.Exit(output.EXIT_SOME_FAILED if report.skipped else output.EXIT_OK)
+
+
+@app.command()
 def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """Check the configuration, every feed, git and the mirrors, and say what to fix. Exit status 1 when something is wrong."""
     from ..doctor import diagnose
@@ -323,6 +358,27 @@ def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
             fix = f" [dim]→ {escape(check.fix)}[/dim]" if check.fix and not check.ok else ""
             output.console.print(f"{mark}{escape(check.subject)}: {escape(check.detail)}{fix}", soft_wrap=True)
     raise typer.Exit(output.EXIT_OK if all(check.ok for check in checks) else output.EXIT_SOME_FAILED)
+
+
+@app.command()
+def history(
+    article: Annotated[
+        str,
+        typer.Argument(
+            metavar="URL|FILE|SLUG/ID", help="The article: its link, its file (articles/rfi/1048574.md) or outlet/id (rfi/1048574)."
+        ),
+    ],
+    archive: ArchiveOption = None,
+    source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Look only in this outlet (for a link or an id).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print an article's versions (when each was first seen, title, length) and what changed from each to the next."""
+    with _open(archive) as opened:
+        found = opened.history(article, source=source)
+        if as_json:
+            output.print_json(found.to_json())
+        else:
+            output.print_history(found, opened.source_name)
 
 
 @app.command()

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ArchiveNotFoundError, ConfigError, NewsarchiveError
 from ..models import ImportReport, SourceReport, UpdateReport
 
 if TYPE_CHECKING:
+    from ..diff import History
     from ..health import SourceHealth
     from ..index.search import Hit
 
@@ -163,3 +165,28 @@ def print_hits(hits: list[Hit], name_of: Callable[[str], str]) -> None:
         out.print(f"{when(hit.pub_ms)}  {escape(name_of(hit.source))}  [bold]{escape(hit.title)}[/bold]  [dim]{escape(hit.path)}[/dim]")
         marked = escape(hit.snippet).replace("【", "[reverse]").replace("】", "[/reverse]")
         out.print(f"    {marked}", soft_wrap=True)
+
+
+def print_history(history: History, name_of: Callable[[str], str]) -> None:
+    """An article's versions and the changes between them on stdout (they are the command's data): green and red on
+    a terminal, {+added+} and [-removed-] elsewhere or under NO_COLOR."""
+    from ..diff import segments_text
+
+    out = Console(highlight=False)
+    markers = not out.is_terminal or out.no_color
+    row = history.article
+    out.print(f"[bold]{escape(row.title)}[/bold]  {escape(name_of(row.source))}  [dim]{escape(row.path)}[/dim]", soft_wrap=True)
+    if row.link:
+        out.print(row.link, markup=False, soft_wrap=True)
+    for number, version in enumerate(history.versions, 1):
+        size = f"{version.characters:,} characters" if version.error is None else f"[red]unreadable: {escape(version.error)}[/red]"
+        label = "latest" if version.latest else escape(version.path)
+        out.print(f"{number}. {when(version.seen_ms)}  {escape(version.title)}  ({size})  [dim]{label}[/dim]", soft_wrap=True)
+    for older, newer, diff in history.changes():
+        out.print(f"\n[bold]{when(older.seen_ms)} → {when(newer.seen_ms)}[/bold]", soft_wrap=True)
+        if not diff.changed:
+            out.print("  no difference in the text (only white space or markup)")
+        if diff.title_changed:
+            out.print(Text("  title: ").append_text(segments_text(diff.title, markers=markers)), soft_wrap=True)
+        for paragraph in diff.paragraphs:
+            out.print(Text("  ").append_text(segments_text(paragraph, markers=markers)), soft_wrap=True)

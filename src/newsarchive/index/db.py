@@ -84,6 +84,27 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source, started_ms);
 CREATE TABLE IF NOT EXISTS journal (item TEXT PRIMARY KEY);   -- 'file:<path>' or 'list:<slug>' in flight
+CREATE TABLE IF NOT EXISTS captures (   -- where the WARC files hold each response (store/warc.py)
+    url TEXT NOT NULL,                  -- the address asked for (a feed's or a page's), before any redirect
+    target TEXT NOT NULL,               -- the WARC-Target-URI of this response (another address after a redirect)
+    captured_ms INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    file TEXT NOT NULL,                 -- warc/<UTC day>.warc.gz
+    offset INTEGER NOT NULL,            -- where the response record's gzip member starts; its request record is just before
+    length INTEGER NOT NULL,            -- the member's length in the file
+    payload_digest TEXT,                -- WARC-Payload-Digest, sha1:<base32>
+    PRIMARY KEY (file, offset)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS captures_by_url ON captures (url, captured_ms);
+CREATE TABLE IF NOT EXISTS summaries (  -- full text (fulltext.py): the feed's own body of articles that want the page's
+    article INTEGER PRIMARY KEY REFERENCES articles (rowid) ON DELETE CASCADE,
+    text TEXT NOT NULL,                 -- the feed's body (the summary), as the file would have held it
+    fingerprint TEXT NOT NULL,          -- of the feed's title and body: this feed version is known again without its page
+    page INTEGER NOT NULL,              -- 1: the file holds the page's text; 0: the feed's body, the page still wanted
+    tries INTEGER NOT NULL DEFAULT 0,   -- page fetches or extractions that failed in a row
+    etag TEXT,                          -- the page's validators, for a conditional GET when the feed's body changes
+    last_modified TEXT
+);
 """
 
 _ARTICLE_COLUMNS = "rowid, source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms, origin, body_length"
@@ -120,6 +141,23 @@ class FeedState:
     items: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class CaptureRow:
+    """One response kept in a WARC file: read it with ``store.warc.read_capture``."""
+
+    url: str
+    target: str
+    captured_ms: int
+    status: int
+    file: str
+    offset: int
+    length: int
+    payload_digest: str | None = None
+
+
+_CAPTURE_COLUMNS = "url, target, captured_ms, status, file, offset, length, payload_digest"
+
+
 def _rows_in(db: sqlite3.Connection, query: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
     """Rows of ``query``, whose ``{marks}`` stands for the placeholders of an IN list, for any number of
     values: asked in chunks that SQLite accepts."""
@@ -127,6 +165,67 @@ def _rows_in(db: sqlite3.Connection, query: str, values: Iterable[str]) -> Itera
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
         yield from db.execute(query.format(marks=", ".join("?" * len(chunk))), chunk)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredVersion:
+    """What full text needs to know of a stored article: its version, and the feed version it holds the page of."""
+
+    fingerprint: str
+    body_length: int | None
+    origin: str | None
+    summary_fingerprint: str | None = None  # None: no summaries row
+    page: bool = False  # the file holds the page's text
+    tries: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """A summaries row to write, for the article holding one of ``keys``."""
+
+    keys: tuple[str, ...]
+    text: str
+    fingerprint: str
+    page: bool
+    tries: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def lookup_stored(path: str, keys: list[str]) -> dict[str, StoredVersion]:
+    """Key -> the stored version of the article holding it, with its summaries row; read-only, from any thread
+    or process, like ``lookup_fingerprints``."""
+    if not keys or not os.path.exists(path):
+        return {}
+    query = (
+        "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+        " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
+        " WHERE k.key IN ({marks})"
+    )
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.DatabaseError:
+        return {}
+    try:
+        return {
+            key: StoredVersion(
+                fingerprint=fingerprint,
+                body_length=length,
+                origin=origin,
+                summary_fingerprint=summary,
+                page=bool(page),
+                tries=tries or 0,
+                etag=etag,
+                last_modified=modified,
+            )
+            for key, fingerprint, length, origin, summary, page, tries, etag, modified in _rows_in(db, query, keys)
+        }
+    except sqlite3.DatabaseError:
+        return {}  # no index yet: everything is new, and the store decides for certain
+    finally:
+        db.close()
 
 
 def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
@@ -220,6 +319,11 @@ class Index:
         except sqlite3.DatabaseError as exc:
             log.warning("%s: could not carry feed state over from the old index: %s", old_path, exc)
         finally:
+            try:  # apart, so that an old index without this table loses nothing else
+                db.execute("INSERT OR IGNORE INTO captures SELECT * FROM old.captures")
+            except sqlite3.DatabaseError as exc:
+                log.info("%s: no WARC captures carried over: %s", old_path, exc)
+            self._carry_over_summaries(old_path)
             db.execute("DETACH DATABASE old")
 
     # meta -----------------------------------------------------------------------------------
@@ -441,3 +545,109 @@ class Index:
 
     def journal_clear(self, items: Iterable[str]) -> None:
         self.db.executemany("DELETE FROM journal WHERE item = ?", [(item,) for item in items])
+
+    # export ---------------------------------------------------------------------------------
+
+    def versions(self, source: str | None = None, since_ms: int | None = None) -> Iterator[tuple[ArticleRow, str | None, int | None]]:
+        """Every article in (source, file id) order, as (row, revision path, revision seen_ms) for each of its
+        earlier versions, oldest first, or one (row, None, None) when it has none. One cursor over the index's
+        own order (no sort), so memory stays flat over any number of articles; ``since_ms`` keeps articles
+        published from then on."""
+        columns = ", ".join("a." + column.strip() for column in _ARTICLE_COLUMNS.split(","))
+        # +a.pub_ms: never walk articles_by_date, which would need a sort to come out in (source, file id) order
+        where = " AND ".join(test for test, value in (("a.source = ?", source), ("+a.pub_ms >= ?", since_ms)) if value is not None)
+        query = (
+            f"SELECT {columns}, r.path, r.seen_ms FROM articles AS a LEFT JOIN revisions AS r ON r.article = a.rowid"
+            + (f" WHERE {where}" if where else "")
+            + " ORDER BY a.source, a.file_id, a.rowid, r.seen_ms"
+        )
+        for *row, revision, seen_ms in self.db.execute(query, [value for value in (source, since_ms) if value is not None]):
+            yield ArticleRow(*row), revision, seen_ms
+
+    # captures -------------------------------------------------------------------------------
+
+    def add_capture(self, capture: CaptureRow) -> None:
+        """Remember where a response is kept; the same place given again replaces the row (re-indexing a file)."""
+        try:
+            self.db.execute(
+                f"INSERT OR REPLACE INTO captures ({_CAPTURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    capture.url,
+                    capture.target,
+                    capture.captured_ms,
+                    capture.status,
+                    capture.file,
+                    capture.offset,
+                    capture.length,
+                    capture.payload_digest,
+                ),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveError(f"{self.path}: cannot record the capture of {capture.url}: {exc}") from exc
+
+    def capture_for(self, url: str, at_ms: int) -> CaptureRow | None:
+        """The response that a run starting at ``at_ms`` took from ``url``: its first successful (2xx) capture then
+        or later. So an article's feed is ``capture_for(row.origin, row.updated_ms)``: a run stamps articles with
+        its start, before it fetches."""
+        row = self.db.execute(
+            f"SELECT {_CAPTURE_COLUMNS} FROM captures WHERE url = ? AND captured_ms >= ? AND status BETWEEN 200 AND 299"
+            " ORDER BY captured_ms, file, offset LIMIT 1",
+            (url, at_ms),
+        ).fetchone()
+        return CaptureRow(**dict(zip(CaptureRow.__dataclass_fields__, row, strict=True))) if row else None
+
+    def captures_of(self, url: str) -> list[CaptureRow]:
+        """Every response captured for ``url`` (redirects, errors and 304s too), oldest first."""
+        rows = self.db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures WHERE url = ? ORDER BY captured_ms, file, offset", (url,))
+        return [CaptureRow(**dict(zip(CaptureRow.__dataclass_fields__, row, strict=True))) for row in rows]
+
+    def capture_end(self, file: str) -> int:
+        """Where the last indexed response of a WARC file ends: the bytes before it are known to be whole."""
+        row = self.db.execute("SELECT max(offset + length) FROM captures WHERE file = ?", (file,)).fetchone()
+        return int(row[0] or 0)
+
+    def forget_captures(self, file: str, from_offset: int) -> None:
+        """Drop the rows of responses at or past ``from_offset`` of a file that was cut back there."""
+        self.db.execute("DELETE FROM captures WHERE file = ? AND offset + length > ?", (file, from_offset))
+
+    # history --------------------------------------------------------------------------------
+
+    def articles_with_id(self, source: str, file_id: int) -> list[ArticleRow]:
+        """An outlet's articles with this file id: one, or more when an imported archive holds it in two folders."""
+        rows = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE source = ? AND file_id = ? ORDER BY path", (source, file_id))
+        return [ArticleRow(*row) for row in rows]
+
+    # summaries (full text) --------------------------------------------------------------------
+
+    def save_summaries(self, summaries: Iterable[Summary]) -> int:
+        """Write the summaries rows of the articles holding their keys (one with none is skipped); returns the rows written."""
+        written = 0
+        for summary in summaries:
+            found = self.find_many(summary.keys)
+            row = next((found[key] for key in summary.keys if key in found), None)
+            if row is None:
+                continue
+            self.db.execute(
+                "INSERT OR REPLACE INTO summaries (article, text, fingerprint, page, tries, etag, last_modified)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row.rowid, summary.text, summary.fingerprint, int(summary.page), summary.tries, summary.etag, summary.last_modified),
+            )
+            written += 1
+        return written
+
+    def summary(self, article: int) -> str | None:
+        """The feed's own body of an article whose file holds its page's text, or None."""
+        row = self.db.execute("SELECT text FROM summaries WHERE article = ? AND page = 1", (article,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _carry_over_summaries(self, old_path: Path) -> None:
+        # Matched by path and fingerprint, as the other carried-over article facts: row ids change in a rebuild.
+        try:
+            with self.atomic():
+                self.db.execute(
+                    "INSERT OR IGNORE INTO summaries (article, text, fingerprint, page, tries, etag, last_modified)"
+                    " SELECT a.rowid, s.text, s.fingerprint, s.page, s.tries, s.etag, s.last_modified FROM old.summaries AS s"
+                    " JOIN old.articles AS o ON o.rowid = s.article JOIN articles AS a ON a.path = o.path AND a.fingerprint = o.fingerprint"
+                )
+        except sqlite3.DatabaseError as exc:  # an old index without the table
+            log.info("%s: no summaries carried over: %s", old_path, exc)

@@ -18,6 +18,7 @@ from ..sources import slug_for_folder
 from ..store import layout
 from ..store.archive import Archive
 
+PUSH_MINUTES = 240
 _FALLBACK_IDENTITY = ("-c", "user.name=newsarchive", "-c", "user.email=newsarchive@localhost")
 
 
@@ -37,13 +38,15 @@ class PublishReport:
         }
 
 
-def run_git(root: Path, *args: str, remote: str = "") -> str:
+def run_git(root: Path, *args: str, remote: str = "", timeout_minutes: int = 10) -> str:
     try:
-        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=timeout_minutes * 60, stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError:
         raise PublishError("git is not installed", hint="install git (https://git-scm.com) and try again") from None
     except subprocess.TimeoutExpired:
-        raise PublishError(f"git {args[0]} took more than 10 minutes", remote=remote) from None
+        raise PublishError(f"git {args[0]} took more than {timeout_minutes} minutes", remote=remote) from None
     if result.returncode != 0:
         reason = (result.stderr or result.stdout).strip().splitlines()
         raise PublishError(f"git {args[0]} failed: {reason[-1] if reason else 'exit ' + str(result.returncode)}", remote=remote)
@@ -122,7 +125,8 @@ def publish(archive: Archive, *, push: bool = False) -> PublishReport:
         branch = config.branch or run_git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
         for mirror in archive.settings.mirrors:
             try:
-                run_git(root, "push", "--quiet", mirror.url, f"HEAD:refs/heads/{branch}", remote=mirror.name)
+                # The first push of a large archive sends gigabytes: hours, not minutes, before calling it stuck.
+                run_git(root, "push", "--quiet", mirror.url, f"HEAD:refs/heads/{branch}", remote=mirror.name, timeout_minutes=PUSH_MINUTES)
             except PublishError as exc:
                 failed.append((mirror.name, str(exc)))
             else:

@@ -23,7 +23,7 @@ from ..html import plain_text
 from ..index import ArticleRow
 from ..store import layout
 from ..store.archive import Archive
-from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, outlet_href, page_of
+from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, diff_pages, outlet_href, page_of
 from . import feeds, sitesearch
 
 STATE_FILE = ".newsarchive-site.sqlite"
@@ -122,8 +122,8 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
 def _article_pages(
     archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str, on_progress: Callable[[int], None] | None
 ) -> bool:
-    """Write the pages of articles (and earlier versions) whose inputs changed, remove those of articles that
-    left; returns whether any did either."""
+    """Write the pages of articles (with their earlier versions and the changes between them) whose inputs changed,
+    remove those of articles that left; returns whether any did either."""
     changed = False
     known = dict(state.execute("SELECT page, signature FROM pages"))
     numbers = dict(state.execute("SELECT path, number FROM docs"))
@@ -134,7 +134,8 @@ def _article_pages(
         name = archive.source_name(row.source)
         signature = hashlib.sha256(repr((version, row.fingerprint, row.title, row.updated_ms, name, versions)).encode()).hexdigest()[:24]
         page = page_of(row.path)
-        targets = [page, *(page_of(path) for path, _, _ in versions)]
+        # the changes from each version to the next too; Pages.article renders those as well
+        targets = [page, *(page_of(path) for path, _, _ in versions), *diff_pages(row, versions)]
         seen.update(targets)
         if on_progress and done % 1000 == 0:
             on_progress(done)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..diff import History
+    from ..export import ExportReport, ExportTarget
     from ..publish.bundle import BundleReport
     from ..publish.git import PublishReport
     from ..publish.site import SiteReport
@@ -189,6 +191,29 @@ class Archive:
         from ..publish.bundle import bundle
 
         return bundle(self, Path(out), since_ms=since_ms)
+
+    def export(
+        self,
+        target: ExportTarget,
+        *,
+        format: str = "jsonl",
+        source: str | None = None,
+        since_ms: int | None = None,
+        on_skip: Callable[[str, str], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> ExportReport:
+        """Write one record per article version (text, HTML, links, images) as JSON Lines or Parquet to a file
+        (atomically) or a binary stream; see ``newsarchive.export``."""
+        from ..export import export
+
+        return export(self, target, format=format, source=source, since_ms=since_ms, on_skip=on_skip, on_progress=on_progress)
+
+    def history(self, article: str, *, source: str | None = None) -> History:
+        """The versions of an article (named by its link, its file, or ``<slug>/<id>``) and what changed between
+        them; ConfigError when no article or several match. See ``newsarchive.diff``."""
+        from ..diff import history
+
+        return history(self, article, source=source)
 
     def search(
         self,

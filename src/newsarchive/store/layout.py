@@ -10,6 +10,7 @@ from ..errors import ArchiveNotFoundError
 ARTICLES = "articles"
 LISTS = "lists"
 REVISIONS = "revisions"
+WARC_DIR = "warc"  # raw captures: warc/<UTC day>.warc.gz
 HIDDEN = ".newsarchive"
 INDEX_FILE = f"{HIDDEN}/index.sqlite"
 LOCK_FILE = f"{HIDDEN}/lock"

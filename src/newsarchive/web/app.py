@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..store.archive import Archive
-from .pages import HOME, SEARCH, STATIC_FILES, Pages, content_security_policy
+from .pages import DIFF_PAGE, HOME, SEARCH, STATIC_FILES, Pages, content_security_policy
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,10 @@ class Reader:
                 return 200, _TYPES[".xml"], feed
         if match := _OUTLET.match(path):
             page = self.pages().outlet(match[1], int(match[2]) if match[2] else None)
+            if page is not None:
+                return 200, html, page.encode()
+        if DIFF_PAGE.match(path) and ".." not in path.split("/"):  # any two versions the reader chose: ?from=<id>&to=<id>
+            page = self.pages().diff(path, query.get("from"), query.get("to"))
             if page is not None:
                 return 200, html, page.encode()
         if path.endswith(".html") and path.startswith(("articles/", "revisions/")) and ".." not in path.split("/"):

@@ -12,16 +12,19 @@ Article bodies are cleaned at output time; the stored files stay as published.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup, escape
 
+from ..diff import compare, read_version, segments_html, versions_of
 from ..errors import ArticleFileError, NewsarchiveError
 from ..html import clean_html
 from ..index import ArticleRow
@@ -41,6 +44,9 @@ CSP = (
     " frame-src {frames}; form-action 'self'; base-uri 'none'"
 )
 VIDEO_FRAMES = "https://www.youtube-nocookie.com https://www.youtube.com https://player.vimeo.com"
+# The changes between two versions, beside the article's page: diff-<older>-<newer>.html (versions named by when they
+# were first seen, in ms), or on the server diff.html?from=<older>&to=<newer> for any two.
+DIFF_PAGE = re.compile(r"^(articles/.+)/diff(?:-([0-9]+|latest)-([0-9]+|latest))?\.html$")
 
 
 def content_security_policy(remote_images: bool) -> str:
@@ -54,6 +60,17 @@ def outlet_href(slug: str, number: int | None = None) -> str:
 def page_of(path: str) -> str:
     """The page of an article file or an earlier version: ``articles/rfi/1048574.md`` -> ``.html``."""
     return path.removesuffix(".md") + ".html"
+
+
+def diff_page(article: str, older: str | None = None, newer: str | None = None) -> str:
+    """``articles/rfi/1048574.md`` -> ``articles/rfi/1048574/diff-<older>-<newer>.html`` (``diff.html`` without ids)."""
+    return article.removesuffix(".md") + (f"/diff-{older}-{newer}.html" if older and newer else "/diff.html")
+
+
+def diff_pages(row: ArticleRow, revisions: list[tuple[str, str, int]]) -> list[str]:
+    """The pages of the changes from each version of an article to the next (``revisions`` from ``Index.revisions``)."""
+    versions = versions_of(row, revisions)
+    return [diff_page(row.path, older.id, newer.id) for older, newer in pairwise(versions)]
 
 
 def relative(current: str, target: str) -> str:
@@ -182,7 +199,10 @@ class Pages:
         )
 
     def article(self, page: str) -> str | None:
-        """The page of an article (``articles/...html``) or of an earlier version (``revisions/...html``)."""
+        """The page of an article (``articles/...html``), of an earlier version (``revisions/...html``) or of the
+        changes between two versions (see ``DIFF_PAGE``)."""
+        if DIFF_PAGE.match(page):
+            return self.diff(page)
         path = page.removesuffix(".html") + ".md"
         if path.startswith(layout.REVISIONS + "/"):
             found = self.archive.index.revision_at(path)
@@ -198,13 +218,12 @@ class Pages:
             return None
         body = clean_html(stored.body, stored.link or "", remote_images=self.site.remote_images)
         date, iso = beijing_time(stored.pub_ms)
+        listed = versions_of(row, self.archive.index.revisions(row.rowid))
         versions = [
-            {"href": page_of(rev_path), "title": title, "seen": beijing_time(ms)[0], "current": rev_path == path}
-            for rev_path, title, ms in self.archive.index.revisions(row.rowid)
+            {"href": page_of(v.path), "title": v.title, "seen": beijing_time(v.seen_ms)[0], "current": v.path == path, "id": v.id}
+            | {"diff": diff_page(row.path, listed[n - 1].id, v.id) if n else None}
+            for n, v in enumerate(listed)
         ]
-        versions.append(
-            {"href": page_of(row.path), "title": row.title, "seen": beijing_time(row.updated_ms)[0], "current": seen_ms is None}
-        )
         return self.render(
             "article.html",
             page,
@@ -218,6 +237,44 @@ class Pages:
             versions=versions,
             version_of=page_of(row.path) if seen_ms is not None else None,
             seen=beijing_time(seen_ms)[0],
+            compare=diff_page(row.path),
+        )
+
+    def diff(self, page: str, older: str | None = None, newer: str | None = None) -> str | None:
+        """The changes between two versions of an article, inserted and deleted text marked; the versions come from
+        the page's name or else from ``older`` and ``newer`` (ids, see ``diff.Version.id``). None when there is no such
+        article or version, or a version's file cannot be read."""
+        match = DIFF_PAGE.match(page)
+        row = self.archive.index.article_at(match[1] + ".md") if match else None
+        if match is None or row is None:
+            return None
+        older, newer = (match[2], match[3]) if match[2] else (older, newer)
+        versions = versions_of(row, self.archive.index.revisions(row.rowid))
+        ids = [version.id for version in versions]
+        if older not in ids or newer not in ids:
+            return None
+        before, after = (read_version(self.archive, versions[ids.index(which)]) for which in (older, newer))
+        if before.error or after.error:
+            return None
+        changes = compare(before, after)
+        first, last = sorted((ids.index(older), ids.index(newer)))
+        shown = [{"id": v.id, "seen": beijing_time(v.seen_ms)[0], "title": v.title, "href": page_of(v.path)} for v in versions]
+        return self.render(
+            "diff.html",
+            page,
+            title=after.title,
+            outlet=self.archive.source_name(row.source),
+            outlet_href=outlet_href(row.source),
+            article_href=page_of(row.path),
+            older=shown[ids.index(older)],
+            newer=shown[ids.index(newer)],
+            changed=changes.changed,
+            title_diff=Markup(segments_html(changes.title)) if changes.title_changed else None,
+            paragraphs=[Markup(segments_html(paragraph)) for paragraph in changes.paragraphs],
+            previous=diff_page(row.path, ids[first - 1], ids[first]) if first > 0 else None,
+            next=diff_page(row.path, ids[last], ids[last + 1]) if last + 1 < len(ids) else None,
+            versions=shown,
+            compare=diff_page(row.path),
         )
 
     def search(

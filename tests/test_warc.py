@@ -1,0 +1,319 @@
+"""Raw captures in WARC 1.1: written by update over real HTTP on loopback, read back with warcio, traced from
+articles through the index, and recovered after a run torn mid-append."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import threading
+import zlib
+from dataclasses import replace
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from newsarchive.config import Settings, load_settings, render_config
+from newsarchive.errors import ConfigError
+from newsarchive.index.db import CaptureRow, Index
+from newsarchive.pipeline import update
+from newsarchive.sources import Source
+from newsarchive.store.archive import Archive
+from newsarchive.store.layout import INDEX_FILE
+from newsarchive.store.warc import NOTE_FIELD, REQUESTED_FIELD, Exchange, WarcWriter, read_capture
+
+from .conftest import FeedServer, item, rss
+from .test_pipeline import FAST
+
+NOW = 1_780_000_000.25  # 2026-05-28 UTC
+DAY_FILE = "warc/" + datetime.fromtimestamp(NOW, UTC).strftime("%Y-%m-%d") + ".warc.gz"
+
+
+def sha1(data: bytes) -> str:
+    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode()
+
+
+def make_archive(root: Path, *sources: Source, warc: bool = True) -> Archive:
+    Archive.init(root).close()
+    return Archive.open(root, settings=Settings(sources=sources, fetch=FAST, warc=warc))
+
+
+def records(path: Path) -> list[tuple[dict[str, str], int | None, bytes]]:
+    """(WARC headers, HTTP status, payload as stored) of every record, read by warcio with its digests checked."""
+    found = []
+    with path.open("rb") as handle:
+        for record in ArchiveIterator(handle, check_digests="raise"):
+            status = int(record.http_headers.get_statuscode()) if record.rec_type == "response" else None
+            found.append((dict(record.rec_headers.headers), status, record.raw_stream.read()))
+    return found
+
+
+def members(path: Path) -> list[bytes]:
+    """The file cut into its gzip members, each decompressed on its own."""
+    data, out = path.read_bytes(), []
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out.append(inflater.decompress(data))
+        assert inflater.eof, "a gzip member is cut short"
+        data = inflater.unused_data
+    return out
+
+
+def exchange(n: int, body: bytes, *, at: float = NOW) -> Exchange:
+    return Exchange(
+        url=f"https://feeds.example.org/{n}.xml",
+        target=f"https://www.example.org/{n}.xml",  # as after a redirect
+        request_line=f"GET /{n}.xml HTTP/1.1",
+        request_headers=[("Host", "www.example.org"), ("User-Agent", "test")],
+        protocol="HTTP/1.1",
+        status=200,
+        reason="OK",
+        response_headers=[("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+        body=body,
+        captured=at,
+    )
+
+
+def test_update_keeps_every_response_with_its_request(server: FeedServer, tmp_path: Path) -> None:
+    plain = rss(item(1), item(2))
+    packed = gzip.compress(rss(item(3)), mtime=0)  # served as is: the capture keeps these very bytes
+    a = server.add("/a.xml", plain, etag='"a1"')
+    b = server.add("/b.xml", packed, headers={"Content-Encoding": "gzip"})
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)), Source(name="乙", slug="b", feeds=(b,)))
+    assert [s.new for s in update(archive, clock=lambda: NOW).sources] == [2, 1]
+
+    found = records(tmp_path / DAY_FILE)
+    info, *pairs = found
+    assert info[0]["WARC-Type"] == "warcinfo" and b"software: newsarchive/" in info[2]
+    assert {headers["WARC-Type"] for headers, _, _ in pairs} == {"request", "response"} and len(pairs) == 4
+    responses = {headers["WARC-Target-URI"]: (headers, status, payload) for headers, status, payload in pairs if status}
+    assert set(responses) == {a, b}
+    assert responses[a][1:] == (200, plain) and responses[b][1:] == (200, packed)
+    for headers, _, payload in responses.values():
+        assert headers["WARC-Payload-Digest"] == sha1(payload) and headers["WARC-Block-Digest"].startswith("sha1:")
+        assert headers["WARC-Date"] == "2026-05-28T20:26:40.250000Z"
+    by_id = {headers["WARC-Record-ID"]: headers for headers, _, _ in pairs}
+    for headers, _, _ in pairs:  # request and response point at each other
+        partner = by_id[headers["WARC-Concurrent-To"]]
+        assert partner["WARC-Concurrent-To"] == headers["WARC-Record-ID"]
+        assert partner["WARC-Target-URI"] == headers["WARC-Target-URI"] and partner["WARC-Type"] != headers["WARC-Type"]
+    # Each record is a gzip member of its own, and every record says WARC/1.1.
+    assert [m.split(b"\r\n", 1)[0] for m in members(tmp_path / DAY_FILE)] == [b"WARC/1.1"] * 5
+    assert all(text.startswith(b"WARC/1.1\r\n") and text.count(b"\r\nWARC-Type: ") == 1 for text in members(tmp_path / DAY_FILE))
+
+
+def test_every_article_can_be_traced_to_the_bytes_served(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1), item(2)))
+    server.add("/moved.xml", status=301, headers={"Location": "/b.xml"})
+    server.add("/b.xml", gzip.compress(rss(item(3)), mtime=0), headers={"Content-Encoding": "gzip"}, fail_first=1)
+    moved = server.base + "/moved.xml"
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)), Source(name="乙", slug="b", feeds=(moved,)))
+    update(archive, clock=lambda: NOW)
+    rows = list(archive.index.articles())
+    assert len(rows) == 3
+    for row in rows:
+        assert row.origin is not None and row.updated_ms is not None
+        capture = archive.index.capture_for(row.origin, row.updated_ms)
+        assert capture is not None and capture.status == 200 and capture.file == DAY_FILE
+        record, payload = read_capture(tmp_path, capture)
+        assert record.rec_headers.get_header("WARC-Payload-Digest") == capture.payload_digest == sha1(payload)
+        served = gzip.decompress(payload) if record.http_headers.get_header("Content-Encoding") == "gzip" else payload
+        assert row.link is not None and row.link.encode() in served
+    # The redirect and the 503 before the retry are kept too; their bodies were never read, and the record says so.
+    kept = archive.index.captures_of(moved)
+    assert [(c.status, c.target) for c in kept] == [
+        (301, moved),
+        (503, server.base + "/b.xml"),
+        (301, moved),
+        (200, server.base + "/b.xml"),
+    ]
+    redirect, _ = read_capture(tmp_path, kept[0])
+    assert redirect.rec_headers.get_header("WARC-Truncated") == "unspecified"
+    final, _ = read_capture(tmp_path, kept[-1])
+    assert final.rec_headers.get_header(REQUESTED_FIELD) == moved and final.rec_headers.get_header("WARC-Truncated") is None
+
+
+def test_a_second_run_appends_and_keeps_the_304(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1)), etag='"a1"')
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive, clock=lambda: NOW)
+    first = (tmp_path / DAY_FILE).read_bytes()
+    update(archive, clock=lambda: NOW + 60)
+    after = (tmp_path / DAY_FILE).read_bytes()
+    assert after.startswith(first) and len(after) > len(first)
+    found = records(tmp_path / DAY_FILE)
+    assert [headers["WARC-Type"] for headers, _, _ in found].count("warcinfo") == 1
+    assert [status for _, status, _ in found if status] == [200, 304]
+    not_modified = archive.index.captures_of(a)[-1]
+    record, payload = read_capture(tmp_path, not_modified)
+    assert (not_modified.status, payload, record.rec_headers.get_header("WARC-Truncated")) == (304, b"", None)
+    request = [headers for headers, _, _ in found if headers["WARC-Type"] == "request"][-1]
+    assert request["WARC-Concurrent-To"] == record.rec_headers.get_header("WARC-Record-ID")
+
+
+def test_a_new_day_gets_a_new_file(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive, clock=lambda: NOW)
+    update(archive, clock=lambda: NOW + 86_400)
+    assert sorted(p.name for p in (tmp_path / "warc").iterdir()) == ["2026-05-28.warc.gz", "2026-05-29.warc.gz"]
+
+
+def test_warc_off_writes_nothing(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)), warc=False)
+    assert update(archive, clock=lambda: NOW).sources[0].new == 1
+    assert not (tmp_path / "warc").exists()
+    assert archive.index.captures_of(a) == []
+
+
+@pytest.mark.parametrize("tail", ["garbage", "half a record", "a gzip member that is no record"])
+def test_a_torn_tail_is_cut_off_and_the_file_reads_to_its_end(tmp_path: Path, tail: str, caplog: pytest.LogCaptureFixture) -> None:
+    writer = WarcWriter(tmp_path, clock=lambda: NOW)
+    written = [writer.write(exchange(n, f"<rss>{n}</rss>".encode())) for n in range(3)]
+    writer.close()
+    path = tmp_path / DAY_FILE
+    whole = path.read_bytes()
+    # What a run killed mid-append leaves behind:
+    one_more = bytes_of_one_exchange()
+    torn = {
+        "garbage": b"\x1f\x8b\x08\x00 not really gzip",
+        "half a record": one_more[: len(one_more) // 2],
+        "a gzip member that is no record": gzip.compress(b"<html>"),
+    }[tail]
+    path.write_bytes(whole + torn)
+    writer = WarcWriter(tmp_path, clock=lambda: NOW + 1)
+    written.append(writer.write(exchange(3, b"<rss>3</rss>", at=NOW + 1)))
+    writer.close()
+    assert path.read_bytes().startswith(whole) and torn not in path.read_bytes()
+    assert f"{DAY_FILE}: cut off " in caplog.text
+    found = records(path)
+    assert [payload for _, status, payload in found if status] == [f"<rss>{n}</rss>".encode() for n in range(4)]
+    index = Index(tmp_path / INDEX_FILE)
+    try:
+        for capture in written:
+            assert index.captures_of(capture.url) == [capture]
+            assert read_capture(tmp_path, capture)[1].startswith(b"<rss>")
+    finally:
+        index.close()
+
+
+def bytes_of_one_exchange() -> bytes:
+    """The bytes one exchange adds to a file: a request and a response member."""
+    from newsarchive.store.warc import _records
+
+    request, response, _ = _records(exchange(9, b"<rss>9</rss>"))
+    return request + response
+
+
+def test_records_written_but_not_indexed_are_indexed_when_the_file_is_opened_again(tmp_path: Path) -> None:
+    writer = WarcWriter(tmp_path, clock=lambda: NOW)
+    written = [writer.write(exchange(n, b"<rss/>")) for n in range(3)]
+    writer.close()
+    index = Index(tmp_path / INDEX_FILE)
+    index.forget_captures(DAY_FILE, written[0].offset + written[0].length)  # killed before the index heard of two
+    assert index.capture_end(DAY_FILE) == written[0].offset + written[0].length
+    index.close()
+    writer = WarcWriter(tmp_path, clock=lambda: NOW)
+    written.append(writer.write(exchange(3, b"<rss/>")))
+    writer.close()
+    index = Index(tmp_path / INDEX_FILE)
+    try:
+        assert [index.captures_of(capture.url) for capture in written] == [[capture] for capture in written]
+        assert index.capture_for(written[1].url, int(NOW * 1000)) == written[1]
+        assert index.capture_for(written[1].url, int(NOW * 1000) + 1) is None  # a later run did not fetch it
+    finally:
+        index.close()
+
+
+def test_capture_for_takes_the_first_success_of_the_run_not_an_earlier_one(tmp_path: Path) -> None:
+    index = Index(tmp_path / INDEX_FILE)
+    try:
+        base = CaptureRow(
+            url="https://a.example.org/", target="https://a.example.org/", captured_ms=0, status=200, file="f", offset=0, length=1
+        )
+        for offset, (at_ms, status) in enumerate([(1_000, 200), (2_000, 503), (2_500, 200), (3_000, 200)]):
+            index.add_capture(replace(base, captured_ms=at_ms, status=status, offset=offset))
+        found = index.capture_for("https://a.example.org/", 2_000)
+        assert found is not None and (found.captured_ms, found.status) == (2_500, 200)
+        assert index.capture_for("https://b.example.org/", 0) is None
+    finally:
+        index.close()
+
+
+def test_the_warc_setting(tmp_path: Path) -> None:
+    assert Settings().warc is True and "\n# warc = true    # " in render_config()
+    (tmp_path / "newsarchive.toml").write_text("[archive]\nwarc = false\n", encoding="utf-8")
+    assert load_settings(tmp_path, env={}).warc is False
+    (tmp_path / "newsarchive.toml").write_text('[archive]\nwarc = "yes"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"archive\.warc = 'yes' must be true or false"):
+        load_settings(tmp_path, env={})
+
+
+def test_many_feeds_at_once_never_interleave_records(server: FeedServer, tmp_path: Path) -> None:
+    bodies = {f"/f{n}.xml": rss(*(item(n * 100 + k, body="<p>" + "正文" * 2000 + "</p>") for k in range(5))) for n in range(12)}
+    sources = [Source(name=f"台{n}", slug=f"s{n}", feeds=(server.add(path, body),)) for n, (path, body) in enumerate(bodies.items())]
+    archive = make_archive(tmp_path, *sources)
+    assert all(s.new == 5 for s in update(archive, clock=lambda: NOW).sources)
+    found = records(tmp_path / DAY_FILE)
+    served = {server.base + path: body for path, body in bodies.items()}
+    assert {headers["WARC-Target-URI"]: payload for headers, status, payload in found if status} == served
+    assert len(members(tmp_path / DAY_FILE)) == len(found) == 1 + 2 * len(served)
+
+
+def test_chunked_responses_are_kept_without_their_framing_and_say_so(tmp_path: Path) -> None:
+    feed = rss(item(1), item(2))
+
+    class Chunked(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(feed), 100):
+                piece = feed[start : start + 100]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    chunked = ThreadingHTTPServer(("127.0.0.1", 0), Chunked)
+    thread = threading.Thread(target=chunked.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{chunked.server_address[1]}/feed"
+        archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(url,)))
+        assert update(archive, clock=lambda: NOW).sources[0].new == 2
+    finally:
+        chunked.shutdown()
+        chunked.server_close()
+    (capture,) = archive.index.captures_of(url)
+    record, payload = read_capture(tmp_path, capture)
+    assert payload == feed and record.http_headers.get_header("Transfer-Encoding") is None
+    assert "chunked" in record.rec_headers.get_header(NOTE_FIELD)
+
+
+def test_a_capture_that_cannot_be_written_costs_no_article(server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    a = server.add("/a.xml", rss(item(1), item(2)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    (tmp_path / "warc").write_text("in the way of the folder", encoding="utf-8")
+    report = update(archive, clock=lambda: NOW)
+    assert (report.sources[0].new, report.sources[0].error) == (2, None)
+    assert "could not be kept in the WARC file" in caplog.text and archive.index.captures_of(a) == []
+
+
+def test_reindex_keeps_the_captures(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive, clock=lambda: NOW)
+    before = archive.index.captures_of(a)
+    archive.reindex()
+    (row,) = archive.index.articles()
+    assert before and archive.index.captures_of(a) == before
+    assert row.origin is not None and row.updated_ms is not None and archive.index.capture_for(row.origin, row.updated_ms) == before[0]
