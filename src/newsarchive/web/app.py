@@ -8,8 +8,8 @@ carries a Content-Security-Policy that allows scripts only from the server itsel
 from __future__ import annotations
 
 import logging
+import queue
 import re
-import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -31,40 +31,43 @@ _TYPES = {
 
 
 class Reader:
-    """Answers one request path with (status, content type, body); one ``Pages`` per thread."""
+    """Answers one request path with (status, content type, body). The server starts a thread per request,
+    so ready ``Pages`` (each with its index connection) wait in a pool between requests."""
 
     def __init__(self, open_archive: Callable[[], Archive]) -> None:
         self._open_archive = open_archive
-        self._local = threading.local()
-
-    def pages(self) -> Pages:
-        pages: Pages | None = getattr(self._local, "pages", None)
-        if pages is None:
-            pages = self._local.pages = Pages(self._open_archive(), static=False)
-        return pages
+        self._idle: queue.LifoQueue[Pages] = queue.LifoQueue()
 
     def answer(self, target: str) -> tuple[int, str, bytes]:
+        try:
+            pages = self._idle.get_nowait()
+        except queue.Empty:
+            pages = Pages(self._open_archive(), static=False)
+        try:
+            return self._answer(pages, target)
+        finally:
+            self._idle.put(pages)
+
+    def _answer(self, pages: Pages, target: str) -> tuple[int, str, bytes]:
         parts = urlsplit(target)
         path = unquote(parts.path).lstrip("/")
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         html = "text/html; charset=utf-8"
         if path in ("", HOME):
-            return 200, html, self.pages().home().encode()
+            return 200, html, pages.home().encode()
         if path == SEARCH:
             number = query.get("page", "1")
             return (
                 200,
                 html,
-                self.pages()
-                .search(
+                pages.search(
                     query.get("q", "").strip(),
                     source=query.get("source", ""),
                     since=query.get("since", ""),
                     until=query.get("until", ""),
                     sort=query.get("sort", "relevance"),
                     number=int(number) if number.isdigit() and 0 < int(number) < 1000 else 1,
-                )
-                .encode(),
+                ).encode(),
             )
         if path.startswith("static/") and path.removeprefix("static/") in STATIC_FILES:
             name = path.removeprefix("static/")
@@ -72,19 +75,19 @@ class Reader:
         if path.startswith("feeds/") and path.endswith(".xml"):
             from ..publish.feeds import atom_feed
 
-            feed = atom_feed(self.pages().archive, path.removeprefix("feeds/").removesuffix(".xml"))
+            feed = atom_feed(pages.archive, path.removeprefix("feeds/").removesuffix(".xml"))
             if feed is not None:
                 return 200, _TYPES[".xml"], feed
         if match := _OUTLET.match(path):
-            page = self.pages().outlet(match[1], int(match[2]) if match[2] else None)
+            page = pages.outlet(match[1], int(match[2]) if match[2] else None)
             if page is not None:
                 return 200, html, page.encode()
         if DIFF_PAGE.match(path) and ".." not in path.split("/"):  # any two versions the reader chose: ?from=<id>&to=<id>
-            page = self.pages().diff(path, query.get("from"), query.get("to"))
+            page = pages.diff(path, query.get("from"), query.get("to"))
             if page is not None:
                 return 200, html, page.encode()
         if path.endswith(".html") and path.startswith(("articles/", "revisions/")) and ".." not in path.split("/"):
-            page = self.pages().article(path)
+            page = pages.article(path)
             if page is not None:
                 return 200, html, page.encode()
         return 404, "text/plain; charset=utf-8", "没有这一页。Not found.\n".encode()

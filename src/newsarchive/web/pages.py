@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from itertools import pairwise
 from typing import Any
 from urllib.parse import quote
@@ -120,6 +121,12 @@ def marked(snippet: str) -> Markup:
     return Markup(str(escape(snippet)).replace("【", "<mark>").replace("】", "</mark>"))
 
 
+@cache
+def templates() -> jinja2.Environment:
+    """One environment for every Pages: jinja2 compiles each template once and is safe across threads."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("newsarchive.web"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
 class Pages:
     """Renders the reader's pages from one archive. Not shared between threads (it holds the index)."""
 
@@ -128,7 +135,7 @@ class Pages:
         self.site = archive.settings.site
         self.static = static
         self._counts: tuple[float, dict[str, int]] | None = None
-        self.env = jinja2.Environment(loader=jinja2.PackageLoader("newsarchive.web"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+        self.env = templates()
 
     def render(self, template: str, current: str, **context: Any) -> str:
         rel: Callable[[str], str] = lambda target: relative(current, target)  # noqa: E731
