@@ -84,3 +84,16 @@ def test_folders_git_does_not_track_yet_do_not_fail_the_commit(tmp_path: Path) -
     result = run("publish", "--archive", archive, "--json")
     assert result.returncode == 0, explain(result)
     assert "articles/a/1048574.md" in git("ls-files", cwd=archive)
+
+
+def test_what_the_user_staged_elsewhere_stays_out_of_the_commit(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    assert run("init", "--git", archive).returncode == 0
+    assert git("config", "feature.manyFiles", cwd=archive).strip() == "true"
+    (archive / "notes.txt").write_text("mine", encoding="utf-8")
+    git("add", "notes.txt", cwd=archive)
+    (archive / "articles" / "a").mkdir(parents=True)
+    (archive / "articles" / "a" / "1048574.md").write_text("<!--0-->\n[甲](https://news.example.org/1)\n------\n\n正文\n", encoding="utf-8")
+    assert run("publish", "--archive", archive).returncode == 0
+    assert "notes.txt" not in git("show", "--name-only", "--format=", "HEAD", cwd=archive)
+    assert "A  notes.txt" in git("status", "--short", cwd=archive)
