@@ -57,6 +57,13 @@ SETTINGS_HELP: Mapping[str, str] = {
     "site.base_url": "address where the static site is published: absolute links in Atom feeds and the sitemap",
     "site.page_size": "articles per page of an outlet's list and of search results",
     "site.remote_images": "show images from the outlets' servers (else a link to each; nothing loads from another host)",
+    "media.enabled": "download the images articles show into media/ after each update",
+    "media.max_image_bytes": "largest image kept; a larger one is refused and not tried again",
+    "media.max_run_bytes": "image bytes one update downloads at most; the rest wait for the next",
+    "recheck.window_days": "days after an article is first seen during which its page is rechecked for edits and takedowns",
+    "recheck.per_run": "article pages one update rechecks at most (0: no rechecks)",
+    "recheck.schedule_hours": "hours between rechecks: the first gap, the second, …; the last one repeats",
+    "recheck.confirm_hours": "hours before a page found gone is checked again; gone again, it is recorded as a takedown",
 }
 
 
@@ -106,12 +113,53 @@ class Mirror:
 class PublishConfig:
     """What `publish` commits, and to which branch it pushes (default: the current one)."""
 
-    include: tuple[str, ...] = ("README.md", "newsarchive.toml", "lists", "articles", "revisions", "health.json", "health.md", "media")
+    include: tuple[str, ...] = (
+        *("README.md", "newsarchive.toml", "lists", "articles", "revisions"),
+        *("health.json", "health.md", "media", "takedowns"),
+    )
     branch: str | None = None
     warc: bool = False  # WARC captures grow fast: into git only when asked
 
     def paths(self) -> tuple[str, ...]:
         return self.include + (("warc",) if self.warc else ())
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecheckConfig:
+    """How often recent articles' pages are looked at again (recheck.py)."""
+
+    window_days: int = 30
+    per_run: int = 200
+    schedule_hours: tuple[float, ...] = (1, 2, 3, 6, 12, 24)  # often in the first hours, then daily
+    confirm_hours: float = 1
+
+    def __post_init__(self) -> None:
+        for name in ("window_days", "per_run"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"recheck.{name} = {value!r} must be a whole number of at least 0")
+        hours = self.schedule_hours
+        if not hours or not all(isinstance(h, int | float) and not isinstance(h, bool) and h > 0 for h in hours):
+            raise ConfigError(f"recheck.schedule_hours = {list(hours)!r} must be a list of hours above 0")
+        if not isinstance(self.confirm_hours, int | float) or isinstance(self.confirm_hours, bool) or self.confirm_hours < 0:
+            raise ConfigError(f"recheck.confirm_hours = {self.confirm_hours!r} must be a number of hours of at least 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaConfig:
+    """Which images are kept in the archive (media.py), and how much one run may download."""
+
+    enabled: bool = True
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_run_bytes: int = 500 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ConfigError("media.enabled must be true or false")
+        for name in ("max_image_bytes", "max_run_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"media.{name} = {value!r} must be a whole number of at least 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +189,8 @@ class Settings:
     mirrors: tuple[Mirror, ...] = ()
     publish: PublishConfig = field(default_factory=PublishConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    recheck: RecheckConfig = field(default_factory=RecheckConfig)
 
     def __post_init__(self) -> None:
         if self.list_size < 1:
@@ -209,11 +259,11 @@ def load_settings(
     if config_path and config_path.exists():
         data = _read_toml(config_path)
     where = config_path or Path(CONFIG_FILE)
-    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site"}
+    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site", "media", "recheck"}
     if unknown:
         raise ConfigError(
             f"{where}: unknown section [{sorted(unknown)[0]}]",
-            hint="known: [archive], [fetch], [publish], [site], [[sources]], [[mirrors]]",
+            hint="known: [archive], [fetch], [publish], [site], [media], [recheck], [[sources]], [[mirrors]]",
         )
     archive = _section(data, "archive", where, {"title", "list_size", "warc"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
@@ -248,6 +298,8 @@ def load_settings(
             mirrors=_mirrors(data.get("mirrors", []), where),
             publish=_publish_config(_section(data, "publish", where, {"include", "branch", "warc"}), where),
             site=_site_config(_section(data, "site", where, {f.name for f in fields(SiteConfig)})),
+            media=MediaConfig(**_section(data, "media", where, {f.name for f in fields(MediaConfig)})),
+            recheck=_recheck_config(_section(data, "recheck", where, {f.name for f in fields(RecheckConfig)})),
             fetch=_fetch_config(fetch_values, str(where)),
             sources=sources,
         )
@@ -284,6 +336,15 @@ def _publish_config(values: dict[str, Any], where: Path) -> PublishConfig:
     if not isinstance(warc, bool):
         raise ConfigError(f"{where}: publish.warc must be true or false")
     return PublishConfig(include=tuple(include), branch=branch, warc=warc)
+
+
+def _recheck_config(values: dict[str, Any]) -> RecheckConfig:
+    hours = values.pop("schedule_hours", None)
+    if hours is None:
+        return RecheckConfig(**values)
+    if not isinstance(hours, list):
+        raise ConfigError(f"recheck.schedule_hours = {hours!r} must be a list of hours above 0")
+    return RecheckConfig(**values, schedule_hours=tuple(hours))
 
 
 def _site_config(values: dict[str, Any]) -> SiteConfig:
@@ -332,6 +393,17 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         f'# base_url = "https://you.github.io/news/"    # {SETTINGS_HELP["site.base_url"]}',
         f"# page_size = 50    # {SETTINGS_HELP['site.page_size']}",
         f"# remote_images = false    # {SETTINGS_HELP['site.remote_images']}",
+        "",
+        "[media]",
+        f"# enabled = true    # {SETTINGS_HELP['media.enabled']}",
+        f"# max_image_bytes = {MediaConfig().max_image_bytes}    # {SETTINGS_HELP['media.max_image_bytes']}",
+        f"# max_run_bytes = {MediaConfig().max_run_bytes}    # {SETTINGS_HELP['media.max_run_bytes']}",
+        "",
+        "[recheck]",
+        f"# window_days = {RecheckConfig().window_days}    # {SETTINGS_HELP['recheck.window_days']}",
+        f"# per_run = {RecheckConfig().per_run}    # {SETTINGS_HELP['recheck.per_run']}",
+        f"# schedule_hours = [1, 2, 3, 6, 12, 24]    # {SETTINGS_HELP['recheck.schedule_hours']}",
+        f"# confirm_hours = {RecheckConfig().confirm_hours}    # {SETTINGS_HELP['recheck.confirm_hours']}",
         "",
         "# Mirrors that `newsarchive publish --push` pushes to; as many as you like:",
         "# [[mirrors]]",

@@ -13,7 +13,8 @@ Fields of a record, in this order (``FIELDS``):
 - ``pub_ms`` / ``published_at``: the publication time in the file;
 - ``title``, ``link``, ``html`` (the body exactly as stored), ``text`` (its readable text);
 - ``links`` (absolute http(s) addresses of its links) and ``images`` (those of the images a reader sees);
-- ``takedown``: null; reserved for takedown records, so that the schema stays the same when they come.
+- ``takedown``: null, or for an article its outlet removed (recheck.py) ``{"how", "url", "first_seen_gone_at",
+  "confirmed_at"}`` (in Parquet that object as a JSON string).
 
 Times ending in ``_ms`` are milliseconds since 1970; those ending in ``_at`` are ISO 8601 UTC strings in JSON
 Lines and ``timestamp[ms, UTC]`` in Parquet.
@@ -146,6 +147,10 @@ class _Exporter:
         self.names: dict[str, str] = {}
         self.records = 0
         self.skipped = 0
+        self.takedowns = {  # confirmed takedowns are few: read once
+            row.rowid: {"how": how, "url": url, "first_seen_gone_at": iso(first_ms), "confirmed_at": iso(confirmed_ms)}
+            for row, first_ms, confirmed_ms, how, url, _ in archive.index.takedowns()
+        }
 
     def put(self, row: ArticleRow, version: str, seen_ms: int | None) -> None:
         path = row.path if version == CURRENT else version
@@ -174,7 +179,7 @@ class _Exporter:
                 "link": link,
                 "html": html,
                 **derived,
-                "takedown": None,
+                "takedown": self.takedowns.get(row.rowid),
             }
         )
         self.records += 1
@@ -292,6 +297,8 @@ class _ParquetWriter:
     def write(self, record: dict[str, Any]) -> None:
         for name in FIELDS:
             self.columns[name].append(record[_MILLISECONDS_OF.get(name, name)])
+        if record["takedown"] is not None:  # a string column: the schema stays the same with or without takedowns
+            self.columns["takedown"][-1] = json.dumps(record["takedown"], ensure_ascii=False)
         self.size += len(record["html"]) + len(record["text"])
         if len(self.columns["source"]) >= ROW_GROUP_RECORDS or self.size >= ROW_GROUP_BYTES:
             self._flush()

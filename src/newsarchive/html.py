@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from urllib.parse import quote, urlsplit
 
 import ada_url
@@ -70,6 +70,8 @@ _GLUED_TAG = re.compile(r"<(img|source)(src|srcset|type|alt)=", re.I)
 _SRCSET_URL = re.compile(r"[\s,]*(\S*)")
 _SRCSET_DESCRIPTOR = re.compile(r"([^,]*),?")
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([wx])")
+# The archive's own copy of an image (media.py), relative to the page showing it.
+_LOCAL_MEDIA = re.compile(r"(?:\.\./)*media/[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png|gif|webp|avif)")
 
 
 def _filter_attribute(tag: str, name: str, value: str) -> str | None:
@@ -79,6 +81,8 @@ def _filter_attribute(tag: str, name: str, value: str) -> str | None:
         if tag == "iframe":
             return _video_player(value)
         if tag == "a" and value.startswith("#"):
+            return value
+        if tag == "img" and _LOCAL_MEDIA.fullmatch(value):
             return value
         return value if _WEB_URL.match(value) else None
     if name in ("width", "height"):
@@ -97,13 +101,27 @@ _CLEANER = nh3.Cleaner(
 )
 
 
-def clean_html(body: str, base_url: str, *, remote_images: bool = True) -> str:
+def clean_html(body: str, base_url: str, *, remote_images: bool = True, local: Mapping[str, str] | None = None) -> str:
     """The body as safe HTML: images resolved and absolute, links absolute, frames only for known video
     players (sandboxed, https), everything else reduced to an allow-list of readable structure. With
-    ``remote_images`` False each image becomes a link to it, so a reader's browser contacts no outlet."""
+    ``remote_images`` False each image becomes a link to it, so a reader's browser contacts no outlet.
+    ``local`` maps image addresses to the archive's copies (media/…, relative to the page): those are shown
+    whatever ``remote_images`` says, each linking to its original."""
     root = _rewrite(body, base_url)
+    local = local or {}
+    for image in list(root.iter("img")) if local else ():
+        original = image.get("src", "")
+        if original in local:
+            image.set("src", local[original])
+            if not any(parent.tag == "a" for parent in image.iterancestors()):
+                link = lxml.html.Element("a", {"href": original})
+                image.getparent().replace(image, link)
+                link.append(image)
+                link.tail, image.tail = image.tail, None
     if not remote_images:
         for image in list(root.iter("img")):
+            if image.get("src", "") in local.values():
+                continue  # the archive's own copy: no other host is contacted
             link = lxml.html.Element("a", {"href": image.get("src", ""), "class": "image-link"})
             link.text, link.tail = image.get("alt") or "图片 Image", image.tail
             image.getparent().replace(image, link)

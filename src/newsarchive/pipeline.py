@@ -275,9 +275,11 @@ async def update_async(
     only: Sequence[str] | None = None,
     clock: Clock = time.time,
     on_source_done: ProgressCallback | None = None,
+    recheck: bool = False,
 ) -> UpdateReport:
     started = time.monotonic()
     sources = select_sources(archive.settings.sources, only)
+    run_started_ms = int(clock() * 1000)
     warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
     async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
         run = _Run(archive, fetcher, clock, backoff=not only)  # naming outlets means: try them now
@@ -291,11 +293,32 @@ async def update_async(
                 return report
 
             reports = await asyncio.gather(*(one(source) for source in sources))
+            if not only or recheck:  # after the feeds, through the same client: pages of recent articles (recheck.py)
+                await _rechecks(archive, fetcher, int(clock() * 1000), every=recheck)
+            if archive.settings.media.enabled:  # images of what this run stored, after it: they never hold an article back
+                from .media import after_run
+
+                await after_run(archive, fetcher, run_started_ms, int(clock() * 1000))
         finally:
             run.close()
             if warc is not None:
                 warc.close()
     return UpdateReport(sources=tuple(reports), seconds=time.monotonic() - started)
+
+
+async def _rechecks(archive: Archive, fetcher: Fetcher, now_ms: int, *, every: bool) -> None:
+    from .recheck import run_rechecks
+
+    try:
+        done = await run_rechecks(archive, fetcher, now_ms, every=every)
+    except Exception:  # the feeds' articles are stored; rechecks are due again next run
+        log.warning("rechecks failed", exc_info=True)
+        return
+    if done.checked:
+        log.info(
+            "rechecked %d pages: %d edited, %d found gone (to confirm), %d takedowns confirmed, %d inconclusive",
+            *(done.checked, done.edited, done.gone, done.confirmed, done.inconclusive),
+        )
 
 
 def update(
@@ -304,6 +327,7 @@ def update(
     only: Sequence[str] | None = None,
     clock: Clock = time.time,
     on_source_done: ProgressCallback | None = None,
+    recheck: bool = False,
 ) -> UpdateReport:
     """Fetch every enabled outlet (or those in ``only``) and store what is new or changed.
 
@@ -314,7 +338,7 @@ def update(
 
     with archive.lock():
         archive.recover()
-        report = asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done))
+        report = asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck))
         archive.sync_search()  # so that what this run stored is searchable when it ends
         try:
             write_health(archive, int(clock() * 1000))

@@ -96,6 +96,9 @@ def update(
     proxy: Annotated[
         str | None, typer.Option("--proxy", metavar="URL", help="Proxy for this run: http://, https://, socks5:// or socks5h:// URL.")
     ] = None,
+    recheck: Annotated[
+        bool, typer.Option("--recheck", help="Recheck the pages of every article inside recheck.window_days now, whatever the schedule.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Fetch every enabled outlet's feeds and archive what is new or changed.
@@ -108,7 +111,7 @@ def update(
 
         count = len(select_sources(opened.settings.sources, slugs))
         with output.update_progress(count) as progress:
-            report = opened.update(only=slugs, on_source_done=progress)
+            report = opened.update(only=slugs, on_source_done=progress, recheck=recheck)
     if as_json:
         output.print_json(report.to_json())
     else:
@@ -344,6 +347,36 @@ def export(
 
 
 @app.command()
+def media(
+    archive: ArchiveOption = None,
+    stats: Annotated[bool, typer.Option("--stats", help="Count the images kept, their bytes, failures and those not tried yet.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="List the stored images no article refers to (removed with --yes).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --prune: really remove them.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The images kept in media/: statistics (the default), or pruning those no article shows (a dry run unless --yes)."""
+    with _open(archive) as opened:
+        if prune:
+            report = opened.prune_media(dry_run=not yes)
+            if as_json:
+                output.print_json({"files": report.files, "bytes": report.bytes, "rows": report.rows, "removed": yes})
+                return
+            for path in report.files:
+                output.console.print(escape(path), soft_wrap=True)
+            verb = "removed" if yes else "would remove (run again with --yes)"
+            output.console.print(f"{verb}: {len(report.files):,} files, {report.bytes:,} bytes; {report.rows:,} addresses forgotten")
+            return
+        figures = opened.media_stats()
+    if as_json:
+        output.print_json(dict(vars(figures)))
+        return
+    output.console.print(
+        f"{figures.images:,} images, {figures.bytes:,} bytes; {figures.failed:,} failed, {figures.pending:,} not tried yet,"
+        f" {figures.skipped:,} skipped (1x1)"
+    )
+
+
+@app.command()
 def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """Check the configuration, every feed, git and the mirrors, and say what to fix. Exit status 1 when something is wrong."""
     from ..doctor import diagnose
@@ -379,6 +412,26 @@ def history(
             output.print_json(found.to_json())
         else:
             output.print_history(found, opened.source_name)
+
+
+@app.command()
+def takedowns(
+    archive: ArchiveOption = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only takedowns confirmed on or after this day.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the articles the outlets removed (found gone by a recheck, confirmed on a later run), newest first."""
+    from ..web.pages import beijing_time
+
+    with _open(archive) as opened:
+        found = opened.takedowns(since_ms=_day(since, end=False))
+    if as_json:
+        output.print_json({"takedowns": [takedown.to_json() for takedown in found]})
+        return
+    for takedown in found:
+        when = beijing_time(takedown.confirmed_ms)[0]
+        output.console.print(f"{when}  {escape(takedown.path)}  {escape(takedown.title)}  ({escape(takedown.how)})", soft_wrap=True)
+    output.console.print(f"{len(found)} takedown{'s' * (len(found) != 1)}")
 
 
 @app.command()

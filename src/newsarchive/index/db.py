@@ -15,9 +15,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchiveError
+
+if TYPE_CHECKING:
+    from ..media import MediaRow, MediaStats
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,37 @@ CREATE TABLE IF NOT EXISTS summaries (  -- full text (fulltext.py): the feed's o
     tries INTEGER NOT NULL DEFAULT 0,   -- page fetches or extractions that failed in a row
     etag TEXT,                          -- the page's validators, for a conditional GET when the feed's body changes
     last_modified TEXT
+);
+CREATE TABLE IF NOT EXISTS media (      -- images articles show (media.py); the files are media/ab/<sha256>.<ext>
+    url TEXT PRIMARY KEY,
+    sha256 TEXT,                        -- of the bytes kept (status ok) or seen (skipped)
+    ext TEXT,                           -- from the bytes: jpg, png, gif, webp, avif
+    bytes INTEGER,
+    status TEXT NOT NULL,               -- ok | failed | skipped (1x1)
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_try_ms INTEGER,                -- a failed image is tried again from then; NULL: given up
+    last_error TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS article_images (
+    article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    PRIMARY KEY (article, url)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS article_images_by_url ON article_images (url);
+CREATE TABLE IF NOT EXISTS rechecks (   -- recheck.py: when each recent article's page is looked at again
+    article INTEGER PRIMARY KEY REFERENCES articles (rowid) ON DELETE CASCADE,
+    next_ms INTEGER,                    -- NULL: no more rechecks (past the window, or confirmed gone)
+    checks INTEGER NOT NULL DEFAULT 0,
+    last_status TEXT,                   -- unchanged | edited | gone: <how> | inconclusive: <why>
+    page_hash TEXT                      -- of the page's main text when last read: a later difference is an edit
+);
+CREATE TABLE IF NOT EXISTS takedowns (  -- recheck.py: articles found gone; confirmed ones are also takedowns/<folder>/<id>.json
+    article INTEGER PRIMARY KEY REFERENCES articles (rowid) ON DELETE CASCADE,
+    first_seen_gone_ms INTEGER NOT NULL,
+    confirmed_ms INTEGER,               -- NULL until a later run finds it gone again
+    how TEXT NOT NULL,                  -- 404 | 410 | redirect | text gone
+    url TEXT NOT NULL,
+    detail TEXT
 );
 """
 
@@ -324,6 +358,8 @@ class Index:
             except sqlite3.DatabaseError as exc:
                 log.info("%s: no WARC captures carried over: %s", old_path, exc)
             self._carry_over_summaries(old_path)
+            self._carry_over_media(old_path)
+            self._carry_over_rechecks(old_path)
             db.execute("DETACH DATABASE old")
 
     # meta -----------------------------------------------------------------------------------
@@ -651,3 +687,166 @@ class Index:
                 )
         except sqlite3.DatabaseError as exc:  # an old index without the table
             log.info("%s: no summaries carried over: %s", old_path, exc)
+
+    # media (images an article shows, media.py) ---------------------------------------------------
+
+    def _carry_over_media(self, old_path: Path) -> None:
+        try:
+            with self.atomic():
+                self.db.execute("INSERT OR IGNORE INTO media SELECT * FROM old.media")
+                self.db.execute(
+                    "INSERT OR IGNORE INTO article_images (article, url) SELECT a.rowid, i.url FROM old.article_images AS i"
+                    " JOIN old.articles AS o ON o.rowid = i.article JOIN articles AS a ON a.path = o.path"
+                )
+        except sqlite3.DatabaseError as exc:  # an old index without the tables
+            log.info("%s: no media carried over: %s", old_path, exc)
+
+    def set_article_images(self, article: int, urls: Iterable[str]) -> None:
+        self.db.execute("DELETE FROM article_images WHERE article = ?", (article,))
+        self.db.executemany("INSERT OR IGNORE INTO article_images (article, url) VALUES (?, ?)", ((article, url) for url in urls))
+
+    def media_due(self, now_ms: int, limit: int) -> list[tuple[str, set[str]]]:
+        """Image addresses to fetch now (never tried, or failed and due), oldest articles' last, with the outlets showing them."""
+        rows = self.db.execute(
+            "SELECT i.url, group_concat(DISTINCT a.source) FROM article_images AS i JOIN articles AS a ON a.rowid = i.article"
+            " LEFT JOIN media AS m ON m.url = i.url"
+            " WHERE m.url IS NULL OR (m.status = 'failed' AND m.next_try_ms IS NOT NULL AND m.next_try_ms <= ?)"
+            " GROUP BY i.url ORDER BY max(i.article) DESC LIMIT ?",
+            (now_ms, limit),
+        )
+        return [(str(url), set(str(sources).split(","))) for url, sources in rows]
+
+    def media_row(self, url: str) -> MediaRow | None:
+        from ..media import MediaRow
+
+        row = self.db.execute("SELECT * FROM media WHERE url = ?", (url,)).fetchone()
+        return MediaRow(*row) if row else None
+
+    def media_rows(self, urls: Iterable[str]) -> list[MediaRow]:
+        from ..media import MediaRow
+
+        return [MediaRow(*row) for row in _rows_in(self.db, "SELECT * FROM media WHERE url IN ({marks})", urls)]
+
+    def save_media(self, row: MediaRow) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.url, row.sha256, row.ext, row.bytes, row.status, row.failures, row.next_try_ms, row.last_error),
+        )
+
+    def article_images(self, article: int) -> list[str]:
+        return [str(url) for (url,) in self.db.execute("SELECT url FROM article_images WHERE article = ?", (article,))]
+
+    def media_stats(self) -> MediaStats:
+        from ..media import MediaStats
+
+        files, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(bytes), 0) FROM (SELECT DISTINCT sha256, ext, bytes FROM media WHERE status = 'ok')"
+        ).fetchone()
+        failed, skipped = self.db.execute(
+            "SELECT count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'skipped') FROM media"
+        ).fetchone()
+        (pending,) = self.db.execute(
+            "SELECT count(DISTINCT i.url) FROM article_images AS i LEFT JOIN media AS m ON m.url = i.url WHERE m.url IS NULL"
+        ).fetchone()
+        return MediaStats(images=int(files), bytes=int(size), failed=int(failed), pending=int(pending), skipped=int(skipped))
+
+    def referenced_media_paths(self) -> set[str]:
+        """media/… paths of stored images some article shows."""
+        from ..media import media_path
+
+        rows = self.db.execute(
+            "SELECT DISTINCT m.sha256, m.ext FROM media AS m WHERE m.status = 'ok' AND m.url IN (SELECT url FROM article_images)"
+        )
+        return {media_path(str(sha256), str(ext)) for sha256, ext in rows}
+
+    def count_unreferenced_media(self) -> int:
+        (count,) = self.db.execute("SELECT count(*) FROM media WHERE url NOT IN (SELECT url FROM article_images)").fetchone()
+        return int(count)
+
+    def forget_unreferenced_media(self) -> None:
+        self.db.execute("DELETE FROM media WHERE url NOT IN (SELECT url FROM article_images)")
+
+    # rechecks and takedowns (recheck.py) ---------------------------------------------------------
+
+    def _carry_over_rechecks(self, old_path: Path) -> None:
+        # By path: row ids change in a rebuild, and a takedown stays one whatever the file's version.
+        try:
+            with self.atomic():
+                for table, columns in (
+                    ("rechecks", "next_ms, checks, last_status, page_hash"),
+                    ("takedowns", "first_seen_gone_ms, confirmed_ms, how, url, detail"),
+                ):
+                    picked = ", ".join(f"t.{column}" for column in columns.split(", "))
+                    self.db.execute(
+                        f"INSERT OR IGNORE INTO {table} (article, {columns}) SELECT a.rowid, {picked} FROM old.{table} AS t"
+                        " JOIN old.articles AS o ON o.rowid = t.article JOIN articles AS a ON a.path = o.path"
+                    )
+        except sqlite3.DatabaseError as exc:  # an old index without the tables
+            log.info("%s: no rechecks or takedowns carried over: %s", old_path, exc)
+
+    def due_rechecks(self, since_ms: int, now_ms: int, limit: int, *, first_gap_ms: int = 0, every: bool = False) -> list[ArticleRow]:
+        """Articles first seen since ``since_ms`` whose recheck is due (never rechecked ones ``first_gap_ms`` after they
+        were first seen; all of them with ``every``), least recently due first; confirmed takedowns are never rechecked."""
+        due = "" if every else " AND (r.article IS NULL AND a.first_seen_ms <= ? OR r.next_ms <= ?)"
+        query = (
+            f"SELECT {', '.join('a.' + c for c in _ARTICLE_COLUMNS.split(', '))} FROM articles AS a"
+            " LEFT JOIN rechecks AS r ON r.article = a.rowid LEFT JOIN takedowns AS t ON t.article = a.rowid"
+            f" WHERE a.first_seen_ms >= ? AND a.link IS NOT NULL AND t.confirmed_ms IS NULL{due}"
+            " ORDER BY coalesce(r.next_ms, a.first_seen_ms) LIMIT ?"
+        )
+        values: tuple[int, ...] = (since_ms, limit) if every else (since_ms, now_ms - first_gap_ms, now_ms, limit)
+        return [ArticleRow(*row) for row in self.db.execute(query, values)]
+
+    def recheck_state(self, article: int) -> tuple[int, str | None]:
+        """(rechecks done, hash of the page's main text when last read)."""
+        row = self.db.execute("SELECT checks, page_hash FROM rechecks WHERE article = ?", (article,)).fetchone()
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    def save_recheck(self, article: int, next_ms: int | None, checks: int, status: str, page_hash: str | None) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO rechecks (article, next_ms, checks, last_status, page_hash) VALUES (?, ?, ?, ?, ?)",
+            (article, next_ms, checks, status, page_hash),
+        )
+
+    def takedown(self, article: int) -> tuple[int, int | None, str, str, str | None] | None:
+        """(first_seen_gone_ms, confirmed_ms, how, url, detail) of an article found gone, or None."""
+        row = self.db.execute(
+            "SELECT first_seen_gone_ms, confirmed_ms, how, url, detail FROM takedowns WHERE article = ?", (article,)
+        ).fetchone()
+        return (int(row[0]), row[1], row[2], row[3], row[4]) if row else None
+
+    def save_takedown(
+        self, article: int, first_seen_gone_ms: int, confirmed_ms: int | None, how: str, url: str, detail: str | None
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO takedowns (article, first_seen_gone_ms, confirmed_ms, how, url, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (article, first_seen_gone_ms, confirmed_ms, how, url, detail),
+        )
+
+    def forget_takedown(self, article: int) -> None:
+        """A pending takedown that a later recheck found there after all."""
+        self.db.execute("DELETE FROM takedowns WHERE article = ? AND confirmed_ms IS NULL", (article,))
+
+    def takedowns(self, since_ms: int | None = None) -> list[tuple[ArticleRow, int, int, str, str, str | None]]:
+        """Confirmed takedowns, newest confirmation first: (article, first_seen_gone_ms, confirmed_ms, how, url, detail)."""
+        query = (
+            f"SELECT {', '.join('a.' + c for c in _ARTICLE_COLUMNS.split(', '))},"
+            " t.first_seen_gone_ms, t.confirmed_ms, t.how, t.url, t.detail FROM takedowns AS t JOIN articles AS a ON a.rowid = t.article"
+            " WHERE t.confirmed_ms IS NOT NULL AND t.confirmed_ms >= ?"
+            " ORDER BY t.confirmed_ms DESC"
+        )
+        width = len(_ARTICLE_COLUMNS.split(", "))
+        return [(ArticleRow(*row[:width]), *row[width:]) for row in self.db.execute(query, (since_ms or 0,))]
+
+    def local_images_by_article(self) -> dict[int, list[tuple[str, str]]]:
+        """article rowid -> (address, media/… path) of each of its images with a stored copy, in one query (the static site)."""
+        from ..media import media_path
+
+        found: dict[int, list[tuple[str, str]]] = {}
+        rows = self.db.execute(
+            "SELECT i.article, i.url, m.sha256, m.ext FROM article_images AS i JOIN media AS m ON m.url = i.url"
+            " WHERE m.status = 'ok' ORDER BY i.article, i.url"
+        )
+        for article, url, sha256, ext in rows:
+            found.setdefault(int(article), []).append((str(url), media_path(str(sha256), str(ext))))
+        return found

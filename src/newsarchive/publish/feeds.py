@@ -87,6 +87,34 @@ def _entry(archive: Archive, feed: ET.Element, row: ArticleRow, base: str | None
     _sub(entry, "content", body, type="html")
 
 
+def takedowns_feed(archive: Archive) -> bytes:
+    """``feeds/takedowns.xml``: the articles the outlets removed (recheck.py), newest confirmation first, each with
+    the archived text; a feed with no entries when there are none."""
+    base = archive.settings.site.base_url
+    found = archive.index.takedowns()[:FEED_SIZE]
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    _sub(feed, "id", (base + "feeds/takedowns.xml") if base else "urn:newsarchive:feeds:takedowns")
+    _sub(feed, "title", f"{archive.settings.title}: 已被媒体删除 Removed by the outlets")
+    _sub(feed, "updated", _iso(max((confirmed_ms for _, _, confirmed_ms, *_ in found), default=0)))
+    _sub(feed, "generator", "newsarchive")
+    if base:
+        _sub(feed, "link", rel="self", href=base + "feeds/takedowns.xml")
+    for row, first_ms, confirmed_ms, how, _, _ in found:
+        _entry(archive, feed, row, base)  # the archived article, then what makes it a takedown entry
+        entry = feed[-1]
+        replaced = {
+            "id": (base + page_of(row.path) + "#removed") if base else f"urn:newsarchive:takedown:{row.path}",
+            "title": f"已被删除 Removed: {row.title}",
+            "updated": _iso(confirmed_ms),
+        }
+        for tag, text in replaced.items():
+            if (element := entry.find(f"{{{ATOM}}}{tag}")) is not None:
+                element.text = _xml_text(text)
+        outlet = archive.source_name(row.source)
+        _sub(entry, "summary", f"{outlet} 删除了此文 removed this article ({how}); first found gone {_iso(first_ms)}")
+    return _document(feed)
+
+
 def sitemaps(archive: Archive, pages: Iterator[str]) -> dict[str, bytes]:
     """``sitemap.xml`` (and ``sitemap-<n>.xml`` files with an index when there are more pages than one file
     may hold) for the site at ``site.base_url``; empty without one, as a sitemap needs absolute addresses."""

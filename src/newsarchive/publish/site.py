@@ -9,7 +9,9 @@ and writes only files whose bytes differ; pages of articles no longer in the arc
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +27,8 @@ from ..store import layout
 from ..store.archive import Archive
 from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, diff_pages, outlet_href, page_of
 from . import feeds, sitesearch
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = ".newsarchive-site.sqlite"
 LEAD_HTML = 20_000  # characters of a body parsed for its lead: enough for the first paragraphs, not a whole long article
@@ -108,6 +112,7 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
             feed = feeds.atom_feed(archive, name)
             if feed is not None:
                 output.write(f"feeds/{name}.xml", feed)
+        output.write("feeds/takedowns.xml", feeds.takedowns_feed(archive))
         for name, data in feeds.sitemaps(archive, _site_pages(state)).items():
             output.write(name, data)
         if documents_changed or not (out / "search" / "meta.js").exists():  # else the search files stand as they are
@@ -129,10 +134,14 @@ def _article_pages(
     numbers = dict(state.execute("SELECT path, number FROM docs"))
     next_number = max(numbers.values(), default=-1) + 1
     seen: set[str] = set()
+    images = archive.index.local_images_by_article()  # a newly downloaded image re-renders its article's pages
+    removed = {row.rowid: (first_ms, how) for row, first_ms, _, how, *_ in archive.index.takedowns()}  # the banner (recheck.py)
+    _copy_media(archive, output, {path for found in images.values() for _, path in found})
     for done, row in enumerate(archive.articles(), 1):
         versions = archive.index.revisions(row.rowid)
         name = archive.source_name(row.source)
-        signature = hashlib.sha256(repr((version, row.fingerprint, row.title, row.updated_ms, name, versions)).encode()).hexdigest()[:24]
+        inputs = (version, row.fingerprint, row.title, row.updated_ms, name, versions, images.get(row.rowid, []), removed.get(row.rowid))
+        signature = hashlib.sha256(repr(inputs).encode()).hexdigest()[:24]
         page = page_of(row.path)
         # the changes from each version to the next too; Pages.article renders those as well
         targets = [page, *(page_of(path) for path, _, _ in versions), *diff_pages(row, versions)]
@@ -225,3 +234,30 @@ def _search_entries(state: sqlite3.Connection) -> Iterator[sitesearch.SearchEntr
         "SELECT number, page, title, source, pub_ms, tokens FROM docs ORDER BY number"
     ):
         yield sitesearch.SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=tuple(tokens.split(" ")))
+
+
+def _copy_media(archive: Archive, output: _Output, wanted: set[str]) -> None:
+    """Put the images articles show into OUT/media/ (hard links where the file system allows, else copies) and
+    remove those no article shows any more. Names are content hashes: a file that is there is the right one."""
+    for path in sorted(wanted):
+        target = output.root / path
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.unlink(missing_ok=True)
+        try:
+            try:
+                os.link(archive.root / path, temporary)
+            except OSError:  # another file system, or no hard links: copy
+                shutil.copyfile(archive.root / path, temporary)
+        except FileNotFoundError:  # pruned or lost meanwhile: the page shows the original address
+            log.info("%s: not in the archive; the site links the original", path)
+            continue
+        os.replace(temporary, target)
+        output.written += 1
+    folder = output.root / "media"
+    if folder.is_dir():
+        for file in folder.rglob("*"):
+            if file.is_file() and file.relative_to(output.root).as_posix() not in wanted:
+                output.remove(file.relative_to(output.root).as_posix())

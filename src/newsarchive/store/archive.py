@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..diff import History
     from ..export import ExportReport, ExportTarget
+    from ..media import MediaStats, PruneReport
     from ..publish.bundle import BundleReport
     from ..publish.git import PublishReport
     from ..publish.site import SiteReport
+    from ..recheck import Takedown
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError
@@ -157,12 +159,13 @@ class Archive:
         only: Sequence[str] | None = None,
         clock: Callable[[], float] = time.time,
         on_source_done: Callable[[SourceReport], None] | None = None,
+        recheck: bool = False,
     ) -> UpdateReport:
         """Fetch every enabled outlet (or those in ``only``) and store what is new or changed; see
-        ``newsarchive.pipeline.update``."""
+        ``newsarchive.pipeline.update``. ``recheck``: recheck every recent article's page now."""
         from ..pipeline import update
 
-        return update(self, only=only, clock=clock, on_source_done=on_source_done)
+        return update(self, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck)
 
     def publish(self, *, push: bool = False) -> PublishReport:
         """Commit what changed (one commit) and, with ``push``, push it to every mirror; holds the lock."""
@@ -172,6 +175,12 @@ class Archive:
             return publish(self, push=push)
 
     # reading --------------------------------------------------------------------------------
+
+    def takedowns(self, *, since_ms: int | None = None) -> list[Takedown]:
+        """Articles the outlets removed, as rechecks found and a later run confirmed; newest first (see recheck.py)."""
+        from ..recheck import takedowns
+
+        return takedowns(self, since_ms)
 
     def serve(self, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
         """Serve the reader in a browser until interrupted; see ``newsarchive.web.app``."""
@@ -207,6 +216,19 @@ class Archive:
         from ..export import export
 
         return export(self, target, format=format, source=source, since_ms=since_ms, on_skip=on_skip, on_progress=on_progress)
+
+    def media_stats(self) -> MediaStats:
+        """Images kept in media/: files, bytes, failures, not yet tried (see ``newsarchive.media``)."""
+        from ..media import stats
+
+        return stats(self)
+
+    def prune_media(self, *, dry_run: bool = True) -> PruneReport:
+        """Remove the stored images no article refers to; with ``dry_run`` only list them. Holds the archive lock."""
+        from ..media import prune
+
+        with self.lock():
+            return prune(self, dry_run=dry_run)
 
     def history(self, article: str, *, source: str | None = None) -> History:
         """The versions of an article (named by its link, its file, or ``<slug>/<id>``) and what changed between

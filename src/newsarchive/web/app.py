@@ -22,6 +22,8 @@ from .pages import DIFF_PAGE, HOME, SEARCH, STATIC_FILES, Pages, content_securit
 log = logging.getLogger(__name__)
 
 _OUTLET = re.compile(r"^outlets/([^/]+)/(?:index\.html|page-([1-9][0-9]{0,8})\.html)?$")
+_MEDIA = re.compile(r"^media/[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png|gif|webp|avif)$")
+_MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif"}
 _TYPES = {
     ".svg": "image/svg+xml",
     ".css": "text/css; charset=utf-8",
@@ -90,6 +92,11 @@ class Reader:
             page = pages.article(path)
             if page is not None:
                 return 200, html, page.encode()
+        if _MEDIA.match(path):  # an image kept by media.py: the name says its type (sniffed from the bytes when stored)
+            try:
+                return 200, _MEDIA_TYPES[Path(path).suffix], (pages.archive.root / path).read_bytes()
+            except OSError:
+                pass
         return 404, "text/plain; charset=utf-8", "没有这一页。Not found.\n".encode()
 
 
@@ -123,7 +130,7 @@ def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> 
             self.send_header("Content-Security-Policy", csp)
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Referrer-Policy", "no-referrer")
-            self.send_header("Cache-Control", "max-age=3600" if self.path.startswith("/static/") else "no-cache")
+            self.send_header("Cache-Control", "max-age=3600" if self.path.startswith(("/static/", "/media/")) else "no-cache")
             self.end_headers()
             if with_body:
                 self.wfile.write(body)

@@ -116,6 +116,16 @@ class Entry:
     snippet: Markup | str = ""
 
 
+def removed_banner(takedown: tuple[int, int | None, str, str, str | None] | None) -> dict[str, str] | None:
+    """What an article's page says of a confirmed takedown (recheck.py): when it was first found gone, and how."""
+    if takedown is None or takedown[1] is None:
+        return None
+    date, iso = beijing_time(takedown[0])
+    hows = {"404": "HTTP 404", "410": "HTTP 410", "text gone": "页面上已无此文 the page no longer holds the text"}
+    how = hows.get(takedown[2], takedown[2])
+    return {"date": date, "iso": iso, "how": how}
+
+
 def marked(snippet: str) -> Markup:
     """A search snippet with its matches (between 【 and 】) marked, everything else escaped."""
     return Markup(str(escape(snippet)).replace("【", "<mark>").replace("】", "</mark>"))
@@ -136,6 +146,13 @@ class Pages:
         self.static = static
         self._counts: tuple[float, dict[str, int]] | None = None
         self.env = templates()
+
+    def local_images(self, page: str, article: int) -> dict[str, str]:
+        """The article's images kept in media/, as addresses relative to ``page`` (see ``newsarchive.media``)."""
+        from ..media import local_copies
+
+        copies = local_copies(self.archive.index, self.archive.index.article_images(article))
+        return {url: relative(page, path) for url, path in copies.items()}
 
     def render(self, template: str, current: str, **context: Any) -> str:
         rel: Callable[[str], str] = lambda target: relative(current, target)  # noqa: E731
@@ -223,7 +240,7 @@ class Pages:
             stored = self.archive.read(path)
         except (OSError, ArticleFileError, UnicodeDecodeError):
             return None
-        body = clean_html(stored.body, stored.link or "", remote_images=self.site.remote_images)
+        body = clean_html(stored.body, stored.link or "", remote_images=self.site.remote_images, local=self.local_images(page, row.rowid))
         date, iso = beijing_time(stored.pub_ms)
         listed = versions_of(row, self.archive.index.revisions(row.rowid))
         versions = [
@@ -245,6 +262,7 @@ class Pages:
             version_of=page_of(row.path) if seen_ms is not None else None,
             seen=beijing_time(seen_ms)[0],
             compare=diff_page(row.path),
+            removed=removed_banner(self.archive.index.takedown(row.rowid)),
         )
 
     def diff(self, page: str, older: str | None = None, newer: str | None = None) -> str | None:
