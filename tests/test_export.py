@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from newsarchive.export import FIELDS, links_in
-from newsarchive.html import plain_text
+from newsarchive.export import FIELDS
+from newsarchive.html import link_urls, plain_text
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
 
@@ -89,9 +89,9 @@ def test_one_record_per_version_in_index_order_with_every_field(archive: Archive
 
 def test_links_are_absolute_web_addresses_only() -> None:
     body = '<a href=" ./b?x=1 ">b</a><a href="ftp://example.org/f">f</a><a>none</a><a href="http://[bad">bad</a>'
-    assert links_in(body, "https://news.example.org/zh/a/") == ["https://news.example.org/zh/a/b?x=1"]
-    assert links_in(body + '<a href="https://example.org/">ok</a>', None) == ["https://example.org/"]
-    assert links_in("<p>沒有連結\x00\x1f</p>", None) == []
+    assert link_urls(body, "https://news.example.org/zh/a/") == ["https://news.example.org/zh/a/b?x=1"]
+    assert link_urls(body + '<a href="https://example.org/">ok</a>', None) == ["https://example.org/"]
+    assert link_urls("<p>沒有連結\x00\x1f</p>", None) == []
 
 
 def test_source_and_since_filters(archive: Archive) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,13 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import ada_url
 import lxml.etree
-import lxml.html
 
 from .errors import ArticleFileError, ConfigError
 from .health import iso
-from .html import image_urls, plain_text
+from .html import image_urls, link_urls, plain_text
 from .store.atomic import TMP_SUFFIX
 
 if TYPE_CHECKING:
@@ -71,9 +68,6 @@ PARQUET_HINT = "pip install 'newsarchive[parquet]'"
 
 ExportTarget = str | os.PathLike[str] | IO[bytes]  # a file to write atomically, or an open binary stream (standard output)
 SkipHandler = Callable[[str, str], None]  # (path, reason)
-
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # lxml refuses these characters
-_C0_AND_SPACE = "".join(map(chr, range(33)))  # what browsers strip around an address
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +151,7 @@ class _Exporter:
         try:
             stored = self.archive.read(path)
             html, link = stored.body, stored.link
-            derived = {"text": plain_text(html), "links": links_in(html, link), "images": image_urls(html, link or "")}
+            derived = {"text": plain_text(html), "links": link_urls(html, link), "images": image_urls(html, link or "")}
         except (OSError, UnicodeDecodeError, ArticleFileError, ValueError, lxml.etree.LxmlError) as exc:
             self.skipped += 1
             if self.on_skip:
@@ -193,28 +187,6 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return f"its body could not be read: {exc}"
-
-
-def links_in(html: str, base_url: str | None) -> list[str]:
-    """The absolute http(s) addresses the body's links point to, in order, each once; relative ones resolved
-    against the article's address, in-page (#) and other schemes (mailto:, javascript:) left out."""
-    parser = lxml.html.HTMLParser(huge_tree=True)  # deep, sloppy bodies; one parser per call, as lxml wants
-    root = lxml.html.fragment_fromstring(_NOT_XML.sub("", html), create_parent="div", parser=parser)
-    found = (_absolute(anchor.get("href"), base_url) for anchor in root.iter("a"))
-    return list(dict.fromkeys(url for url in found if url))
-
-
-def _absolute(href: str | None, base_url: str | None) -> str | None:
-    href = (href or "").strip(_C0_AND_SPACE)
-    if not href or href.startswith("#"):
-        return None
-    if href.startswith("//"):
-        href = "https:" + href
-    try:
-        url = ada_url.join_url(base_url, href) if base_url else ada_url.URL(href).href
-    except ValueError:
-        return None
-    return url if url.startswith(("http://", "https://")) else None
 
 
 @contextmanager

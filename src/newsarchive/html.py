@@ -26,7 +26,7 @@ import lxml.etree
 import lxml.html
 import nh3
 
-__all__ = ["clean_html", "image_urls", "plain_text"]
+__all__ = ["clean_html", "image_urls", "link_urls", "plain_text"]
 
 # Removed with all they hold, before sanitising and again by nh3: code, foreign content (the usual carriers of
 # mutation XSS), plugins, form controls and document-level elements (meta refresh, base).
@@ -132,6 +132,14 @@ def clean_html(body: str, base_url: str, *, remote_images: bool = True, local: M
 def image_urls(body: str, base_url: str) -> list[str]:
     """The absolute http(s) addresses of the images ``clean_html`` shows, in order, each once."""
     return list(dict.fromkeys(image.get("src") for image in _rewrite(body, base_url).iter("img")))
+
+
+def link_urls(body: str, base_url: str | None) -> list[str]:
+    """The absolute http(s) addresses the body's links point to, in order, each once; relative ones resolved against
+    the article's address, in-page (#) links and other schemes (mailto:, javascript:) left out."""
+    hrefs = (anchor.get("href") or "" for anchor in _parse(body).iter("a"))
+    found = (_absolute(href, base_url or "") for href in hrefs if not href.strip().startswith("#"))
+    return list(dict.fromkeys(url for url in found if url))
 
 
 # For plain_text: elements whose text is not part of the article, elements that end a line, table cells.
