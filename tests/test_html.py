@@ -44,7 +44,7 @@ def assert_safe(markup: str) -> None:
 
 
 def test_public_names() -> None:
-    assert newsarchive.html.__all__ == ["clean_html", "image_urls", "plain_text"]
+    assert newsarchive.html.__all__ == ["clean_html", "image_urls", "link_urls", "plain_text"]
 
 
 # The allow-list
