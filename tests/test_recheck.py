@@ -86,6 +86,14 @@ def test_edited_removed_and_failing_pages_over_three_runs(server: FeedServer, tm
 
     archive.reindex()  # the records survive a rebuilt index
     assert [row.path for row, *_ in archive.index.takedowns()] == [rows[links[1]].path]
+    archive.close()
+    (archive.root / ".newsarchive" / "index.sqlite").unlink()  # and the loss of the index: the files are the record
+    (archive.root / "takedowns" / "news" / "broken.json").write_text("{not json", encoding="utf-8")
+    archive.reindex()
+    found = archive.index.takedowns()
+    assert [(row.path, how, confirmed) for row, _, confirmed, how, *_ in found] == [
+        (rows[links[1]].path, "404", int((T0 + 4 * 3600) * 1000))
+    ]
     check_takedown_is_shown(archive, rows[links[1]].path, tmp_path)
     archive.close()
 

@@ -138,6 +138,32 @@ def takedown_path(article_path: str) -> str:
     return f"takedowns/{folder}/{name.rsplit('.', 1)[0]}.json"
 
 
+def index_takedown_files(archive: Archive) -> int:
+    """Put the confirmed takedowns recorded in ``takedowns/`` into the index (``reindex`` calls this, so the
+    records survive the loss of the index); returns how many were added. A file that cannot be read is reported."""
+    added = 0
+    with archive.index.atomic():
+        for file in sorted((archive.root / "takedowns").glob("*/*.json")):
+            try:
+                record = json.loads(file.read_text(encoding="utf-8"))
+                row = archive.index.article_at(str(record["path"]))
+                known = archive.index.takedown(row.rowid) if row else None
+                if row is None or (known is not None and known[1] is not None):
+                    continue
+                archive.index.save_takedown(
+                    row.rowid,
+                    int(record["first_seen_gone_ms"]),
+                    int(record["confirmed_ms"]),
+                    str(record["how"]),
+                    str(record["url"]),
+                    None if record.get("detail") is None else str(record["detail"]),
+                )
+                added += 1
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("%s: not a takedown record newsarchive can read: %s", file, exc)
+    return added
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -541,6 +541,9 @@ class Archive:
             try:
                 report = Indexer(self, copy=False, on_progress=on_progress).run(self.root)
                 self._index.carry_over_from(index_path)
+                from ..recheck import index_takedown_files
+
+                index_takedown_files(self)  # the files are the record: a lost index loses no takedown
             finally:
                 self.close()
             for suffix in ("-wal", "-shm"):
