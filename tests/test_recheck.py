@@ -182,3 +182,24 @@ def test_recheck_settings(tmp_path: Path) -> None:
     (tmp_path / "newsarchive.toml").write_text("[recheck]\nschedule_hours = [0]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"recheck.schedule_hours"):
         load_settings(tmp_path)
+
+
+def test_a_redirect_to_a_section_or_home_page_is_gone() -> None:
+    from newsarchive.recheck import classify, redirected_away
+
+    article = "https://news.example.org/zh/news/2026/06/01/story"
+    assert redirected_away(article, "https://news.example.org/zh/news")
+    assert redirected_away(article, "https://news.example.org/")
+    assert not redirected_away(article, article)
+    assert not redirected_away(article, "https://news.example.org/zh/news/2026/06/01/story-updated")
+    assert not redirected_away(article, None)
+    verdict = classify(
+        "<p>原文</p>",
+        url=article,
+        body=b"<html>section</html>",
+        charset="utf-8",
+        status=200,
+        error=None,
+        final_url="https://news.example.org/zh/news/",
+    )
+    assert (verdict.kind, verdict.how) == ("gone", "redirect")

@@ -350,6 +350,7 @@ class Fetcher:
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
             charset=_charset(response.headers.get("content-type")),
+            final_url=str(response.url),
         )
 
     async def _read_body(self, url: str, response: httpx.Response) -> bytes:

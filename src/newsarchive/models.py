@@ -51,6 +51,7 @@ class FetchResult:
     charset: str | None = None
     attempts: int = 1
     elapsed: float = 0.0
+    final_url: str | None = None  # where redirects ended, when they did
 
     @property
     def not_modified(self) -> bool:

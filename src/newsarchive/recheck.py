@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from .config import RecheckConfig
 from .errors import SourceError
@@ -84,8 +85,26 @@ def text_hash(body: str) -> str:
     return hashlib.blake2b(_plain(body).encode(), digest_size=16).hexdigest()
 
 
+def redirected_away(url: str, final_url: str | None) -> bool:
+    """Redirects that ended on a home page or on a section above the article (``/news/2026/x`` -> ``/news``): what an
+    outlet does with an article it took down."""
+    if not final_url or final_url == url:
+        return False
+    asked, ended = urlsplit(url), urlsplit(final_url)
+    section = ended.path.rstrip("/")
+    return section == "" or asked.path.rstrip("/").startswith(section + "/")
+
+
 def classify(
-    stored_body: str, *, url: str, body: bytes | None, charset: str | None, status: int | None, error: str | None, rule: Rule | None = None
+    stored_body: str,
+    *,
+    url: str,
+    body: bytes | None,
+    charset: str | None,
+    status: int | None,
+    error: str | None,
+    rule: Rule | None = None,
+    final_url: str | None = None,
 ) -> Verdict:
     """Classify one recheck of an article (``stored_body``, as its file holds it) from its page's answer: the bytes,
     or the status and error of a failed fetch. ``rule``: the outlet's full-text rule, so that the text compared is
@@ -96,6 +115,8 @@ def classify(
         return Verdict("inconclusive", detail=error)  # network error, 5xx, 429 after retries, 403, …: proves nothing
     if body is None:
         return Verdict("unchanged")  # 304: not modified
+    if redirected_away(url, final_url):
+        return Verdict("gone", how="redirect", detail=f"{url}: redirected to {final_url}")
     from .fulltext import ExtractionError, extract
     from .parse import decode_page
 
@@ -236,6 +257,7 @@ class _Answer:
     charset: str | None = None
     status: int | None = None
     error: str | None = None
+    final_url: str | None = None
 
 
 async def _fetch(archive: Archive, fetcher: Fetcher, row: ArticleRow) -> _Answer:
@@ -249,7 +271,7 @@ async def _fetch(archive: Archive, fetcher: Fetcher, row: ArticleRow) -> _Answer
         return _Answer(url, status=getattr(exc, "status", None), error=str(exc))
     except Exception as exc:  # whatever it is, only this recheck is inconclusive
         return _Answer(url, error=f"{url}: unexpected {type(exc).__name__}: {exc}")
-    return _Answer(url, body=result.body, charset=result.charset)
+    return _Answer(url, body=result.body, charset=result.charset, final_url=result.final_url)
 
 
 def _settle(archive: Archive, row: ArticleRow, answer: _Answer, now_ms: int, report: RecheckReport) -> None:
@@ -261,7 +283,14 @@ def _settle(archive: Archive, row: ArticleRow, answer: _Answer, now_ms: int, rep
     source = archive.settings.source(row.source)
     rule = rule_for(row.source, source.fulltext_selector if source else None)
     verdict = classify(
-        stored, url=answer.url, body=answer.body, charset=answer.charset, status=answer.status, error=answer.error, rule=rule
+        stored,
+        url=answer.url,
+        body=answer.body,
+        charset=answer.charset,
+        status=answer.status,
+        error=answer.error,
+        rule=rule,
+        final_url=answer.final_url,
     )
     checks, last_hash = index.recheck_state(row.rowid)
     config = archive.settings.recheck
