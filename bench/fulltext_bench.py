@@ -19,13 +19,11 @@ import random
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from common import paragraph, settle
+from common import FeedServer, paragraph, settle
 
 from newsarchive import fulltext
 from newsarchive.config import FetchConfig, Settings
@@ -62,39 +60,6 @@ def article_page(rng: random.Random, n: int, size: int, rfi: bool) -> str:
     return f"{head}<body>{FURNITURE_TOP}<main>{article}</main>{FURNITURE_BOTTOM}</body></html>"
 
 
-class PageServer:
-    """Serves prepared bodies on 127.0.0.1, each answer in one write: headers and body written apart would wait
-    for the client's delayed ACK (40 ms a page) and time that instead."""
-
-    def __init__(self, bodies: dict[str, bytes]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = 1 << 16  # buffered: flushed once when the answer is complete
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = bodies.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def time_extraction(pages: list[bytes], rule: fulltext.Rule | None, runs: int) -> float:
     """Median pages/s of extract() over ``runs`` passes."""
     rates = []
@@ -109,7 +74,7 @@ def time_extraction(pages: list[bytes], rule: fulltext.Rule | None, runs: int) -
 def time_update(pages: int, size: int, per_host: int, runs: int, settle_seconds: float) -> tuple[float, float]:
     rng = random.Random("update")
     bodies = {f"/zh/{n}": article_page(rng, n, size, rfi=False).encode() for n in range(pages)}
-    server = PageServer(bodies)
+    server = FeedServer(bodies)
     items = "".join(
         f"<item><title>第{n}篇</title><link>{server.base}/zh/{n}</link><guid>{server.base}/zh/{n}</guid>"
         f"<pubDate>Mon, 01 Jun 2026 08:{n % 60:02d}:00 GMT</pubDate><description>{paragraph(rng, 60)}</description></item>"

@@ -19,13 +19,11 @@ import shutil
 import statistics
 import struct
 import tempfile
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from common import paragraph, settle
+from common import FeedServer, paragraph, settle
 
 from newsarchive import media
 from newsarchive.config import FetchConfig, MediaConfig, Settings
@@ -57,38 +55,6 @@ def picture(address: str, way: int) -> str:
     return f'<img class="lazyload" src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><noscript><img src="{address}" alt="图"></noscript>'
 
 
-class Server:
-    """Serves prepared bodies on 127.0.0.1, each answer in one write."""
-
-    def __init__(self, bodies: dict[str, bytes]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = 1 << 16
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = bodies.get(self.path.split("?")[0])
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png" if self.path.endswith(".png") else "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def build(args: argparse.Namespace) -> tuple[dict[str, bytes], int]:
     """The feed and image bodies by path, and the number of distinct images."""
     rng = random.Random(6)
@@ -114,7 +80,7 @@ def build(args: argparse.Namespace) -> tuple[dict[str, bytes], int]:
     return bodies, distinct
 
 
-def one_run(server: Server, args: argparse.Namespace, workdir: Path) -> tuple[float, media.MediaRunReport]:
+def one_run(server: FeedServer, args: argparse.Namespace, workdir: Path) -> tuple[float, media.MediaRunReport]:
     root = workdir / "archive"
     shutil.rmtree(root, ignore_errors=True)
     Archive.init(root).close()
@@ -147,7 +113,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     bodies, distinct = build(args)
-    server = Server(bodies)
+    server = FeedServer(bodies)
     # the generated bodies name images by path: make them absolute on this server
     bodies["/feed.xml"] = bodies["/feed.xml"].replace(b'"/img/', f'"{server.base}/img/'.encode())
     bodies["/feed.xml"] = bodies["/feed.xml"].replace(b", /img/", f", {server.base}/img/".encode())
