@@ -258,30 +258,28 @@ class _Answer:
     status: int | None = None
     error: str | None = None
     final_url: str | None = None
+    rule: Rule | None = None  # the outlet's full-text rule: it chose the page's address and reads its text
 
 
 async def _fetch(archive: Archive, fetcher: Fetcher, row: ArticleRow) -> _Answer:
     from .fulltext import page_address, rule_for
 
     source = archive.settings.source(row.source)
-    url = page_address(row.link or "", rule_for(row.source, source.fulltext_selector if source else None))
+    rule = rule_for(row.source, source.fulltext_selector if source else None)
+    url = page_address(row.link or "", rule)
     try:
         result = await fetcher.fetch(url, untrusted=True, allow_private=bool(source and source.allow_private))
     except SourceError as exc:
-        return _Answer(url, status=getattr(exc, "status", None), error=str(exc))
+        return _Answer(url, status=getattr(exc, "status", None), error=str(exc), rule=rule)
     except Exception as exc:  # whatever it is, only this recheck is inconclusive
-        return _Answer(url, error=f"{url}: unexpected {type(exc).__name__}: {exc}")
-    return _Answer(url, body=result.body, charset=result.charset, final_url=result.final_url)
+        return _Answer(url, error=f"{url}: unexpected {type(exc).__name__}: {exc}", rule=rule)
+    return _Answer(url, body=result.body, charset=result.charset, final_url=result.final_url, rule=rule)
 
 
 def _settle(archive: Archive, row: ArticleRow, answer: _Answer, now_ms: int, report: RecheckReport) -> None:
     """Record one recheck (in the thread that may write the archive)."""
     index = archive.index
     stored = archive.read(row).body
-    from .fulltext import rule_for
-
-    source = archive.settings.source(row.source)
-    rule = rule_for(row.source, source.fulltext_selector if source else None)
     verdict = classify(
         stored,
         url=answer.url,
@@ -289,7 +287,7 @@ def _settle(archive: Archive, row: ArticleRow, answer: _Answer, now_ms: int, rep
         charset=answer.charset,
         status=answer.status,
         error=answer.error,
-        rule=rule,
+        rule=answer.rule,
         final_url=answer.final_url,
     )
     checks, last_hash = index.recheck_state(row.rowid)
