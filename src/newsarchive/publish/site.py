@@ -178,9 +178,7 @@ def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.
     try:
         body = archive.read(row).body
     except (OSError, ArticleFileError, UnicodeDecodeError) as exc:
-        import logging
-
-        logging.getLogger(__name__).warning("%s: left out of the site: %s", row.path, exc)
+        log.warning("%s: left out of the site: %s", row.path, exc)
         return None
     lead = plain_text(body[:LEAD_HTML])[: sitesearch.LEAD_CHARACTERS]
     return sitesearch.SearchEntry(
