@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsarchive.config import FetchConfig, Settings
+from newsarchive.index.db import CHANGED_SINCE
 from newsarchive.index.search import SearchIndex
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
@@ -335,3 +336,6 @@ def test_what_an_update_stores_is_searchable_when_it_ends(server: FeedServer, tm
     server.add("/a.xml", rss(item(1, title="王毅訪問中亞", body="<p>修改后的正文</p>"), item(2, title="上海天气")))
     update(archive)
     assert [hit.title for hit in SearchIndex(tmp_path / SEARCH_DIR).search("修改")] == ["王毅訪問中亞"]
+    # Catching up reads two indexes, never the whole table (every search in the reader starts with it).
+    plan = archive.index.db.execute("EXPLAIN QUERY PLAN " + CHANGED_SINCE, (0, 0)).fetchall()
+    assert not [step for step in plan if step[-1].startswith("SCAN")], plan

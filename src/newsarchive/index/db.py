@@ -47,6 +47,7 @@ CREATE INDEX IF NOT EXISTS articles_by_source ON articles (source, file_id);
 -- health: when an outlet last brought something new, and how many in the last 24 hours (imported files have no first-seen time)
 CREATE INDEX IF NOT EXISTS articles_by_source_seen ON articles (source, first_seen_ms) WHERE first_seen_ms IS NOT NULL;
 CREATE INDEX IF NOT EXISTS articles_by_date ON articles (pub_ms);
+CREATE INDEX IF NOT EXISTS articles_by_updated ON articles (updated_ms);  -- the search index catching up (changed_since)
 CREATE TABLE IF NOT EXISTS article_keys (
     key TEXT PRIMARY KEY,               -- link:<slug>:<normalised address> | guid:<slug>:<guid> | title:<slug>:<title>
     article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE
@@ -142,6 +143,12 @@ CREATE TABLE IF NOT EXISTS takedowns (  -- recheck.py: articles found gone; conf
 """
 
 _ARTICLE_COLUMNS = "rowid, source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms, origin, body_length"
+
+# A union of two index searches: written with OR, SQLite reads the whole table (75 ms at 1M articles).
+CHANGED_SINCE = (
+    f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid IN"
+    " (SELECT rowid FROM articles WHERE rowid > ?1 UNION SELECT rowid FROM articles WHERE updated_ms > ?2) ORDER BY rowid"
+)
 
 
 @dataclass(frozen=True)
@@ -468,8 +475,7 @@ class Index:
 
     def changed_since(self, rowid: int, updated_ms: int) -> Iterator[ArticleRow]:
         """Articles added after ``rowid`` or given a new version after ``updated_ms``."""
-        query = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid > ? OR updated_ms > ? ORDER BY rowid"
-        for row in self.db.execute(query, (rowid, updated_ms)):
+        for row in self.db.execute(CHANGED_SINCE, (rowid, updated_ms)):
             yield ArticleRow(*row)
 
     def count(self, source: str) -> int:
