@@ -76,7 +76,13 @@ def test_edited_removed_and_failing_pages_over_three_runs(server: FeedServer, tm
     assert archive.index.takedown(rows[links[2]].rowid) is None
     assert not (archive.root / "takedowns").exists()
 
+    # The feed changes (a new article), but still carries the version from before the edit: that is no newer
+    # version, the edit stands.
+    fourth = server.add("/news/4", page(4), headers={"Content-Type": "text/html; charset=utf-8"})
+    server.add("/feed.xml", rss(*(entry(link, n) for n, link in enumerate([*links, fourth], 1))))
     archive.update(clock=lambda: T0 + 4 * 3600)
+    assert "当局随后否认了此前公布的伤亡数字" in archive.read(rows[links[0]]).body
+    assert len(archive.index.revisions(rows[links[0]].rowid)) == 1
     confirmed = archive.index.takedown(rows[links[1]].rowid)
     assert confirmed is not None and confirmed[1] == int((T0 + 4 * 3600) * 1000) and confirmed[0] == int((T0 + 2 * 3600) * 1000)
     assert archive.index.takedown(rows[links[2]].rowid) is None  # a 503, however often, is no takedown
@@ -135,6 +141,30 @@ def test_a_page_back_before_confirmation_is_no_takedown_and_recheck_forces(serve
     assert archive.index.takedown(row.rowid) is None  # it was a hiccup
     archive.update(clock=lambda: T0 + 4 * 3600, recheck=True)
     assert len(archive.index.revisions(row.rowid)) == 0  # the same page read again is no edit
+    archive.close()
+
+
+def test_after_a_page_edit_only_a_change_of_the_article_in_the_feed_is_a_newer_version(server: FeedServer, tmp_path: Path) -> None:
+    link = server.add("/news/1", page(1), headers={"Content-Type": "text/html; charset=utf-8"})
+    other = server.add("/news/2", page(2), headers={"Content-Type": "text/html; charset=utf-8"})
+    archive = make_archive(tmp_path / "a", server.add("/feed.xml", rss(entry(link, 1))))
+    archive.update(clock=lambda: T0)
+    server.routes["/news/1"].body = page(1, changed=2).encode()
+    archive.update(clock=lambda: T0 + 60, recheck=True)
+    row = next(archive.articles("news"))
+    assert len(archive.index.revisions(row.rowid)) == 1 and "当局随后否认" in archive.read(row).body
+
+    server.add("/feed.xml", rss(entry(link, 1), entry(other, 2)))  # the feed changes, article 1 as before the edit
+    archive.update(clock=lambda: T0 + 120)
+    assert len(archive.index.revisions(row.rowid)) == 1 and "当局随后否认" in archive.read(row).body
+
+    newer = {**entry(link, 1), "title": "第1条新闻标题（更新）"}
+    server.add("/feed.xml", rss(newer, entry(other, 2)))  # the outlet changed the article in its feed: that is newer
+    archive.update(clock=lambda: T0 + 180)
+    assert len(archive.index.revisions(row.rowid)) == 2 and archive.read(row).title == "第1条新闻标题（更新）"
+    server.add("/feed.xml", rss(entry(other, 2), newer))  # the same again, in another order: no version
+    archive.update(clock=lambda: T0 + 240)
+    assert len(archive.index.revisions(row.rowid)) == 2 and archive.index.feed_version(row.rowid) is None
     archive.close()
 
 

@@ -337,7 +337,10 @@ def _confirm(archive: Archive, row: ArticleRow, first_ms: int, now_ms: int, how:
 
 
 def _store_edit(archive: Archive, row: ArticleRow, body: str, now_ms: int) -> None:
-    """The page's new text as a new version of the article, through the one writer of articles."""
+    """The page's new text as a new version of the article, through the one writer of articles. The version the
+    feeds carry is recorded (as full text records a summary), so that a feed still carrying it, when the feed
+    changes for another article, does not bring the text from before the edit back as a newer version."""
+    from .index.db import Summary
     from .normalise import article_from_file
 
     source = archive.settings.source(row.source)
@@ -345,4 +348,7 @@ def _store_edit(archive: Archive, row: ArticleRow, body: str, now_ms: int) -> No
         return
     current = archive.read(row)
     article = article_from_file(row.source, title=current.title, link=row.link, pub_ms=current.pub_ms, body=body)
+    fingerprint, text = archive.index.feed_version(row.rowid) or (row.fingerprint, current.body)
     archive.apply(source, [article], now_ms)
+    with archive.index.atomic():
+        archive.index.save_summaries([Summary(keys=article.keys, text=text, fingerprint=fingerprint, page=True)])

@@ -677,6 +677,15 @@ class Index:
             written += 1
         return written
 
+    def feed_version(self, article: int) -> tuple[str, str] | None:
+        """(fingerprint, body) of the version the feeds carry of an article whose file holds other text (its
+        page's), when one is recorded."""
+        row = self.db.execute("SELECT fingerprint, text FROM summaries WHERE article = ?", (article,)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def forget_feed_version(self, article: int) -> None:
+        self.db.execute("DELETE FROM summaries WHERE article = ?", (article,))
+
     def summary(self, article: int) -> str | None:
         """The feed's own body of an article whose file holds its page's text, or None."""
         row = self.db.execute("SELECT text FROM summaries WHERE article = ? AND page = 1", (article,)).fetchone()

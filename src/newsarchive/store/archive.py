@@ -372,6 +372,8 @@ class Archive:
                         fingerprint=row.fingerprint,
                     )
                     written.append(revision)
+                if item.article.feed:  # a feed's version now: what a page gave before is no longer held against it
+                    self.index.forget_feed_version(row.rowid)
                 self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
                 written.append(row.path)
             number = self._next_id(source.slug)
