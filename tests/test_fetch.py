@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
+import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import brotli
+import httpcore
 import pytest
 
+from newsarchive import fetch_net
 from newsarchive.config import FetchConfig
 from newsarchive.errors import FetchError
 from newsarchive.fetch import Fetcher
@@ -20,7 +25,7 @@ from .conftest import FeedServer
 FAST = FetchConfig(connect_timeout=2, read_timeout=2, total_timeout=5, retries=2, backoff=0.01)
 
 
-def fetch(url: str, config: FetchConfig = FAST, **kwargs: str | None) -> FetchResult:
+def fetch(url: str, config: FetchConfig = FAST, **kwargs: Any) -> FetchResult:
     async def go() -> FetchResult:
         async with Fetcher(config) as fetcher:
             return await fetcher.fetch(url, **kwargs)
@@ -173,3 +178,127 @@ def test_proxy_from_the_environment(server: FeedServer, monkeypatch: pytest.Monk
     server.add("http://feeds.example.invalid/env.xml", "<rss/>")
     monkeypatch.setenv("HTTP_PROXY", server.base)
     assert fetch("http://feeds.example.invalid/env.xml", FetchConfig(retries=0)).body == b"<rss/>"
+
+
+# -- DNS rebinding: the address connected to is the address checked -------------------------------------------------
+
+
+class Resolver:
+    """Stands in for fetch_net.resolve, where every name is resolved: the n-th lookup of a name gets the n-th answer
+    (the last one from then on); None answers as for a name that does not exist. IP addresses stand for themselves."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *answers: list[str] | None) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+        monkeypatch.setattr(fetch_net, "resolve", self)
+
+    async def __call__(self, host: str) -> list[fetch_net.IPAddress]:
+        try:
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            pass
+        assert host.endswith(".example.invalid"), host
+        self.asked.append(host)
+        answer = self.answers[min(len(self.asked), len(self.answers)) - 1]
+        if answer is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [ipaddress.ip_address(address) for address in answer]
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The addresses connected to, which may only be loopback ones: were the code under test wrong and connected to
+    a public address a fake resolver gave, the test fails here before any packet leaves. Names under example.invalid
+    go to no proxy, so that requests for them reach the transport under test (conftest sends others to a dead one)."""
+    connected: list[str] = []
+    connect_tcp = httpcore.AnyIOBackend.connect_tcp
+
+    async def loopback_connect_tcp(self: httpcore.AnyIOBackend, host: str, port: int, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        assert ipaddress.ip_address(host).is_loopback, f"the code under test tried to connect to {host}"
+        connected.append(host)
+        return await connect_tcp(self, host, port, **kwargs)
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", loopback_connect_tcp)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1,.example.invalid")
+    return connected
+
+
+def named(url: str, name: str) -> str:
+    """The loopback server's address with a name in place of 127.0.0.1."""
+    return url.replace("127.0.0.1", name, 1)
+
+
+@pytest.mark.parametrize(
+    ("on_connect", "refusal"),
+    [
+        (["127.0.0.1"], r"a loopback address \(127\.0\.0\.1\)"),
+        (["::ffff:127.0.0.1"], r"a loopback address \(::ffff:(127\.0\.0\.1|7f00:1)\)"),  # spelt either way by Python version
+        (["93.184.216.34", "10.0.0.7"], r"a private or reserved address \(10\.0\.0\.7\)"),  # every address counts
+        (["169.254.169.254"], r"a link-local address \(169\.254\.169\.254\)"),
+    ],
+)
+def test_a_name_that_changes_its_answer_after_the_check_is_refused_at_connect(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch, loopback_only: list[str], on_connect: list[str], refusal: str
+) -> None:
+    url = named(server.add("/secret", "内部数据"), "rebind.example.invalid")
+    resolver = Resolver(monkeypatch, ["93.184.216.34"], on_connect)  # public to the check, then somewhere else
+    with pytest.raises(FetchError, match=r"refused: rebind\.example\.invalid is " + refusal) as caught:
+        fetch(url, untrusted=True)
+    assert "must be public" in str(caught.value)
+    assert resolver.asked == ["rebind.example.invalid"] * 2  # checked, then resolved again to connect: refused there
+    assert server.routes["/secret"].hits == 0 and loopback_only == []
+
+
+def test_a_redirect_that_changes_its_answer_to_link_local_is_refused_at_connect(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch, loopback_only: list[str]
+) -> None:
+    # A feed the user configured is trusted, but where it redirects to is not: never link-local (cloud metadata).
+    server.add("/latest", "<rss/>")
+    feed = server.add("/feed", status=302, headers={"Location": named(server.base, "meta.example.invalid") + "/latest"})
+    resolver = Resolver(monkeypatch, ["127.0.0.1"], ["169.254.169.254"])
+    with pytest.raises(FetchError, match=r"redirect to a link-local address \(169\.254\.169\.254\) refused"):
+        fetch(feed)
+    assert resolver.asked == ["meta.example.invalid"] * 2
+    assert server.routes["/latest"].hits == 0 and loopback_only == ["127.0.0.1"]  # the feed itself only
+
+
+@pytest.mark.parametrize("answer", [["127.0.0.1"], ["::1", "127.0.0.1"]])
+def test_allow_private_connects_to_the_address_resolved_and_sends_the_name(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch, loopback_only: list[str], answer: list[str]
+) -> None:
+    # The name does not exist (.invalid): the page can only be reached through the address the resolver gave.
+    url = named(server.add("/zh/1", "<html>正文</html>"), "pages.example.invalid")
+    resolver = Resolver(monkeypatch, answer)
+    result = fetch(url, untrusted=True, allow_private=True)
+    assert result.body == "<html>正文</html>".encode() and result.final_url == url
+    assert server.routes["/zh/1"].requests[0]["Host"] == url.split("/")[2]
+    assert resolver.asked == ["pages.example.invalid"] * 2
+    assert loopback_only == answer  # in the resolver's order: nothing listens on ::1 there, so on to 127.0.0.1
+
+
+def test_a_connection_opened_for_allow_private_never_serves_a_stricter_fetch(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch, loopback_only: list[str]
+) -> None:
+    # Pools reuse an open connection to the same host without resolving it again: one pool per rule.
+    url = named(server.add("/zh/1", "正文"), "shared.example.invalid")
+    resolver = Resolver(monkeypatch, ["127.0.0.1"], ["127.0.0.1"], ["93.184.216.34"], ["127.0.0.1"])
+
+    async def go() -> bytes | None:
+        async with Fetcher(FAST) as fetcher:
+            body = (await fetcher.fetch(url, untrusted=True, allow_private=True)).body
+            with pytest.raises(FetchError, match=r"is a loopback address \(127\.0\.0\.1\)"):
+                await fetcher.fetch(url, untrusted=True)
+            return body
+
+    assert asyncio.run(go()) == "正文".encode()
+    assert len(resolver.asked) == 4 and server.routes["/zh/1"].hits == 1 and loopback_only == ["127.0.0.1"]
+
+
+def test_a_name_that_stops_resolving_at_connect_is_a_network_error(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch, loopback_only: list[str]
+) -> None:
+    url = named(server.add("/zh/1", "正文"), "gone.example.invalid")
+    resolver = Resolver(monkeypatch, ["93.184.216.34"], None)
+    with pytest.raises(FetchError, match=r"network error: .*Name or service not known after 2 attempts"):
+        fetch(url, FetchConfig(retries=1, backoff=0.01), untrusted=True)
+    assert len(resolver.asked) == 4 and server.routes["/zh/1"].hits == 0 and loopback_only == []

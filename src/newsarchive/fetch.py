@@ -5,17 +5,16 @@ connect/read/total deadlines, a cap on the response size that also holds after
 decompression (gzip and brotli bombs), a few redirects and only to http(s) addresses
 that are not link-local, conditional GET, and retries with backoff on network errors,
 5xx and 429 (Retry-After honoured up to a cap). Addresses taken from feed content (article
-pages) are untrusted: http(s) only, and only to public addresses, checked on every hop.
+pages) are untrusted: http(s) only, and only to public addresses, checked on every hop, and (without a proxy)
+again on the address actually connected to (fetch_net).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 import random
-import socket
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +27,7 @@ import httpx
 
 from .config import FetchConfig
 from .errors import FetchError
+from .fetch_net import AddressRefused, CheckedTransport, checked_addresses
 from .fetch_paths import is_local_path, local_path
 from .models import FetchResult
 
@@ -127,43 +127,32 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     return min(max(seconds, 0.0), cap)
 
 
-def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """What kind of non-public address this is (an IPv4 address mapped into IPv6 counts as itself), or None."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped if mapped is not None else address
-    if address.is_link_local:
-        return "link-local"
-    if address.is_loopback:
-        return "loopback"
-    if address.is_private or not address.is_global or address.is_multicast:
-        return "private or reserved"
-    return None
+def _refused(url: httpx.URL, refused: AddressRefused, *, untrusted: bool) -> FetchError:
+    """The error for a request the address rule refused, saying which address and why."""
+    if not untrusted:  # then only link-local addresses are refused, and only after a redirect
+        return FetchError(f"{url}: redirect to a link-local address ({refused.address}) refused", url=str(url))
+    return FetchError(
+        f"{url}: refused: {url.host} is a {refused.kind} address ({refused.address}); addresses taken from feed content must be public"
+        + ("" if refused.kind == "link-local" else " (allow_private = true in the outlet's [[sources]] table allows a self-hosted one)"),
+        url=str(url),
+    )
 
 
 async def check_address(url: httpx.URL, *, untrusted: bool, allow_private: bool = False) -> None:
     """Refuse hosts that resolve where a request must not go. Redirects may lead anywhere a feed author likes,
     so never to link-local addresses (cloud metadata). Addresses taken from feed content (``untrusted``: article
     pages, images) go only to public addresses, unless the outlet allows private ones (self-hosted, tests); even
-    then never link-local. Checked on every address the host resolves to, before each request and redirect."""
-    host = url.host
+    then never link-local. Checked on every address the host resolves to, before each request and redirect.
+
+    This is a check before the request: a proxy, when one carries it, resolves the name again, out of our reach.
+    Without a proxy the request goes through a CheckedTransport (fetch_net), which checks the addresses it
+    connects to by the same rule: that closes the gap between this lookup and the connection (DNS rebinding)."""
     try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError, ValueError):
-            return  # unresolvable here: the request fails and says so, or a proxy resolves it (socks5h)
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        kind = _not_public(address)
-        if kind == "link-local" and not untrusted:
-            raise FetchError(f"{url}: redirect to a link-local address ({address}) refused", url=str(url))
-        if kind == "link-local" or (kind and untrusted and not allow_private):
-            raise FetchError(
-                f"{url}: refused: {host} is a {kind} address ({address}); addresses taken from feed content must be public"
-                + ("" if kind == "link-local" else " (allow_private = true in the outlet's [[sources]] table allows a self-hosted one)"),
-                url=str(url),
-            )
+        await checked_addresses(url.raw_host.decode("ascii"), public_only=untrusted and not allow_private)
+    except AddressRefused as refused:
+        raise _refused(url, refused, untrusted=untrusted) from None
+    except (OSError, UnicodeError, ValueError):
+        return  # unresolvable here: the request fails and says so, or a proxy resolves it (socks5h)
 
 
 # Called for every HTTP response with the request that got it, and the body as received (still content-encoded,
@@ -198,34 +187,61 @@ class _Retry(Exception):
 
 
 class Fetcher:
-    """One shared client for a run. Use as ``async with Fetcher(config) as fetcher``."""
+    """One shared client for a run. Use as ``async with Fetcher(config) as fetcher``.
+
+    Requests whose addresses are checked (addresses from feed content, and every redirect) go through clients of
+    their own whose connections are made to checked addresses only (fetch_net.CheckedTransport), one client per
+    rule: a pool reuses an open connection to the same host without resolving it again, so a connection opened
+    under a looser rule (a feed the user configured, an outlet with allow_private) must never serve a stricter one."""
 
     def __init__(self, config: FetchConfig, *, capture: CaptureHook | None = None) -> None:
         self.config = config
         self._capture = capture
-        timeout = httpx.Timeout(
-            connect=config.connect_timeout, read=config.read_timeout, write=config.read_timeout, pool=config.total_timeout
-        )
-        self._client = httpx.AsyncClient(
-            timeout=timeout,
+        self._limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
+        self._client = self._new_client()
+        self._checked: dict[bool, httpx.AsyncClient] = {}  # by public_only
+        self._all = asyncio.Semaphore(config.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def _new_client(self, *, public_only: bool | None = None) -> httpx.AsyncClient:
+        """A client as configured; with ``public_only`` given, one that connects only where that rule allows."""
+        config = self.config
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout, read=config.read_timeout, write=config.read_timeout, pool=config.total_timeout
+            ),
             follow_redirects=False,
             proxy=config.proxy,
             trust_env=config.proxy is None,
-            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+            limits=self._limits,
             headers={
                 "User-Agent": config.user_agent,
                 "Accept-Encoding": "gzip, deflate, br",
                 "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
             },
         )
-        self._all = asyncio.Semaphore(config.concurrency)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        if public_only is not None:
+            # httpx takes proxies from the environment only when it builds the client's transport itself (a transport=
+            # argument turns them off), so the client is built as usual, then its default transport, the one for
+            # requests no proxy carries, is replaced. Proxied requests keep httpx's proxy transports: there the proxy
+            # resolves the name, and check_address before the request is the only check.
+            client._transport = CheckedTransport(public_only=public_only, limits=self._limits, trust_env=config.proxy is None)
+        return client
+
+    def _client_for(self, *, checked: bool, public_only: bool) -> httpx.AsyncClient:
+        if not checked:
+            return self._client  # a feed the user configured, before any redirect: trusted, as it is
+        client = self._checked.get(public_only)
+        if client is None:  # made on first use: most runs never need the allow_private one
+            client = self._checked[public_only] = self._new_client(public_only=public_only)
+        return client
 
     async def __aenter__(self) -> Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
+        for client in (self._client, *self._checked.values()):
+            await client.aclose()
 
     async def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None, untrusted: bool = False, allow_private: bool = False
@@ -288,10 +304,14 @@ class Fetcher:
         except (httpx.InvalidURL, ValueError) as exc:
             raise FetchError(f"{url}: not a valid address: {exc}", url=url) from None
         for hop in range(self.config.max_redirects + 1):
-            if hop or untrusted:
+            checked = bool(hop) or untrusted
+            if checked:
                 await check_address(target, untrusted=untrusted, allow_private=allow_private)
+            client = self._client_for(checked=checked, public_only=untrusted and not allow_private)
             try:
-                response = await self._client.send(self._client.build_request("GET", target, headers=headers), stream=True)
+                response = await client.send(client.build_request("GET", target, headers=headers), stream=True)
+            except AddressRefused as refused:  # the name resolved elsewhere on connecting than above (DNS rebinding)
+                raise _refused(target, refused, untrusted=untrusted) from None
             except httpx.TimeoutException as exc:
                 raise _Retry(f"timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
