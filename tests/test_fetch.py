@@ -109,6 +109,19 @@ def test_size_cap_before_and_after_decompression(server: FeedServer) -> None:
         fetch(br, config)
 
 
+def test_a_cap_of_the_callers_own_is_lower_and_stops_the_download(server: FeedServer) -> None:
+    config = FetchConfig(max_bytes=10_000_000, retries=0)
+    small = server.add("/small", b"x" * 50_000)
+    assert fetch(small, config, max_bytes=60_000).body == b"x" * 50_000
+    with pytest.raises(FetchError, match=r"larger than 40,000 bytes$"):  # not fetch.max_bytes: the caller names its own cap
+        fetch(small, config, max_bytes=40_000)
+    bomb = server.add("/bomb", gzip.compress(b"\0" * 50_000_000), headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match="larger than 40,000 bytes"):
+        fetch(bomb, config, max_bytes=40_000)
+    with pytest.raises(FetchError, match=r"larger than 10,000 bytes \(fetch.max_bytes\)"):  # never above fetch.max_bytes
+        fetch(small, FetchConfig(max_bytes=10_000, retries=0), max_bytes=20_000_000)
+
+
 def test_gzip_and_brotli_bodies_are_decoded(server: FeedServer) -> None:
     body = "<rss>中文</rss>".encode() * 1000
     assert fetch(server.add("/gz", body, gzip=True)).body == body

@@ -244,16 +244,25 @@ class Fetcher:
             await client.aclose()
 
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None, untrusted: bool = False, allow_private: bool = False
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        untrusted: bool = False,
+        allow_private: bool = False,
+        max_bytes: int | None = None,
     ) -> FetchResult:
         """Fetch one feed, or with ``untrusted`` an address taken from feed content (an article page): then only
         http(s) to public addresses (see ``check_address``). Raises FetchError saying what went wrong and where;
-        304 gives a result without body."""
+        304 gives a result without body. ``max_bytes`` lowers the size cap for this response (an image): the
+        download stops as soon as the body is larger."""
         started = time.monotonic()
+        limit = self.config.max_bytes if max_bytes is None else min(max_bytes, self.config.max_bytes)
         if untrusted and not url.lower().startswith(("http://", "https://")):
             raise FetchError(f"{url[:200]}: refused: an address taken from feed content must be http(s)", url=url)
         if is_local_path(url) or url.startswith("file:"):
-            return await asyncio.to_thread(self._read_file, url, started)
+            return await asyncio.to_thread(self._read_file, url, started, limit)
         if not url.startswith(("http://", "https://")):
             raise FetchError(f"{url}: only http(s), file:// and local paths can be fetched", url=url)
         host = urlsplit(url).netloc.lower()
@@ -267,7 +276,7 @@ class Fetcher:
                     while True:
                         attempts += 1
                         try:
-                            result = await self._attempt(url, etag, last_modified, untrusted=untrusted, allow_private=allow_private)
+                            result = await self._attempt(url, etag, last_modified, limit, untrusted=untrusted, allow_private=allow_private)
                             return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
                         except _Retry as retry:
                             if attempts > self.config.retries:
@@ -292,7 +301,7 @@ class Fetcher:
                 ) from None
 
     async def _attempt(
-        self, url: str, etag: str | None, last_modified: str | None, *, untrusted: bool = False, allow_private: bool = False
+        self, url: str, etag: str | None, last_modified: str | None, limit: int, *, untrusted: bool = False, allow_private: bool = False
     ) -> FetchResult:
         headers = {}
         if etag:
@@ -334,7 +343,7 @@ class Fetcher:
                         raise FetchError(f"{url}: redirect to {location[:100]!r} refused: not a valid address", url=url) from None
                     continue
                 try:
-                    result = await self._result(url, response)
+                    result = await self._result(url, response, limit)
                 except (_Retry, FetchError):
                     if tee is not None and not tee.chunks:  # answered, body unread (an error status): proof the server was asked
                         await self._captured(url, response, tee)
@@ -351,7 +360,7 @@ class Fetcher:
             tee.chunks.clear()  # the joined copy is all the capture needs
             await self._capture(url, response.request, response, body)
 
-    async def _result(self, url: str, response: httpx.Response) -> FetchResult:
+    async def _result(self, url: str, response: httpx.Response, limit: int) -> FetchResult:
         status = response.status_code
         if status == 304:
             return FetchResult(
@@ -362,7 +371,7 @@ class Fetcher:
             raise _Retry(f"HTTP {status} {response.reason_phrase}".rstrip(), status=status, wait=wait)
         if status >= 300:
             raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}".rstrip(), url=url, status=status)
-        body = await self._read_body(url, response)
+        body = await self._read_body(url, response, limit)
         return FetchResult(
             url=url,
             status=status,
@@ -373,9 +382,8 @@ class Fetcher:
             final_url=str(response.url),
         )
 
-    async def _read_body(self, url: str, response: httpx.Response) -> bytes:
-        limit = self.config.max_bytes
-        too_large = FetchError(f"{url}: response larger than {limit:,} bytes (fetch.max_bytes)", url=url, status=response.status_code)
+    async def _read_body(self, url: str, response: httpx.Response, limit: int) -> bytes:
+        too_large = FetchError(f"{url}: response larger than {limit:,} bytes{self._setting(limit)}", url=url, status=response.status_code)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit and not response.headers.get("content-encoding"):
             raise too_large
@@ -404,13 +412,17 @@ class Fetcher:
             raise FetchError(f"{url}: the compressed response is corrupt: {exc}", url=url) from exc
         return b"".join(parts)
 
-    def _read_file(self, address: str, started: float) -> FetchResult:
+    def _setting(self, limit: int) -> str:
+        """Which setting a size cap comes from, when it is this client's (a caller's own cap is the caller's to name)."""
+        return " (fetch.max_bytes)" if limit == self.config.max_bytes else ""
+
+    def _read_file(self, address: str, started: float, limit: int) -> FetchResult:
         path = local_path(address)
         try:
             with path.open("rb") as handle:
-                body = handle.read(self.config.max_bytes + 1)
+                body = handle.read(limit + 1)
         except OSError as exc:
             raise FetchError(f"{address}: cannot read {path}: {exc.strerror}", url=address) from exc
-        if len(body) > self.config.max_bytes:
-            raise FetchError(f"{address}: file larger than {self.config.max_bytes:,} bytes (fetch.max_bytes)", url=address)
+        if len(body) > limit:
+            raise FetchError(f"{address}: file larger than {limit:,} bytes{self._setting(limit)}", url=address)
         return FetchResult(url=address, status=200, body=body, elapsed=time.monotonic() - started)
