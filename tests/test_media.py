@@ -212,3 +212,268 @@ def test_media_command(tmp_path: Path, server: FeedServer) -> None:
     assert dry.exit_code == 0 and "would remove" in dry.output and len(list((tmp_path / "a" / "media").rglob("*.png"))) == 1
     done = runner.invoke(app, ["media", "--prune", "--yes", "--archive", str(tmp_path / "a")])
     assert done.exit_code == 0 and "removed: 1 files" in done.output and not list((tmp_path / "a" / "media").rglob("*.png"))
+
+
+def jpeg(width: int, height: int) -> bytes:
+    """A valid baseline greyscale JPEG (every 8x8 block flat grey), built by hand: SOI, APP0, DQT, SOF0, DHT, SOS."""
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+    one_code = b"\x01" + bytes(15) + b"\x00"  # one Huffman code, of length 1, for the symbol 0
+    bits = "00" * (-(-width // 8) * -(-height // 8))  # per block: DC difference 0, then end of block
+    bits += "1" * (-len(bits) % 8)
+    return b"".join(
+        [
+            b"\xff\xd8",
+            segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"),
+            segment(0xDB, b"\x00" + b"\x01" * 64),
+            segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00"),
+            segment(0xC4, b"\x00" + one_code + b"\x10" + one_code),
+            segment(0xDA, b"\x01\x01\x00\x00\x3f\x00"),
+            bytes(int(bits[at : at + 8], 2) for at in range(0, len(bits), 8)),
+            b"\xff\xd9",
+        ]
+    )
+
+
+# What Pillow 13 writes for a flat colour: lossy (VP8), lossless (VP8L) and with alpha (VP8X), 1x1 and 3x2.
+_VP8 = "524946463600000057454250565038202a0000009001009d012a{}0002c04c25a00274ba00039800feed903f885dec6dbffcf4cfeb6fe3ff19000000"
+_VP8L = "524946461e000000574542505650384c110000002f{}0007508f22d7a3ff8188e87f0000"
+WEBP = {
+    ("VP8 ", 1): bytes.fromhex(_VP8.format("01000100")),
+    ("VP8 ", 3): bytes.fromhex(_VP8.format("03000200")),
+    ("VP8L", 1): bytes.fromhex(_VP8L.format("000000")),
+    ("VP8L", 3): bytes.fromhex(_VP8L.format("024000")),
+    ("VP8X", 1): bytes.fromhex(
+        "524946465200000057454250565038580a00000010000000000000000000414c5048020000000080565038202a0000009001009d012a"
+        "0100010002c04c25a00274ba00039800feed903f885dec6dbffcf4cfeb6fe3ff19000000"
+    ),
+    ("VP8X", 3): bytes.fromhex(
+        "524946465800000057454250565038580a00000010000000020000010000414c5048070000000080808080808000565038202a0000009001"
+        "009d012a0300020002c04c25a00274ba00039800feed903f885dec6dbffcf4cfeb6fe3ff19000000"
+    ),
+}
+
+
+def test_jpeg_and_webp_dimensions() -> None:
+    for width, height in ((1, 1), (3, 2), (20, 17), (640, 480)):
+        assert media.dimensions(jpeg(width, height), "jpg") == (width, height)
+    progressive = jpeg(5, 4).replace(b"\xff\xc0", b"\xff\xc2")
+    assert media.dimensions(progressive, "jpg") == (5, 4)
+    padded = jpeg(1, 1).replace(b"\xff\xdb", b"\xff\xff\xff\xdb")  # fill bytes before a marker
+    assert media.dimensions(padded, "jpg") == (1, 1)
+    assert media.dimensions(JPEG, "jpg") is None  # no frame header: not known, so kept
+    for (kind, size), data in WEBP.items():
+        assert data[12:16] == kind.encode() and media.sniff(data) == "webp"
+        assert media.dimensions(data, "webp") == ((1, 1) if size == 1 else (3, 2)), kind
+
+
+def test_truncated_and_hostile_jpeg_and_webp_never_raise() -> None:
+    import random
+
+    whole = jpeg(3, 2)
+    for end in range(len(whole)):
+        assert media.dimensions(whole[:end], "jpg") in (None, (3, 2))
+    for data in WEBP.values():
+        for end in range(len(data)):
+            assert media.dimensions(data[:end], "webp") in (None, (1, 1), (3, 2))
+    hostile = [
+        b"\xff\xd8" + b"\xff" * 1_000_000,  # fill bytes without end: stops after a bounded number of steps
+        b"\xff\xd8\xff\xe0\x00\x00" + bytes(100),  # a length of 0 would not move forward
+        b"\xff\xd8\xff\xe0\x00\x01\xff\xc0",  # nor would 1
+        b"\xff\xd8\xff\xe0\xff\xff" + bytes(10),  # a length past the end
+        b"\xff\xd8\xff\xc0\x00\x05\x08\x00",  # a frame header too short for its sizes
+        b"\xff\xd8\xff\xda\x00\x08" + bytes(100),  # the scan before any frame header
+        b"\xff\xd8" + b"\xff\xd0" * 10_000,  # restart markers only
+        b"\xff\xd8\x00\xff\xc0\x00\x11\x08\x00\x01\x00\x01",  # not a marker where one must be
+    ]
+    for data in hostile:
+        assert media.dimensions(data, "jpg") is None, data[:12]
+    chance = random.Random(5)
+    for _ in range(3000):
+        data = b"\xff\xd8\xff" + bytes(
+            chance.choice((0xFF, 0xC0, 0xD9, 0x00, 0x01, 0x11, chance.randrange(256))) for _ in range(chance.randrange(40))
+        )
+        size = media.dimensions(data, "jpg")
+        assert size is None or all(0 <= side <= 0xFFFF for side in size)
+        riff = b"RIFF\x00\x00\x00\x00WEBP" + chance.choice((b"VP8 ", b"VP8L", b"VP8X")) + chance.randbytes(chance.randrange(24))
+        media.dimensions(riff, "webp")
+    assert media.dimensions(b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(20), "webp") is None  # no key frame start code
+
+
+def test_one_pixel_jpeg_and_webp_are_skipped_and_larger_ones_kept(tmp_path: Path, server: FeedServer) -> None:
+    served = {"/p.jpg": jpeg(1, 1), "/k.jpg": jpeg(3, 2), "/cut.jpg": jpeg(3, 2)[:30]}
+    for (kind, size), data in WEBP.items():
+        served[f"/{kind.strip().lower()}-{size}.webp"] = data
+    addresses = {path: server.add(path, data) for path, data in served.items()}
+    feed = server.add("/feed.xml", rss(item(1, body=images(*addresses.values()))))
+    with make_archive(tmp_path / "a", feed) as archive:
+        update(archive)
+        status = {path: (row.status, row.ext) for path, address in addresses.items() if (row := archive.index.media_row(address))}
+    assert status == {
+        "/p.jpg": (media.SKIPPED, "jpg"),
+        "/k.jpg": (media.OK, "jpg"),
+        "/cut.jpg": (media.OK, "jpg"),  # truncated before its frame header: size unknown, kept as served
+        "/vp8-1.webp": (media.SKIPPED, "webp"),
+        "/vp8-3.webp": (media.OK, "webp"),
+        "/vp8l-1.webp": (media.SKIPPED, "webp"),
+        "/vp8l-3.webp": (media.OK, "webp"),
+        "/vp8x-1.webp": (media.SKIPPED, "webp"),
+        "/vp8x-3.webp": (media.OK, "webp"),
+    }
+
+
+class EndlessImage:
+    """Serves a large PNG over loopback without Content-Length (so only reading it shows its size), counting the
+    bytes the client took before it hung up."""
+
+    SIZE = 64 * 1024 * 1024  # far more than loopback buffers hold (a few MiB)
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.sent = 0
+        self.done = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+                chunk = png(4, 4) + bytes(64 * 1024)
+                try:
+                    while owner.sent < owner.SIZE:
+                        self.wfile.write(chunk)
+                        owner.sent += len(chunk)
+                except OSError:
+                    pass  # the client stopped reading: what the test wants
+                finally:
+                    owner.done.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/huge.png"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_oversize_image_is_cut_off_while_downloading(tmp_path: Path, server: FeedServer) -> None:
+    huge = EndlessImage()
+    try:
+        small = server.add("/small.png", png(4, 4))
+        feed = server.add("/feed.xml", rss(item(1, body=images(huge.url, small))))
+        config = MediaConfig(max_image_bytes=200_000)
+        with make_archive(tmp_path / "a", feed, media_config=config) as archive:
+            update(archive)
+            assert huge.done.wait(10)
+            row = archive.index.media_row(huge.url)
+            assert row is not None and row.status == media.FAILED and "more than the 200000 bytes" in (row.last_error or "")
+            assert row.next_try_ms is None  # final, as when it was measured after the download
+            kept = archive.index.media_row(small)
+            assert kept is not None and kept.status == media.OK  # the cap applies to each image, not to the run
+        assert huge.sent < EndlessImage.SIZE // 4, huge.sent  # the rest was never sent: the client hung up
+    finally:
+        huge.close()
+
+
+def import_folder(root: Path, base: str, articles: dict[int, int | str]) -> Path:
+    """A duty-machine archive: file id -> pub_ms ("NaN": no date); article <id> shows the image <base>/old<id>.png."""
+    for number, pub_ms in articles.items():
+        path = root / "articles" / "news" / f"{number}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = images(f"{base}/old{number}.png")
+        path.write_text(f"<!--{pub_ms}-->\n[旧文{number}](https://news.example.org/old/{number})\n------\n\n{body}\n", encoding="utf-8")
+    return root
+
+
+def images_read(archive: Archive) -> set[str]:
+    """The image addresses registered for the archive's articles."""
+    return {url for row in archive.index.articles() for url in archive.index.article_images(row.rowid)}
+
+
+def test_backfill_reads_older_articles_newest_first_within_its_bound(tmp_path: Path, server: FeedServer) -> None:
+    base = server.base
+    day = 86_400_000
+    old = {1040000 + n: 1_700_000_000_000 + n * day for n in range(6)} | {1039000: "NaN"}  # 1040005 is the newest
+    for number in old:
+        server.add(f"/old{number}.png", png(3, 3, seed=number % 250))
+    fresh = server.add("/new1.png", png(5, 5))
+    feed = server.add("/feed.xml", rss(item(1, body=images(fresh))))
+    with make_archive(tmp_path / "a", feed, media_config=MediaConfig(backfill_per_run=3)) as archive:
+        archive.import_from(import_folder(tmp_path / "old", base, old))
+        assert archive.index.count_images_unread() == 7 and images_read(archive) == set()
+        update(archive)  # the run's own article, and the three newest imported ones
+        expected = {fresh} | {f"{base}/old{n}.png" for n in (1040005, 1040004, 1040003)}
+        assert images_read(archive) == expected
+        assert all((row := archive.index.media_row(url)) and row.status == media.OK for url in expected)
+        place = archive.index.meta(media.BACKFILL_KEY)  # where the next run goes on from: each run costs its bound only
+        assert place is not None and place.split()[0] == str(old[1040003])
+        edited, added = server.add("/edited.png", png(6, 6)), server.add("/new2.png", png(7, 7))
+        server.add("/feed.xml", rss(item(1, body=images(edited)), item(2, body=images(added))))
+        update(archive)  # a new article and a new version: read by the run itself; three more older ones
+        expected = (expected - {fresh}) | {edited, added} | {f"{base}/old{n}.png" for n in (1040002, 1040001, 1040000)}
+        assert images_read(archive) == expected
+        update(archive)  # the undated one, last
+        expected |= {f"{base}/old1039000.png"}
+        assert images_read(archive) == expected and archive.index.count_images_unread() == 0
+        hits = {path: route.hits for path, route in server.routes.items()}
+        update(archive)  # nothing left: nothing read or fetched again
+        assert images_read(archive) == expected and {path: route.hits for path, route in server.routes.items()} == hits | {
+            "/feed.xml": hits["/feed.xml"] + 1
+        }
+        server.add("/old1050000.png", png(3, 3, seed=99))
+        archive.import_from(import_folder(tmp_path / "more", base, {1050000: 1_800_000_000_000}))
+        update(archive)  # newer than where the backfill stopped: found from the newest again
+        assert f"{base}/old1050000.png" in images_read(archive) and archive.index.count_images_unread() == 0
+        assert media.backfill(archive, 0) == 0
+
+
+def test_backfill_off_and_reindex(tmp_path: Path, server: FeedServer) -> None:
+    feed = server.add("/feed.xml", rss(item(1)))
+    with make_archive(tmp_path / "a", feed, media_config=MediaConfig(backfill_per_run=0)) as archive:
+        archive.import_from(import_folder(tmp_path / "old", server.base, {1040000: 1_700_000_000_000, 1040001: "NaN"}))
+        update(archive)
+        assert images_read(archive) == set() and archive.index.count_images_unread() == 2  # 0: no backfill
+        assert media.backfill(archive, 1) == 1 and archive.index.count_images_unread() == 1
+        archive.reindex()  # what was read stays read (same files); the rest is still to read
+        assert archive.index.count_images_unread() == 1 and images_read(archive) == {f"{server.base}/old1040000.png"}
+    with pytest.raises(ConfigError, match=r"media\.backfill_per_run"):
+        MediaConfig(backfill_per_run=-1)
+
+
+def test_an_unreadable_article_does_not_hold_the_backfill_up(tmp_path: Path, server: FeedServer) -> None:
+    feed = server.add("/feed.xml", rss(item(1)))
+    with make_archive(tmp_path / "a", feed) as archive:
+        archive.import_from(import_folder(tmp_path / "old", server.base, {1040000: 1_700_000_000_000, 1040001: 1_600_000_000_000}))
+        (archive.root / "articles" / "news" / "1040000.md").write_text("不是文章", encoding="utf-8")  # changed on disk since
+        assert media.backfill(archive, 5) == 2 and archive.index.count_images_unread() == 0  # not read again on every run
+        assert images_read(archive) == {f"{server.base}/old1040001.png"}
+
+
+def test_media_backfill_command(tmp_path: Path, server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from newsarchive.cli import app
+
+    Archive.init(tmp_path / "a").close()
+    with Archive.open(tmp_path / "a") as archive:
+        archive.import_from(import_folder(tmp_path / "old", server.base, {1040000 + n: 1_700_000_000_000 + n for n in range(5)}))
+    runner = CliRunner()
+    first = runner.invoke(app, ["media", "--backfill", "2", "--archive", str(tmp_path / "a")])
+    assert first.exit_code == 0 and "images of 2 articles read; 3 articles left; 2 images not tried yet" in first.output, first.output
+    monkeypatch.setattr(media, "BACKFILL_STEP", 2)  # several transactions
+    rest = runner.invoke(app, ["media", "--backfill", "100", "--json", "--archive", str(tmp_path / "a")])
+    assert rest.exit_code == 0 and json.loads(rest.output) == {"articles": 3, "articles_left": 0, "pending": 5}, rest.output
+    assert server.routes == {}  # reading is all it does: the updates download

@@ -60,6 +60,7 @@ SETTINGS_HELP: Mapping[str, str] = {
     "media.enabled": "download the images articles show into media/ after each update",
     "media.max_image_bytes": "largest image kept; a larger one is refused and not tried again",
     "media.max_run_bytes": "image bytes one update downloads at most; the rest wait for the next",
+    "media.backfill_per_run": "older articles (stored before images were kept, or imported) whose images one update reads (0: none)",
     "recheck.window_days": "days after an article is first seen during which its page is rechecked for edits and takedowns",
     "recheck.per_run": "article pages one update rechecks at most (0: no rechecks)",
     "recheck.schedule_hours": "hours between rechecks: the first gap, the second, …; the last one repeats",
@@ -152,14 +153,15 @@ class MediaConfig:
     enabled: bool = True
     max_image_bytes: int = 10 * 1024 * 1024
     max_run_bytes: int = 500 * 1024 * 1024
+    backfill_per_run: int = 300  # a large imported archive is covered over many runs, none of them long
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
             raise ConfigError("media.enabled must be true or false")
-        for name in ("max_image_bytes", "max_run_bytes"):
+        for name, least in (("max_image_bytes", 1), ("max_run_bytes", 1), ("backfill_per_run", 0)):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"media.{name} = {value!r} must be a whole number of at least 1")
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"media.{name} = {value!r} must be a whole number of at least {least}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -398,6 +400,7 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         f"# enabled = true    # {SETTINGS_HELP['media.enabled']}",
         f"# max_image_bytes = {MediaConfig().max_image_bytes}    # {SETTINGS_HELP['media.max_image_bytes']}",
         f"# max_run_bytes = {MediaConfig().max_run_bytes}    # {SETTINGS_HELP['media.max_run_bytes']}",
+        f"# backfill_per_run = {MediaConfig().backfill_per_run}    # {SETTINGS_HELP['media.backfill_per_run']}",
         "",
         "[recheck]",
         f"# window_days = {RecheckConfig().window_days}    # {SETTINGS_HELP['recheck.window_days']}",

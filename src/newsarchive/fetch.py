@@ -383,7 +383,9 @@ class Fetcher:
         )
 
     async def _read_body(self, url: str, response: httpx.Response, limit: int) -> bytes:
-        too_large = FetchError(f"{url}: response larger than {limit:,} bytes{self._setting(limit)}", url=url, status=response.status_code)
+        too_large = FetchError(
+            f"{url}: response larger than {limit:,} bytes{self._setting(limit)}", url=url, status=response.status_code, too_large=True
+        )
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit and not response.headers.get("content-encoding"):
             raise too_large
@@ -424,5 +426,5 @@ class Fetcher:
         except OSError as exc:
             raise FetchError(f"{address}: cannot read {path}: {exc.strerror}", url=address) from exc
         if len(body) > limit:
-            raise FetchError(f"{address}: file larger than {limit:,} bytes{self._setting(limit)}", url=address)
+            raise FetchError(f"{address}: file larger than {limit:,} bytes{self._setting(limit)}", url=address, too_large=True)
         return FetchResult(url=address, status=200, body=body, elapsed=time.monotonic() - started)

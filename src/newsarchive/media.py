@@ -1,10 +1,12 @@
 """Images an article shows, kept in the archive: ``media/ab/<sha256>.<ext>``, each stored once by content.
 
 After the store step of a run, the images of the articles that run stored (and the failed ones that are due
-again) are fetched through the run's Fetcher, as untrusted addresses. The type comes from the bytes, never the
-header: JPEG, PNG, GIF, WebP and AVIF are kept; SVG is refused (it can carry script), as is anything else.
-1x1 images (tracking pixels, placeholders) are remembered as skipped, not stored. A failure is retried on later
-runs with backoff and never touches the article.
+again) are fetched through the run's Fetcher, as untrusted addresses. Each run also reads a bounded number of
+older articles whose images were never read (stored before images were kept, imported, or stored while they
+were off), newest first: a large imported archive is covered over many runs, none of them long. The type
+comes from the bytes, never the header: JPEG, PNG, GIF, WebP and AVIF are kept; SVG is refused (it can carry
+script), as is anything else. 1x1 images (tracking pixels, placeholders) are remembered as skipped, not
+stored. A failure is retried on later runs with backoff and never touches the article.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .errors import FetchError, SourceError
+from .errors import ArticleFileError, FetchError, SourceError
 from .html import image_urls
 from .store.atomic import TMP_SUFFIX, AtomicBatch
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
-    from .index.db import Index
+    from .index.db import ArticleRow, Index
     from .store.archive import Archive
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ IN_FLIGHT = 8  # images fetched at once: the per-run byte cap can be passed by a
 RETRY_FIRST_MS = 3600 * 1000  # after the first failure; doubled for each further one
 RETRY_MAX_MS = 7 * 24 * 3600 * 1000
 MAX_FAILURES = 8  # after this many, an image is no longer tried (its article shows the original address)
+BACKFILL_STEP = 500  # articles read in one transaction by `newsarchive media --backfill`
+BACKFILL_KEY = "media:backfill"  # meta: "<pub_ms> <rowid>" of the last article the backfill read ("-" for no date)
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
@@ -68,13 +72,64 @@ def sniff(data: bytes) -> str | None:
 
 
 def dimensions(data: bytes, ext: str) -> tuple[int, int] | None:
-    """Width and height where the header gives them cheaply (PNG, GIF), to recognise 1x1 pixels."""
+    """Width and height where the header gives them cheaply (PNG, GIF, JPEG, WebP), to recognise 1x1 pixels;
+    None when they cannot be read. Never raises, whatever the bytes."""
     if ext == "png" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
     if ext == "gif" and len(data) >= 10:
         width, height = struct.unpack("<HH", data[6:10])
         return int(width), int(height)
+    if ext == "jpg":
+        return _jpeg_dimensions(data)
+    if ext == "webp":
+        return _webp_dimensions(data)
+    return None
+
+
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-SOF15 but DHT, JPG and DAC
+_JPEG_STEPS = 4096  # markers looked at, at most: a real file reaches its frame header in a few dozen
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """From the frame header (SOFn), reached by walking the segments after SOI. Each step moves forward, and
+    there are at most _JPEG_STEPS: hostile bytes (fill bytes without end, lengths below 2) end the walk."""
+    at = 2
+    for _ in range(_JPEG_STEPS):
+        if at + 4 > len(data) or data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # a fill byte before the marker
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length (TEM, RSTn, SOI)
+            at += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or the scan, before any frame header
+            return None
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if length < 2:
+            return None
+        if marker in _JPEG_FRAMES:  # length, precision (1 byte), height, width
+            if length < 7 or at + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return int(width), int(height)
+        at += 2 + length
+    return None
+
+
+def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
+    """From the first chunk: VP8 (lossy key frame), VP8L (lossless) or VP8X (extended: the canvas)."""
+    kind = data[12:16]
+    if kind == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return int(width) & 0x3FFF, int(height) & 0x3FFF  # the top 2 bits are a scale
+    if kind == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")  # 14 bits width - 1, 14 bits height - 1
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
     return None
 
 
@@ -136,18 +191,53 @@ def check_image(data: bytes, url: str, max_bytes: int = MAX_IMAGE_BYTES) -> str:
 def register_articles(archive: Archive, since_ms: int) -> int:
     """Record which images the articles stored since ``since_ms`` show; returns the articles read."""
     index = archive.index
-    read = 0
     rows = list(index.changed_since(2**62, since_ms - 1))  # no row id is that high: only the new and changed versions
     with index.atomic():
+        return sum(_register(archive, row) for row in rows)
+
+
+def _register(archive: Archive, row: ArticleRow) -> bool:
+    try:
+        body = archive.read(row).body
+    except (OSError, ValueError, ArticleFileError) as exc:  # an unreadable file is the reindex's business, not ours
+        log.info("%s: images not registered: %s", row.path, exc)
+        return False
+    archive.index.set_article_images(row.rowid, image_urls(body, row.link or ""))  # and marks it read
+    return True
+
+
+def backfill(archive: Archive, limit: int) -> int:
+    """Register the images of up to ``limit`` articles never read, newest first; returns how many were read,
+    0 when none is left. Goes on from where the last call stopped (kept in meta), so each call costs about
+    ``limit`` articles whatever the archive's size; past the oldest, it starts again from the newest, for
+    articles added above that place meanwhile (an import). One transaction."""
+    index = archive.index
+    if limit < 1:
+        return 0
+    with index.atomic():  # the place is read and written in one go: a concurrent backfill waits for it
+        if index.count_images_unread() == 0:
+            return 0
+        saved = (index.meta(BACKFILL_KEY) or "").split()
+        after = (None if saved[0] == "-" else int(saved[0]), int(saved[1])) if len(saved) == 2 else None
+        rows = index.images_unread(limit, after)
+        if not rows and after is not None:
+            rows = index.images_unread(limit)
         for row in rows:
-            try:
-                body = archive.read(row).body
-            except (OSError, ValueError) as exc:  # an unreadable file is the reindex's business, not ours
-                log.info("%s: images not registered: %s", row.path, exc)
-                continue
-            index.set_article_images(row.rowid, image_urls(body, row.link or ""))
-            read += 1
-    return read
+            if not _register(archive, row):
+                index.mark_images_read([row.rowid])  # not tried on every run; a reindex reads it again
+        if rows:
+            last = rows[-1]
+            index.set_meta(BACKFILL_KEY, f"{'-' if last.pub_ms is None else last.pub_ms} {last.rowid}")
+    return len(rows)
+
+
+def backfill_now(archive: Archive, articles: int) -> int:
+    """`newsarchive media --backfill N`: up to ``articles`` articles, in transactions of BACKFILL_STEP so that a
+    concurrent update is not held up long and memory stays flat; returns how many were read."""
+    done = 0
+    while done < articles and (read := backfill(archive, min(BACKFILL_STEP, articles - done))):
+        done += read
+    return done
 
 
 async def download_due(
@@ -167,6 +257,7 @@ async def download_due(
     due = due[:max_images]
     private = {source.slug for source in archive.settings.sources if source.allow_private}
     budget = [max_run_bytes]
+    limit = min(max_image_bytes, fetcher.config.max_bytes)  # what fetch applies with max_bytes=max_image_bytes
     results: list[tuple[str, bytes | None, str | None, bool]] = []
 
     in_flight = asyncio.Semaphore(IN_FLIGHT)
@@ -180,7 +271,12 @@ async def download_due(
             if budget[0] <= 0:
                 return None  # waits for the next run: not a failure
             try:
-                result = await fetcher.fetch(url, untrusted=True, allow_private=bool(sources & private))
+                try:  # the download stops as soon as the image is too large: it costs at most max_image_bytes
+                    result = await fetcher.fetch(url, untrusted=True, allow_private=bool(sources & private), max_bytes=max_image_bytes)
+                except FetchError as exc:
+                    if exc.too_large:  # cut off, or refused from its Content-Length: final, as when measured
+                        raise MediaError(f"{url}: more than the {limit} bytes an image may have", final=True) from None
+                    raise
                 data = result.body or b""
                 budget[0] -= len(data)
                 check_image(data, url, max_image_bytes)
@@ -258,11 +354,13 @@ def _store(root: Path, index: Index, results: list[tuple[str, bytes | None, str 
 
 
 async def after_run(archive: Archive, fetcher: Fetcher, since_ms: int, now_ms: int) -> MediaRunReport | None:
-    """The pipeline's step after storing: register the images of what this run stored, fetch what is due.
+    """The pipeline's step after storing: register the images of what this run stored and of a few older articles
+    never read (``backfill``), fetch what is due.
     Never raises: images must not fail a run whose articles are stored."""
     try:
-        await asyncio.to_thread(register_articles, archive, since_ms)
         caps = archive.settings.media
+        await asyncio.to_thread(register_articles, archive, since_ms)
+        await asyncio.to_thread(backfill, archive, caps.backfill_per_run)
         report = await download_due(archive, fetcher, now_ms, max_run_bytes=caps.max_run_bytes, max_image_bytes=caps.max_image_bytes)
     except Exception:
         log.warning("images were not downloaded (the next run tries again)", exc_info=True)

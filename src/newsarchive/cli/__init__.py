@@ -352,10 +352,29 @@ def media(
     stats: Annotated[bool, typer.Option("--stats", help="Count the images kept, their bytes, failures and those not tried yet.")] = False,
     prune: Annotated[bool, typer.Option("--prune", help="List the stored images no article refers to (removed with --yes).")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="With --prune: really remove them.")] = False,
+    backfill: Annotated[
+        int | None,
+        typer.Option(
+            "--backfill", metavar="N", min=1, help="Read the images of up to N older articles now, newest first (updates download them)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The images kept in media/: statistics (the default), or pruning those no article shows (a dry run unless --yes)."""
+    """The images kept in media/: statistics (the default), pruning those no article shows (a dry run unless --yes),
+    or reading older articles' images now."""
     with _open(archive) as opened:
+        if backfill is not None:
+            from ..media import backfill_now
+
+            read = backfill_now(opened, backfill)
+            left, pending = opened.index.count_images_unread(), opened.media_stats().pending
+            if as_json:
+                output.print_json({"articles": read, "articles_left": left, "pending": pending})
+                return
+            output.console.print(
+                f"images of {read:,} articles read; {left:,} articles left; {pending:,} images not tried yet (updates download them)"
+            )
+            return
         if prune:
             report = opened.prune_media(dry_run=not yes)
             if as_json:
