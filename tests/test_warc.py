@@ -1,12 +1,14 @@
 """Raw captures in WARC 1.1: written by update over real HTTP on loopback, read back with warcio, traced from
-articles through the index, and recovered after a run torn mid-append."""
+articles through the index, recovered after a run torn mid-append, and unchanged bytes kept once (revisits)."""
 
 from __future__ import annotations
 
 import base64
 import gzip
 import hashlib
+import random
 import threading
+import tracemalloc
 import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,8 +18,8 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from newsarchive.config import Settings, load_settings, render_config
-from newsarchive.errors import ConfigError
+from newsarchive.config import MediaConfig, RecheckConfig, Settings, load_settings, render_config
+from newsarchive.errors import ArchiveError, ConfigError
 from newsarchive.index.db import CaptureRow, Index
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
@@ -38,7 +40,9 @@ def sha1(data: bytes) -> str:
 
 def make_archive(root: Path, *sources: Source, warc: bool = True) -> Archive:
     Archive.init(root).close()
-    return Archive.open(root, settings=Settings(sources=sources, fetch=FAST, warc=warc))
+    # No rechecks or images: the items link to example.org, and runs an hour or a day apart would look those up.
+    quiet = Settings(sources=sources, fetch=FAST, warc=warc, recheck=RecheckConfig(per_run=0), media=MediaConfig(enabled=False))
+    return Archive.open(root, settings=quiet)
 
 
 def records(path: Path) -> list[tuple[dict[str, str], int | None, bytes]]:
@@ -46,7 +50,7 @@ def records(path: Path) -> list[tuple[dict[str, str], int | None, bytes]]:
     found = []
     with path.open("rb") as handle:
         for record in ArchiveIterator(handle, check_digests="raise"):
-            status = int(record.http_headers.get_statuscode()) if record.rec_type == "response" else None
+            status = int(record.http_headers.get_statuscode()) if record.rec_type in ("response", "revisit") else None
             found.append((dict(record.rec_headers.headers), status, record.raw_stream.read()))
     return found
 
@@ -317,3 +321,227 @@ def test_reindex_keeps_the_captures(server: FeedServer, tmp_path: Path) -> None:
     (row,) = archive.index.articles()
     assert before and archive.index.captures_of(a) == before
     assert row.origin is not None and row.updated_ms is not None and archive.index.capture_for(row.origin, row.updated_ms) == before[0]
+
+
+# Revisits: the same bytes kept once ---------------------------------------------------------------------------
+
+PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+LATER = NOW + 3_600  # the next hourly run, the same UTC day
+NEXT_DAY_FILE = "warc/" + datetime.fromtimestamp(NOW + 86_400, UTC).strftime("%Y-%m-%d") + ".warc.gz"
+
+
+def by_type(path: Path, kind: str) -> list[tuple[dict[str, str], int | None, bytes]]:
+    return [found for found in records(path) if found[0]["WARC-Type"] == kind]
+
+
+def big_feed(seed: int) -> bytes:
+    """About 100 kB of feed that does not compress to nothing, different for each seed."""
+    rng = random.Random(seed)
+    text = ["".join(chr(0x4E00 + rng.randrange(3000)) for _ in range(10_000)) for _ in range(3)]
+    return rss(*(item(seed * 100 + k, body=f"<p>{text[k]}</p>") for k in range(3)))
+
+
+def test_an_unchanged_response_is_kept_as_a_revisit_of_the_first(server: FeedServer, tmp_path: Path) -> None:
+    feed = big_feed(1)
+    a = server.add("/a.xml", feed)  # no validators: the same bytes come again, with a 200
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive, clock=lambda: NOW)
+    update(archive, clock=lambda: LATER)
+
+    found = records(tmp_path / DAY_FILE)  # warcio reads the file to its end, digests checked
+    assert [headers["WARC-Type"] for headers, _, _ in found] == ["warcinfo", "request", "response", "request", "revisit"]
+    (first, _, payload), (request, _, _), (revisit, status, left_out) = found[2], found[3], found[4]
+    assert payload == feed and status == 200 and left_out == b""
+    assert revisit["WARC-Profile"] == PROFILE
+    assert revisit["WARC-Refers-To"] == first["WARC-Record-ID"]
+    assert revisit["WARC-Refers-To-Target-URI"] == first["WARC-Target-URI"] == revisit["WARC-Target-URI"] == a
+    assert revisit["WARC-Refers-To-Date"] == first["WARC-Date"] == "2026-05-28T20:26:40.250000Z"
+    assert revisit["WARC-Date"] == "2026-05-28T21:26:40.250000Z"
+    assert revisit["WARC-Payload-Digest"] == first["WARC-Payload-Digest"] == sha1(feed)
+    assert "WARC-Truncated" not in revisit and revisit["WARC-Concurrent-To"] == request["WARC-Record-ID"]
+    assert request["WARC-Concurrent-To"] == revisit["WARC-Record-ID"]
+    assert [m.split(b"\r\n", 1)[0] for m in members(tmp_path / DAY_FILE)] == [b"WARC/1.1"] * 5
+
+    original, again = archive.index.captures_of(a)
+    assert (original.revisit, again.revisit) == (False, True)
+    assert (again.original_file, again.original_offset) == (original.file, original.offset)
+    assert again.length < 2_000 < original.length  # the headers only
+    # Callers see no difference: the run's capture is the revisit, its payload the bytes served.
+    assert archive.index.capture_for(a, int(LATER * 1000)) == again
+    record, body = read_capture(tmp_path, again)
+    assert record.rec_type == "revisit" and record.http_headers.get_statuscode() == "200" and body == feed
+    assert record.http_headers.get_header("Content-Length") == str(len(feed))
+    assert read_capture(tmp_path, original)[1] == feed
+
+
+def test_changed_bytes_are_kept_in_full_and_a_revisit_refers_to_the_newest_response_with_its_bytes(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    a = server.add("/a.xml", big_feed(1))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive, clock=lambda: NOW)
+    server.add("/a.xml", big_feed(2))
+    update(archive, clock=lambda: NOW + 60)
+    server.add("/a.xml", big_feed(1))  # back to the first version
+    update(archive, clock=lambda: NOW + 120)
+    update(archive, clock=lambda: NOW + 180)
+    kinds = [headers["WARC-Type"] for headers, _, _ in records(tmp_path / DAY_FILE) if headers["WARC-Type"] != "request"]
+    assert kinds == ["warcinfo", "response", "response", "revisit", "revisit"]
+    first, second, third, fourth = archive.index.captures_of(a)
+    assert second.payload_digest != first.payload_digest and not second.revisit
+    assert third.payload_digest == fourth.payload_digest == first.payload_digest
+    assert (third.original_offset, fourth.original_offset) == (first.offset, first.offset)  # never a revisit of a revisit
+    assert [read_capture(tmp_path, c)[1] for c in (first, second, third, fourth)] == [big_feed(1), big_feed(2), big_feed(1), big_feed(1)]
+
+
+def test_a_304_an_empty_body_and_a_body_not_read_are_never_revisits(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1)), etag='"a1"')
+    empty = server.add("/empty.xml", b"")
+    gone = server.base + "/gone.xml"  # a 404: its body is not read
+    sources = [Source(name=f"台{n}", slug=f"s{n}", feeds=(url,)) for n, url in enumerate((a, empty, gone))]
+    archive = make_archive(tmp_path, *sources)
+    update(archive, clock=lambda: NOW)
+    update(archive, clock=lambda: NOW + 60)
+    assert by_type(tmp_path / DAY_FILE, "revisit") == []
+    assert [c.status for c in archive.index.captures_of(a)] == [200, 304]
+    assert [c.status for c in archive.index.captures_of(empty)] == [200, 200]
+    assert {c.status for c in archive.index.captures_of(gone)} == {404}
+    for capture in archive.index.captures_of(gone):
+        assert read_capture(tmp_path, capture)[0].rec_headers.get_header("WARC-Truncated") == "unspecified"
+    # The same through write(): a body not read, with the status of a success, stays a truncated response.
+    writer = WarcWriter(tmp_path, clock=lambda: NOW)
+    unread = [writer.write(replace(exchange(7, b"<rss/>", at=NOW + 300 + n), body=None)) for n in range(2)]
+    writer.close()
+    assert [c.revisit for c in unread] == [False, False]
+    assert all(read_capture(tmp_path, c)[0].rec_type == "response" for c in unread)
+
+
+def test_a_revisit_may_refer_to_an_earlier_days_file_and_says_which_when_it_is_gone(server: FeedServer, tmp_path: Path) -> None:
+    feed = big_feed(1)
+    a = server.add("/a.xml", feed)
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive, clock=lambda: NOW)
+    update(archive, clock=lambda: NOW + 86_400)
+    (first, _, _), (revisit, _, _) = by_type(tmp_path / DAY_FILE, "response")[0], by_type(tmp_path / NEXT_DAY_FILE, "revisit")[0]
+    assert revisit["WARC-Refers-To"] == first["WARC-Record-ID"]
+    original, again = archive.index.captures_of(a)
+    assert (again.file, again.original_file, again.original_offset) == (NEXT_DAY_FILE, DAY_FILE, original.offset)
+    assert read_capture(tmp_path, again)[1] == feed
+
+    (tmp_path / DAY_FILE).unlink()  # the user deletes the older day
+    with pytest.raises(ArchiveError) as raised:
+        read_capture(tmp_path, again)
+    message = str(raised.value)
+    assert message.startswith(f"{DAY_FILE} is missing") and first["WARC-Record-ID"] in message
+    assert f"offset {again.offset} of {NEXT_DAY_FILE}" in message and raised.value.hint and "restore" in raised.value.hint
+    # The writer never refers to bytes that are gone: the next capture is whole again, and the one after refers to it.
+    update(archive, clock=lambda: NOW + 86_400 + 60)
+    update(archive, clock=lambda: NOW + 86_400 + 120)
+    assert [headers["WARC-Type"] for headers, _, _ in records(tmp_path / NEXT_DAY_FILE)][2::2] == ["revisit", "response", "revisit"]
+    *_, whole, last = archive.index.captures_of(a)
+    assert (whole.revisit, last.original_file, last.original_offset) == (False, whole.file, whole.offset)
+    assert read_capture(tmp_path, last)[1] == feed
+
+
+def test_revisits_are_indexed_again_when_a_file_is_recovered(tmp_path: Path) -> None:
+    body = b"<rss>" + "正文".encode() * 5000 + b"</rss>"
+    writer = WarcWriter(tmp_path, clock=lambda: NOW)
+    written = [writer.write(exchange(0, body, at=NOW + n)) for n in range(3)]
+    writer.close()
+    assert [c.revisit for c in written] == [False, True, True]
+    index = Index(tmp_path / INDEX_FILE)
+    index.forget_captures(DAY_FILE, written[0].offset + written[0].length)  # killed before the index heard of the revisits
+    assert index.captures_of(written[0].url) == written[:1]
+    index.close()
+    writer = WarcWriter(tmp_path, clock=lambda: NOW + 3)
+    written.append(writer.write(exchange(0, body, at=NOW + 3)))
+    writer.close()
+    index = Index(tmp_path / INDEX_FILE)
+    try:
+        assert index.captures_of(written[0].url) == written  # the revisits found in the file, with their original
+        assert [read_capture(tmp_path, c)[1] for c in written] == [body] * 4
+    finally:
+        index.close()
+
+
+def test_a_revisit_whose_original_was_never_indexed_is_still_read(tmp_path: Path) -> None:
+    body = b"<rss>" + "正文".encode() * 5000 + b"</rss>"
+    writer = WarcWriter(tmp_path)
+    first = writer.write(exchange(0, body, at=NOW))
+    revisit = writer.write(exchange(0, body, at=NOW + 86_400))
+    writer.close()
+    assert (revisit.file, revisit.original_file) == (NEXT_DAY_FILE, DAY_FILE)
+    for suffix in ("", "-wal", "-shm"):  # the index is lost; only the next day's file is opened again
+        (tmp_path / (INDEX_FILE + suffix)).unlink(missing_ok=True)
+    writer = WarcWriter(tmp_path)
+    writer.write(exchange(1, b"<rss/>", at=NOW + 86_401))
+    writer.close()
+    index = Index(tmp_path / INDEX_FILE)
+    try:
+        (found,) = index.captures_of(revisit.url)
+    finally:
+        index.close()
+    assert (found.offset, found.original_file, found.original_offset) == (revisit.offset, DAY_FILE, None)
+    assert read_capture(tmp_path, found)[1] == body  # looked for in that day's file
+    assert read_capture(tmp_path, first)[1] == body
+
+
+def test_reindex_keeps_the_revisits(server: FeedServer, tmp_path: Path) -> None:
+    feed = big_feed(1)
+    a = server.add("/a.xml", feed)
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive, clock=lambda: NOW)
+    update(archive, clock=lambda: LATER)
+    before = archive.index.captures_of(a)
+    assert [c.revisit for c in before] == [False, True]
+    archive.reindex()
+    assert archive.index.captures_of(a) == before
+    assert read_capture(tmp_path, archive.index.captures_of(a)[1])[1] == feed
+    update(archive, clock=lambda: LATER + 60)  # and the next run still refers to the first response
+    assert archive.index.captures_of(a)[-1].original_offset == before[0].offset
+
+
+def test_many_feeds_fetched_again_become_revisits_and_never_interleave(server: FeedServer, tmp_path: Path) -> None:
+    bodies = {f"/f{n}.xml": big_feed(n) for n in range(8)}
+    sources = [Source(name=f"台{n}", slug=f"s{n}", feeds=(server.add(path, body),)) for n, (path, body) in enumerate(bodies.items())]
+    archive = make_archive(tmp_path, *sources)
+    update(archive, clock=lambda: NOW)
+    size = (tmp_path / DAY_FILE).stat().st_size
+    update(archive, clock=lambda: LATER)
+    assert (tmp_path / DAY_FILE).stat().st_size - size < 8 * 2_000  # eight requests and eight revisits
+    revisits = by_type(tmp_path / DAY_FILE, "revisit")
+    assert len(revisits) == 8 and len(members(tmp_path / DAY_FILE)) == 1 + 4 * 8
+    for url in (server.base + path for path in bodies):
+        (capture,) = [c for c in archive.index.captures_of(url) if c.revisit]
+        assert read_capture(tmp_path, capture)[1] == bodies[url.removeprefix(server.base)]
+
+
+def test_a_large_body_is_hashed_and_kept_without_a_copy(tmp_path: Path) -> None:
+    body = ("<p>" + "正文" * 50 + "</p>\n").encode() * 100_000  # 31 MB
+    writer = WarcWriter(tmp_path, clock=lambda: NOW)
+    writer.write(exchange(0, b"<rss/>"))  # the file and the index opened before measuring
+    tracemalloc.start()
+    try:
+        for n in range(2):  # a response, then a revisit
+            tracemalloc.reset_peak()
+            capture = writer.write(exchange(1, body, at=NOW + n))
+            assert tracemalloc.get_traced_memory()[1] < len(body) // 10, "a copy of the body was made"
+    finally:
+        tracemalloc.stop()
+        writer.close()
+    assert capture.revisit and read_capture(tmp_path, capture)[1] == body
+
+
+def test_a_revisit_after_a_redirect_names_the_address_it_refers_to(server: FeedServer, tmp_path: Path) -> None:
+    feed = big_feed(3)
+    server.add("/moved.xml", status=301, headers={"Location": "/b.xml"})
+    server.add("/b.xml", feed)
+    moved = server.base + "/moved.xml"
+    archive = make_archive(tmp_path, Source(name="乙", slug="b", feeds=(moved,)))
+    update(archive, clock=lambda: NOW)
+    update(archive, clock=lambda: LATER)
+    statuses = [(c.status, c.revisit) for c in archive.index.captures_of(moved)]
+    assert statuses == [(301, False), (200, False), (301, False), (200, True)]  # a redirect's body is not read: never a revisit
+    ((revisit, status, _),) = by_type(tmp_path / DAY_FILE, "revisit")
+    assert (revisit["WARC-Refers-To-Target-URI"], revisit[REQUESTED_FIELD], status) == (server.base + "/b.xml", moved, 200)
+    assert read_capture(tmp_path, archive.index.captures_of(moved)[-1])[1] == feed

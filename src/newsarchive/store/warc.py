@@ -1,11 +1,21 @@
 """Raw captures: every HTTP response of a run, with its request, in WARC 1.1 files (``archive.warc``).
 
 ``warc/<UTC day>.warc.gz`` holds one day's captures, appended to by every run of that day: a ``warcinfo``
-record first, then a ``request`` and a ``response`` record for each response, linked both ways by
-WARC-Concurrent-To. Each record is its own gzip member, so any record can be read from its offset, and each
+record first, then a ``request`` and a ``response`` (or ``revisit``) record for each response, linked both ways
+by WARC-Concurrent-To. Each record is its own gzip member, so any record can be read from its offset, and each
 carries WARC-Block-Digest and WARC-Payload-Digest (sha1, base32, as warcio computes them). The body is kept
 as the server sent it, still gzip or brotli when it was; only chunked framing is gone (the HTTP client
 removes it), so Transfer-Encoding is left out of the recorded headers and a note says so.
+
+The same bytes are stored once. A response whose payload (read to its end, not empty) has the digest of an
+earlier full response from the same address becomes a ``revisit`` record (WARC 1.1 identical-payload-digest
+profile): the status line and headers, no payload, and WARC-Refers-To, -Refers-To-Target-URI and
+-Refers-To-Date naming that response; the index says where it lies, and ``read_capture`` returns its payload.
+The original may be in any earlier day's file, as in web archives generally (Wayback resolves revisits
+through its CDX index): a page rechecked for 30 days or a feed that rarely changes is then kept in full once,
+not once a day. The price: deleting an old day's file loses the payload of the later revisits of its
+responses, which ``read_capture`` then reports by name; the writer only refers to a response it can read at
+that moment, so after such a deletion the next capture is kept in full again.
 
 Safe with concurrent fetches and crashes: one thread appends, with one write per request and response; a
 response is indexed (``captures``) only once it is in the file. When a file is opened, whatever lies past its
@@ -16,6 +26,8 @@ last indexed response is checked member by member: whole records found there are
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import io
 import logging
 import os
@@ -25,13 +37,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordbuilder import RecordBuilder
-from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser, StatusAndHeadersParserException
 from warcio.timeutils import datetime_to_iso_date, iso_date_to_datetime
 from warcio.warcwriter import WARCWriter
 
@@ -48,6 +62,11 @@ REQUESTED_FIELD = "WARC-Newsarchive-Requested-URI"  # the address asked for, whe
 NOTE_FIELD = "WARC-Newsarchive-Note"
 _SCAN_CHUNK = 1 << 20
 _NO_BODY = frozenset({204, 304})
+_CANDIDATES = 3  # earlier responses with the same payload tried as a revisit's original (newest first)
+# What reading a record that is gone, cut short or corrupt raises:
+_UNREADABLE = (OSError, EOFError, ValueError, zlib.error, ArchiveLoadFailed, StatusAndHeadersParserException)
+_HEAD_CHUNK = 4096
+_HEAD_LIMIT = 1 << 16  # WARC headers longer than this are not ours
 
 _builder = RecordBuilder(warc_version=WARC_VERSION)
 
@@ -88,8 +107,40 @@ class Exchange:
         )
 
 
+@dataclass(frozen=True)
+class _Original:
+    """The response record a revisit refers to."""
+
+    file: str
+    offset: int
+    target: str  # its WARC-Target-URI, WARC-Date and WARC-Record-ID, as written there
+    date: str
+    record_id: str
+
+
 def warc_date(seconds: float) -> str:
     return str(datetime_to_iso_date(datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None), use_micros=True))
+
+
+def _ms(date: str) -> int:
+    return int(iso_date_to_datetime(date).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _day_file(date: str) -> str:
+    """The file that the writer puts a record of this WARC-Date in."""
+    return f"{layout.WARC_DIR}/{iso_date_to_datetime(date):%Y-%m-%d}.warc.gz"
+
+
+def payload_digest(body: bytes) -> str:
+    """WARC-Payload-Digest as warcio writes it (sha1, base32); hashes the bytes in place, without a copy."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+
+
+def _revisitable(exchange: Exchange) -> str | None:
+    """The payload digest of a body that a revisit may stand for: read to its end and not empty."""
+    if not exchange.body or exchange.status in _NO_BODY:
+        return None
+    return payload_digest(exchange.body)
 
 
 class _Gzipped:
@@ -118,8 +169,9 @@ def _member(record: Any) -> bytes:
     return out.member()
 
 
-def _records(exchange: Exchange) -> tuple[bytes, bytes, str | None]:
-    """The request and the response record of an exchange, and the response's payload digest."""
+def _records(exchange: Exchange, digest: str | None = None, original: _Original | None = None) -> tuple[bytes, bytes, str | None]:
+    """The request and the response record of an exchange, and the response's payload digest (``digest`` when the
+    caller has it already). With ``original``, the response is kept as a revisit of that record."""
     request_id, response_id = StatusAndHeadersParser.make_warc_id(), StatusAndHeadersParser.make_warc_id()
     date = warc_date(exchange.captured)
     headers = [(name, value) for name, value in exchange.response_headers if name.lower() != "transfer-encoding"]
@@ -134,15 +186,19 @@ def _records(exchange: Exchange) -> tuple[bytes, bytes, str | None]:
         notes.append("body not read (a redirect or an error status)")
     if notes:
         fields[NOTE_FIELD] = "; ".join(notes)
-    body = exchange.body or b""
-    response = _builder.create_warc_record(
-        exchange.target,
-        "response",
-        payload=io.BytesIO(body),
-        length=len(body),
-        http_headers=StatusAndHeaders(f"{exchange.status} {exchange.reason}".rstrip(), headers, protocol=exchange.protocol),
-        warc_headers_dict=fields,
-    )
+    http_headers = StatusAndHeaders(f"{exchange.status} {exchange.reason}".rstrip(), headers, protocol=exchange.protocol)
+    if original is not None and digest is not None:
+        fields["WARC-Refers-To"] = original.record_id
+        response = _builder.create_revisit_record(
+            exchange.target, digest, original.target, original.date, http_headers=http_headers, warc_headers_dict=fields
+        )
+    else:
+        if digest is not None:  # hashed already: warcio need not read the body once more for it
+            fields["WARC-Payload-Digest"] = digest
+        body = exchange.body or b""
+        response = _builder.create_warc_record(
+            exchange.target, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers, warc_headers_dict=fields
+        )
     request = _builder.create_warc_record(
         exchange.target,
         "request",
@@ -195,28 +251,43 @@ def _whole_members(handle: BinaryIO, start: int) -> Iterator[int]:
         yield member_start
 
 
+def _locate_original(index: Index, url: str, digest: str | None, headers: Any) -> tuple[str, int | None]:
+    """Where the response that a revisit refers to lies: from the index, else only its day's file (read_capture
+    then looks through it)."""
+    date = headers.get_header("WARC-Refers-To-Date") or headers.get_header("WARC-Date")
+    target = headers.get_header("WARC-Refers-To-Target-URI")
+    for row in index.originals_of(url, digest, near_ms=_ms(date)) if digest else ():
+        if row.target == target:
+            return row.file, row.offset
+    return _day_file(date), None
+
+
 def _index_records(handle: BinaryIO, file: str, start: int, index: Index) -> None:
-    """Index the responses from ``start`` to the end of a file that is whole."""
+    """Index the responses and revisits from ``start`` to the end of a file that is whole."""
     handle.seek(start)
     records = ArchiveIterator(handle)
     with index.atomic():
         for record in records:
-            if record.rec_type != "response":
+            if record.rec_type not in ("response", "revisit"):
                 continue
             headers = record.rec_headers
             target = headers.get_header("WARC-Target-URI") or ""
-            captured = iso_date_to_datetime(headers.get_header("WARC-Date")).replace(tzinfo=UTC).timestamp()
+            url = headers.get_header(REQUESTED_FIELD) or target
+            digest = headers.get_header("WARC-Payload-Digest")
             status = record.http_headers.get_statuscode() if record.http_headers else "0"
+            original_file, original_offset = _locate_original(index, url, digest, headers) if record.rec_type == "revisit" else (None, None)
             index.add_capture(
                 CaptureRow(
-                    url=headers.get_header(REQUESTED_FIELD) or target,
+                    url=url,
                     target=target,
-                    captured_ms=int(captured * 1000),
+                    captured_ms=_ms(headers.get_header("WARC-Date")),
                     status=int(status) if str(status).isdigit() else 0,
                     file=file,
                     offset=records.get_record_offset(),
                     length=records.get_record_length(),
-                    payload_digest=headers.get_header("WARC-Payload-Digest"),
+                    payload_digest=digest,
+                    original_file=original_file,
+                    original_offset=original_offset,
                 )
             )
 
@@ -240,11 +311,73 @@ def recover(handle: BinaryIO, file: str, index: Index) -> int:
 
 
 def read_capture(root: Path, capture: CaptureRow) -> tuple[Any, bytes]:
-    """The WARC record of a capture (warcio's) and its payload: the body as the server sent it."""
+    """The WARC record of a capture (warcio's) and its payload: the body as the server sent it. For a revisit, the
+    record is the revisit (this response's status and headers) and the payload the original response's; raises
+    ArchiveError when that response is gone."""
     with (root / capture.file).open("rb") as handle:
         handle.seek(capture.offset)
         record = next(iter(ArchiveIterator(handle)))
-        return record, record.raw_stream.read()
+        if record.rec_type != "revisit":
+            return record, record.raw_stream.read()
+    return record, _original_payload(root, capture, record.rec_headers)
+
+
+def _warc_headers_at(path: Path, offset: int) -> StatusAndHeaders | None:
+    """The WARC headers of the record at ``offset`` of a file, or None when there is none there. Only the first
+    kilobytes of its member are inflated, a little at a time: warcio would inflate a whole read block, which for a
+    well compressed body is megabytes."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head = b""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while b"\r\n\r\n" not in head:
+            data = inflater.unconsumed_tail or handle.read(_HEAD_CHUNK)
+            if not data or inflater.eof or len(head) > _HEAD_LIMIT:
+                return None
+            head += inflater.decompress(data, _HEAD_CHUNK)
+    text = head.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    headers: StatusAndHeaders = StatusAndHeadersParser(["WARC/1.1", "WARC/1.0"]).parse(io.BytesIO(text))
+    return headers
+
+
+def _is_original(headers: StatusAndHeaders, digest: str | None, record_id: str | None) -> bool:
+    return bool(
+        headers.get_header("WARC-Type") == "response"
+        and headers.get_header("WARC-Payload-Digest") == digest
+        and (record_id is None or headers.get_header("WARC-Record-ID") == record_id)
+    )
+
+
+def _original_payload(root: Path, capture: CaptureRow, revisit: Any) -> bytes:
+    """The payload of the response a revisit refers to: at the place the index gives, else (an index that did
+    not know it, or that is stale) found by looking through the file."""
+    digest, record_id = revisit.get_header("WARC-Payload-Digest"), revisit.get_header("WARC-Refers-To")
+    date = revisit.get_header("WARC-Refers-To-Date") or revisit.get_header("WARC-Date")
+    file = capture.original_file or _day_file(date)
+    what = (
+        f"the response record {record_id or '(no WARC-Refers-To)'} of {revisit.get_header('WARC-Refers-To-Target-URI')} captured"
+        f" {date}, whose payload the revisit record at offset {capture.offset} of {capture.file} ({capture.url}) stands for"
+    )
+    path = root / file
+    if not path.exists():
+        raise ArchiveError(
+            f"{file} is missing: it held {what}",
+            hint="restore that file (from a backup, or a clone published with publish.warc = true): later days' revisits refer to it",
+        )
+    try:
+        with path.open("rb") as handle:
+            if capture.original_offset is not None:
+                handle.seek(capture.original_offset)
+                for record in islice(ArchiveIterator(handle), 1):
+                    if _is_original(record.rec_headers, digest, record_id):
+                        return bytes(record.raw_stream.read())
+                handle.seek(0)
+            for record in ArchiveIterator(handle):
+                if _is_original(record.rec_headers, digest, record_id):
+                    return bytes(record.raw_stream.read())
+    except _UNREADABLE as exc:
+        raise ArchiveError(f"{file}: cannot read {what}: {exc}") from exc
+    raise ArchiveError(f"{file} does not hold {what}", hint="restore that file as it was written (from a backup)")
 
 
 class WarcWriter:
@@ -264,7 +397,7 @@ class WarcWriter:
         Records are compressed in worker threads, side by side; only appending waits for the writer's thread."""
         exchange = Exchange.of(url, request, response, body, self.clock())
         try:
-            records = await asyncio.to_thread(_records, exchange)
+            records = await asyncio.to_thread(self._prepare, exchange)
             await asyncio.get_running_loop().run_in_executor(self._thread, self._append, exchange, *records)
         except Exception as exc:
             expected = isinstance(exc, OSError | ArchiveError)
@@ -272,9 +405,33 @@ class WarcWriter:
 
     def write(self, exchange: Exchange) -> CaptureRow:
         """Append one exchange and index it, from the calling thread: for callers that do not run ``capture``."""
-        return self._append(exchange, *_records(exchange))
+        return self._append(exchange, *self._prepare(exchange))
 
-    def _append(self, exchange: Exchange, request: bytes, response: bytes, digest: str | None) -> CaptureRow:
+    def _prepare(self, exchange: Exchange) -> tuple[bytes, bytes, str | None, _Original | None]:
+        """The records of an exchange, its response a revisit when an earlier one had the same payload; in a worker
+        thread, asking the writer's thread (which alone uses the index) for that earlier response."""
+        digest = _revisitable(exchange)
+        original = self._thread.submit(self._original, exchange.url, digest).result() if digest else None
+        request, response, digest = _records(exchange, digest, original)
+        return request, response, digest, original
+
+    def _original(self, url: str, digest: str) -> _Original | None:
+        """The newest full response from ``url`` with this payload whose record can be read now: a revisit only ever
+        refers to bytes that are there (a day's file deleted since is skipped)."""
+        for row in self._open_index().originals_of(url, digest, limit=_CANDIDATES):
+            try:
+                headers = _warc_headers_at(self.root / row.file, row.offset)
+            except _UNREADABLE:
+                continue
+            if headers is not None and _is_original(headers, digest, None):
+                target, date, record_id = (headers.get_header(name) for name in ("WARC-Target-URI", "WARC-Date", "WARC-Record-ID"))
+                if target and date and record_id:
+                    return _Original(row.file, row.offset, target, date, record_id)
+        return None
+
+    def _append(
+        self, exchange: Exchange, request: bytes, response: bytes, digest: str | None, original: _Original | None = None
+    ) -> CaptureRow:
         day = datetime.fromtimestamp(exchange.captured, UTC).strftime("%Y-%m-%d")
         handle, file = self._open(f"{layout.WARC_DIR}/{day}.warc.gz", exchange.captured)
         start = handle.seek(0, os.SEEK_END)
@@ -294,6 +451,8 @@ class WarcWriter:
             offset=start + len(request),
             length=len(response),
             payload_digest=digest,
+            original_file=original.file if original else None,
+            original_offset=original.offset if original else None,
         )
         self._open_index().add_capture(capture)
         return capture
