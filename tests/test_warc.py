@@ -20,7 +20,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from newsarchive.config import MediaConfig, RecheckConfig, Settings, load_settings, render_config
 from newsarchive.errors import ArchiveError, ConfigError
-from newsarchive.index.db import CaptureRow, Index
+from newsarchive.index.captures import CaptureRow
+from newsarchive.index.db import Index
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive

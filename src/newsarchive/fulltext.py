@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import lxml.etree
 import lxml.html
 
-from .index.db import StoredVersion
+from .index.summaries import StoredVersion
 from .models import Article
 from .parse import decode_page
 from .store.fileformat import join_body

@@ -29,7 +29,8 @@ from .store.atomic import TMP_SUFFIX, AtomicBatch
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
-    from .index.db import ArticleRow, Index
+    from .index.db import Index
+    from .index.rows import ArticleRow
     from .store.archive import Archive
 
 log = logging.getLogger(__name__)

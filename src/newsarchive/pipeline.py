@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .errors import ConfigError, SourceError
 from .fetch import Fetcher
 from .index import FeedState
-from .index.db import Summary
+from .index.summaries import Summary
 from .models import SourceReport, UpdateReport
 from .sources import Source
 from .store.archive import Archive

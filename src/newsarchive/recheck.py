@@ -27,7 +27,7 @@ from .store.atomic import AtomicBatch
 if TYPE_CHECKING:
     from .fetch import Fetcher
     from .fulltext import Rule
-    from .index.db import ArticleRow
+    from .index.rows import ArticleRow
     from .store.archive import Archive
 
 log = logging.getLogger(__name__)
@@ -340,7 +340,7 @@ def _store_edit(archive: Archive, row: ArticleRow, body: str, now_ms: int) -> No
     """The page's new text as a new version of the article, through the one writer of articles. The version the
     feeds carry is recorded (as full text records a summary), so that a feed still carrying it, when the feed
     changes for another article, does not bring the text from before the edit back as a newer version."""
-    from .index.db import Summary
+    from .index.summaries import Summary
     from .normalise import article_from_file
 
     source = archive.settings.source(row.source)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .fetch_paths import is_local_path
-from .index.db import StoredVersion, Summary, lookup_stored
+from .index.summaries import StoredVersion, Summary, lookup_stored
 from .models import Article
 from .normalise import fingerprint, normalise_item
 from .parse import parse_feed

@@ -1,5 +1,6 @@
 """The index: SQLite beside the archive files, always rebuildable from them (``reindex``)."""
 
-from .db import ArticleRow, FeedState, Index
+from .db import FeedState, Index
+from .rows import ArticleRow
 
 __all__ = ["ArticleRow", "FeedState", "Index"]

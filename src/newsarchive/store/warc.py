@@ -51,7 +51,8 @@ from warcio.warcwriter import WARCWriter
 
 from .. import __version__
 from ..errors import ArchiveError
-from ..index.db import CaptureRow, Index
+from ..index.captures import CaptureRow
+from ..index.db import Index
 from . import layout
 
 log = logging.getLogger(__name__)

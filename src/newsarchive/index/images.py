@@ -1,0 +1,177 @@
+"""Images articles show (media.py) in the index: the media, article_images and images_read tables."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .rows import ARTICLE_COLUMNS, ArticleRow, rows_in
+
+if TYPE_CHECKING:
+    from ..media import MediaRow, MediaStats
+
+log = logging.getLogger(__name__)
+
+MEDIA_SCHEMA = """\
+CREATE TABLE IF NOT EXISTS media (      -- images articles show (media.py); the files are media/ab/<sha256>.<ext>
+    url TEXT PRIMARY KEY,
+    sha256 TEXT,                        -- of the bytes kept (status ok) or seen (skipped)
+    ext TEXT,                           -- from the bytes: jpg, png, gif, webp, avif
+    bytes INTEGER,
+    status TEXT NOT NULL,               -- ok | failed | skipped (1x1)
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_try_ms INTEGER,                -- a failed image is tried again from then; NULL: given up
+    last_error TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS article_images (
+    article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    PRIMARY KEY (article, url)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS article_images_by_url ON article_images (url);
+CREATE TABLE IF NOT EXISTS images_read (  -- articles whose current images are in article_images: the backfill skips them
+    article INTEGER PRIMARY KEY REFERENCES articles (rowid) ON DELETE CASCADE
+);
+"""
+
+
+class MediaQueries:
+    """The media part of ``Index``."""
+
+    db: sqlite3.Connection
+
+    if TYPE_CHECKING:
+
+        def atomic(self) -> AbstractContextManager[None]: ...
+
+    def _carry_over_media(self, old_path: Path) -> None:
+        try:
+            with self.atomic():
+                self.db.execute("INSERT OR IGNORE INTO media SELECT * FROM old.media")
+                self.db.execute(
+                    "INSERT OR IGNORE INTO article_images (article, url) SELECT a.rowid, i.url FROM old.article_images AS i"
+                    " JOIN old.articles AS o ON o.rowid = i.article JOIN articles AS a ON a.path = o.path"
+                )
+        except sqlite3.DatabaseError as exc:  # an old index without the tables
+            log.info("%s: no media carried over: %s", old_path, exc)
+        try:  # apart: an index older than the backfill has no images_read, and its articles are simply read again
+            with self.atomic():  # a file that changed since is read again: only the same version stays read
+                self.db.execute(
+                    "INSERT OR IGNORE INTO images_read (article) SELECT a.rowid FROM old.images_read AS r"
+                    " JOIN old.articles AS o ON o.rowid = r.article JOIN articles AS a ON a.path = o.path AND a.fingerprint = o.fingerprint"
+                )
+        except sqlite3.DatabaseError as exc:
+            log.info("%s: no record of the articles whose images were read carried over: %s", old_path, exc)
+
+    def set_article_images(self, article: int, urls: Iterable[str]) -> None:
+        """The images an article shows, replacing those it showed; the article counts as read (``images_read``)."""
+        self.db.execute("DELETE FROM article_images WHERE article = ?", (article,))
+        self.db.executemany("INSERT OR IGNORE INTO article_images (article, url) VALUES (?, ?)", ((article, url) for url in urls))
+        self.mark_images_read([article])
+
+    def mark_images_read(self, articles: Iterable[int]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO images_read (article) VALUES (?)", ((article,) for article in articles))
+
+    def count_images_unread(self) -> int:
+        """Articles whose images were never read: two counts, a few ms for 500,000 articles (images_read holds
+        existing articles only: ON DELETE CASCADE)."""
+        (count,) = self.db.execute("SELECT (SELECT count(*) FROM articles) - (SELECT count(*) FROM images_read)").fetchone()
+        return max(0, int(count))
+
+    def images_unread(self, limit: int, after: tuple[int | None, int] | None = None) -> list[ArticleRow]:
+        """Up to ``limit`` articles whose images were never read, newest first (by date, then row id; undated last),
+        from the one after ``after`` (its (pub_ms, rowid)) or from the newest. Walks ``articles_by_date``: from the
+        newest, every article already read is stepped over, which is why the backfill passes where it stopped."""
+        unread = "NOT EXISTS (SELECT 1 FROM images_read WHERE article = articles.rowid)"
+        rows: list[tuple[Any, ...]] = []
+        if after is None or after[0] is not None:
+            dated, values = ("(pub_ms, rowid) < (?, ?)", after) if after is not None else ("pub_ms IS NOT NULL", ())
+            rows += self.db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE {dated} AND {unread} ORDER BY pub_ms DESC, rowid DESC LIMIT ?",
+                (*values, limit),
+            ).fetchall()
+        if len(rows) < limit:
+            below = after[1] if after is not None and after[0] is None else 2**62
+            rows += self.db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE pub_ms IS NULL AND rowid < ? AND {unread} ORDER BY rowid DESC LIMIT ?",
+                (below, limit - len(rows)),
+            ).fetchall()
+        return [ArticleRow(*row) for row in rows]
+
+    def media_due(self, now_ms: int, limit: int) -> list[tuple[str, set[str]]]:
+        """Image addresses to fetch now (never tried, or failed and due), oldest articles' last, with the outlets showing them."""
+        rows = self.db.execute(
+            "SELECT i.url, group_concat(DISTINCT a.source) FROM article_images AS i JOIN articles AS a ON a.rowid = i.article"
+            " LEFT JOIN media AS m ON m.url = i.url"
+            " WHERE m.url IS NULL OR (m.status = 'failed' AND m.next_try_ms IS NOT NULL AND m.next_try_ms <= ?)"
+            " GROUP BY i.url ORDER BY max(i.article) DESC LIMIT ?",
+            (now_ms, limit),
+        )
+        return [(str(url), set(str(sources).split(","))) for url, sources in rows]
+
+    def media_row(self, url: str) -> MediaRow | None:
+        from ..media import MediaRow
+
+        row = self.db.execute("SELECT * FROM media WHERE url = ?", (url,)).fetchone()
+        return MediaRow(*row) if row else None
+
+    def media_rows(self, urls: Iterable[str]) -> list[MediaRow]:
+        from ..media import MediaRow
+
+        return [MediaRow(*row) for row in rows_in(self.db, "SELECT * FROM media WHERE url IN ({marks})", urls)]
+
+    def save_media(self, row: MediaRow) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.url, row.sha256, row.ext, row.bytes, row.status, row.failures, row.next_try_ms, row.last_error),
+        )
+
+    def article_images(self, article: int) -> list[str]:
+        return [str(url) for (url,) in self.db.execute("SELECT url FROM article_images WHERE article = ?", (article,))]
+
+    def media_stats(self) -> MediaStats:
+        from ..media import MediaStats
+
+        files, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(bytes), 0) FROM (SELECT DISTINCT sha256, ext, bytes FROM media WHERE status = 'ok')"
+        ).fetchone()
+        failed, skipped = self.db.execute(
+            "SELECT count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'skipped') FROM media"
+        ).fetchone()
+        (pending,) = self.db.execute(
+            "SELECT count(DISTINCT i.url) FROM article_images AS i LEFT JOIN media AS m ON m.url = i.url WHERE m.url IS NULL"
+        ).fetchone()
+        return MediaStats(images=int(files), bytes=int(size), failed=int(failed), pending=int(pending), skipped=int(skipped))
+
+    def referenced_media_paths(self) -> set[str]:
+        """media/… paths of stored images some article shows."""
+        from ..media import media_path
+
+        rows = self.db.execute(
+            "SELECT DISTINCT m.sha256, m.ext FROM media AS m WHERE m.status = 'ok' AND m.url IN (SELECT url FROM article_images)"
+        )
+        return {media_path(str(sha256), str(ext)) for sha256, ext in rows}
+
+    def count_unreferenced_media(self) -> int:
+        (count,) = self.db.execute("SELECT count(*) FROM media WHERE url NOT IN (SELECT url FROM article_images)").fetchone()
+        return int(count)
+
+    def forget_unreferenced_media(self) -> None:
+        self.db.execute("DELETE FROM media WHERE url NOT IN (SELECT url FROM article_images)")
+
+    def local_images_by_article(self) -> dict[int, list[tuple[str, str]]]:
+        """article rowid -> (address, media/… path) of each of its images with a stored copy, in one query (the static site)."""
+        from ..media import media_path
+
+        found: dict[int, list[tuple[str, str]]] = {}
+        rows = self.db.execute(
+            "SELECT i.article, i.url, m.sha256, m.ext FROM article_images AS i JOIN media AS m ON m.url = i.url"
+            " WHERE m.status = 'ok' ORDER BY i.article, i.url"
+        )
+        for article, url, sha256, ext in rows:
+            found.setdefault(int(article), []).append((str(url), media_path(str(sha256), str(ext))))
+        return found

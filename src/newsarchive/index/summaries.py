@@ -1,0 +1,146 @@
+"""Full text (fulltext.py) in the index: the summaries table, and what a worker reads of the stored versions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .rows import rows_in
+
+if TYPE_CHECKING:
+    from .rows import ArticleRow
+
+log = logging.getLogger(__name__)
+
+SUMMARIES_SCHEMA = """\
+CREATE TABLE IF NOT EXISTS summaries (  -- full text (fulltext.py): the feed's own body of articles that want the page's
+    article INTEGER PRIMARY KEY REFERENCES articles (rowid) ON DELETE CASCADE,
+    text TEXT NOT NULL,                 -- the feed's body (the summary), as the file would have held it
+    fingerprint TEXT NOT NULL,          -- of the feed's title and body: this feed version is known again without its page
+    page INTEGER NOT NULL,              -- 1: the file holds the page's text; 0: the feed's body, the page still wanted
+    tries INTEGER NOT NULL DEFAULT 0,   -- page fetches or extractions that failed in a row
+    etag TEXT,                          -- the page's validators, for a conditional GET when the feed's body changes
+    last_modified TEXT
+);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredVersion:
+    """What full text needs to know of a stored article: its version, and the feed version it holds the page of."""
+
+    fingerprint: str
+    body_length: int | None
+    origin: str | None
+    summary_fingerprint: str | None = None  # None: no summaries row
+    page: bool = False  # the file holds the page's text
+    tries: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """A summaries row to write, for the article holding one of ``keys``."""
+
+    keys: tuple[str, ...]
+    text: str
+    fingerprint: str
+    page: bool
+    tries: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def lookup_stored(path: str, keys: list[str]) -> dict[str, StoredVersion]:
+    """Key -> the stored version of the article holding it, with its summaries row; read-only, from any thread
+    or process, like ``lookup_fingerprints``."""
+    if not keys or not os.path.exists(path):
+        return {}
+    query = (
+        "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+        " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
+        " WHERE k.key IN ({marks})"
+    )
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.DatabaseError:
+        return {}
+    try:
+        return {
+            key: StoredVersion(
+                fingerprint=fingerprint,
+                body_length=length,
+                origin=origin,
+                summary_fingerprint=summary,
+                page=bool(page),
+                tries=tries or 0,
+                etag=etag,
+                last_modified=modified,
+            )
+            for key, fingerprint, length, origin, summary, page, tries, etag, modified in rows_in(db, query, keys)
+        }
+    except sqlite3.DatabaseError:
+        return {}  # no index yet: everything is new, and the store decides for certain
+    finally:
+        db.close()
+
+
+class SummaryQueries:
+    """The summaries part of ``Index``."""
+
+    db: sqlite3.Connection
+
+    if TYPE_CHECKING:
+
+        def atomic(self) -> AbstractContextManager[None]: ...
+
+        def find_many(self, keys: Iterable[str]) -> dict[str, ArticleRow]: ...
+
+    def save_summaries(self, summaries: Iterable[Summary]) -> int:
+        """Write the summaries rows of the articles holding their keys (one with none is skipped); returns the rows written."""
+        written = 0
+        for summary in summaries:
+            found = self.find_many(summary.keys)
+            row = next((found[key] for key in summary.keys if key in found), None)
+            if row is None:
+                continue
+            self.db.execute(
+                "INSERT OR REPLACE INTO summaries (article, text, fingerprint, page, tries, etag, last_modified)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row.rowid, summary.text, summary.fingerprint, int(summary.page), summary.tries, summary.etag, summary.last_modified),
+            )
+            written += 1
+        return written
+
+    def feed_version(self, article: int) -> tuple[str, str] | None:
+        """(fingerprint, body) of the version the feeds carry of an article whose file holds other text (its
+        page's), when one is recorded."""
+        row = self.db.execute("SELECT fingerprint, text FROM summaries WHERE article = ?", (article,)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def forget_feed_version(self, article: int) -> None:
+        self.db.execute("DELETE FROM summaries WHERE article = ?", (article,))
+
+    def summary(self, article: int) -> str | None:
+        """The feed's own body of an article whose file holds its page's text, or None."""
+        row = self.db.execute("SELECT text FROM summaries WHERE article = ? AND page = 1", (article,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _carry_over_summaries(self, old_path: Path) -> None:
+        # Matched by path and fingerprint, as the other carried-over article facts: row ids change in a rebuild.
+        try:
+            with self.atomic():
+                self.db.execute(
+                    "INSERT OR IGNORE INTO summaries (article, text, fingerprint, page, tries, etag, last_modified)"
+                    " SELECT a.rowid, s.text, s.fingerprint, s.page, s.tries, s.etag, s.last_modified FROM old.summaries AS s"
+                    " JOIN old.articles AS o ON o.rowid = s.article JOIN articles AS a ON a.path = o.path AND a.fingerprint = o.fingerprint"
+                )
+        except sqlite3.DatabaseError as exc:  # an old index without the table
+            log.info("%s: no summaries carried over: %s", old_path, exc)
