@@ -1,6 +1,6 @@
 """Time the Chinese full-text search (index/search.py) on N generated articles: build, size, query latency.
 
-    python bench/search_bench.py [--count 1000000] [--runs 200] [--dir DIR] [--keep]
+    python bench/search_bench.py [--count 1000000] [--runs 200] [--writer-memory BYTES] [--dir DIR] [--keep]
 
 The articles (~1,200 characters each, 8 outlets, dates over 5 years, a tenth or so in traditional
 characters) are generated in memory from a fixed seed and fed as SearchDoc objects straight to
@@ -243,6 +243,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--batch", type=int, default=2000, help="articles per SearchIndex.add call (as Archive.sync_search)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--writer-memory", type=int, default=2_000_000_000, help="bytes the index writer may hold (newsarchive itself uses 300 MB)"
+    )
     parser.add_argument("--settle", type=float, default=10, help="seconds to let the disk go quiet before the timed build")
     parser.add_argument("--dir", type=Path, default=None, help="where the temporary index folder is made (default: the system's)")
     parser.add_argument("--keep", action="store_true", help="keep the index folder (its path is printed)")
@@ -270,7 +273,7 @@ def main() -> None:
         options.dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="search-bench-", dir=options.dir))
     try:
-        index = SearchIndex(folder)
+        index = SearchIndex(folder, writer_memory=options.writer_memory)
         settle(options.settle)
         load = os.getloadavg()[0]
         started, cpu = time.perf_counter(), time.process_time()

@@ -80,7 +80,7 @@ def test_images_are_kept_by_content_with_failures_remembered(tmp_path: Path, ima
         assert photo.ext == "jpg"
         assert good.path is not None and (archive.root / good.path).read_bytes() == png(4, 3)
         assert good.path.startswith(f"media/{good.sha256[:2]}/")  # type: ignore[index]
-        for name, words in (("big.png", "more than the 100000"), ("page.png", "not a JPEG"), ("logo.svg", "SVG"), ("missing.png", "404")):
+        for name, words in (("big.png", "more than the 100,000"), ("page.png", "not a JPEG"), ("logo.svg", "SVG"), ("missing.png", "404")):
             row = index.media_row(f"{base}/{name}")
             assert row is not None and row.status == media.FAILED and words in (row.last_error or ""), (name, row)
         oversize = index.media_row(f"{base}/big.png")
@@ -377,7 +377,7 @@ def test_an_oversize_image_is_cut_off_while_downloading(tmp_path: Path, server: 
             update(archive)
             assert huge.done.wait(10)
             row = archive.index.media_row(huge.url)
-            assert row is not None and row.status == media.FAILED and "more than the 200000 bytes" in (row.last_error or "")
+            assert row is not None and row.status == media.FAILED and "more than the 200,000 bytes" in (row.last_error or "")
             assert row.next_try_ms is None  # final, as when it was measured after the download
             kept = archive.index.media_row(small)
             assert kept is not None and kept.status == media.OK  # the cap applies to each image, not to the run

@@ -181,7 +181,7 @@ class MediaRunReport:
 def check_image(data: bytes, url: str, max_bytes: int = MAX_IMAGE_BYTES) -> str:
     """The extension to store the bytes under; MediaError saying why not otherwise."""
     if len(data) > max_bytes:
-        raise MediaError(f"{url}: {len(data)} bytes, more than the {max_bytes} an image may have", final=True)
+        raise MediaError(f"{url}: {len(data):,} bytes, more than the {max_bytes:,} an image may have", final=True)
     ext = sniff(data)
     if ext is None:
         kind = "SVG (can carry script)" if b"<svg" in data[:1024].lower() else "not a JPEG, PNG, GIF, WebP or AVIF image"
@@ -276,7 +276,7 @@ async def download_due(
                     result = await fetcher.fetch(url, untrusted=True, allow_private=bool(sources & private), max_bytes=max_image_bytes)
                 except FetchError as exc:
                     if exc.too_large:  # cut off, or refused from its Content-Length: final, as when measured
-                        raise MediaError(f"{url}: more than the {limit} bytes an image may have", final=True) from None
+                        raise MediaError(f"{url}: more than the {limit:,} bytes an image may have", final=True) from None
                     raise
                 data = result.body or b""
                 budget[0] -= len(data)

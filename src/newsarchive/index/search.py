@@ -29,11 +29,12 @@ _BREAK = re.compile(rf"(?:\s*[^\s{_HAN}{_WORD}])+\s*")  # what ends a run: anyth
 _NOT_HAN = re.compile(rf"[^{_HAN}]")
 _GAP = "\u2016"  # between runs: a token no query produces
 _HIT_CANDIDATES = 5  # score a few times the limit, then break ties by recency
-# Two indexing threads, fed by the thread that tokenises, keep two cores busy; a large memory budget makes
-# few, large segments, so that little merging is left. Memory is taken only as documents come: a small
-# update uses a few MB, a full build of a million articles about 2 GB.
+# Two indexing threads, fed by the thread that tokenises, keep two cores busy. The writer's memory is taken
+# only as documents come (a small update uses a few MB) and bounds what an import or reindex of any size uses:
+# 300 MB keeps them near 400 MB in all, where 2 GB took an import of 100,000 articles to 1.26 GB for no time
+# saved. A larger budget makes fewer, larger segments (less merging) for a build of millions (search_bench).
 _WRITER_THREADS = 2
-_WRITER_HEAP = 2_000_000_000
+WRITER_MEMORY = 300_000_000
 # By date, a term in many documents is first looked for in the last week, quarter and three years before
 # the newest article: ordering a million matches by date takes tens of milliseconds, a week's few.
 _RECENT_FROM = 20_000  # matches (at most) from which that pays
@@ -113,7 +114,7 @@ class Hit:
 
 
 class SearchIndex:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, writer_memory: int = WRITER_MEMORY) -> None:
         import tantivy
 
         self._tantivy = tantivy
@@ -128,11 +129,12 @@ class SearchIndex:
         path.mkdir(parents=True, exist_ok=True)
         self.index = tantivy.Index(self.schema, path=str(path))
         self._writer: Any = None
+        self._writer_memory = writer_memory
         self._newest: tuple[tuple[int, int], int | None] | None = None  # (documents, segments) -> newest pub_ms
 
     def _writer_(self) -> Any:
         if self._writer is None:
-            self._writer = self.index.writer(heap_size=_WRITER_HEAP, num_threads=_WRITER_THREADS)
+            self._writer = self.index.writer(heap_size=self._writer_memory, num_threads=_WRITER_THREADS)
         return self._writer
 
     def add(self, docs: Iterable[SearchDoc]) -> int:
