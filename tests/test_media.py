@@ -15,6 +15,7 @@ import pytest
 from newsarchive import media
 from newsarchive.config import FetchConfig, MediaConfig, Settings
 from newsarchive.errors import ConfigError
+from newsarchive.index.images import MEDIA_DUE
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
@@ -125,6 +126,27 @@ def test_per_run_budget_leaves_the_rest_for_the_next_run(tmp_path: Path, server:
         for _ in range(14):  # at least two a run
             update(archive)
         assert archive.media_stats().images == 30
+
+
+def test_images_not_tried_yet_are_queued_in_an_older_index_and_after_a_reindex(tmp_path: Path, server: FeedServer) -> None:
+    addresses = [server.add(f"/{n}.png", png(50, 50, seed=n)) for n in range(12)]
+    feed = server.add("/feed.xml", rss(*(item(n, body=images(address)) for n, address in enumerate(addresses))))
+    with make_archive(tmp_path / "a", feed, media_config=MediaConfig(max_run_bytes=2 * len(png(50, 50)))) as archive:
+        update(archive)
+        first = archive.media_stats()
+        assert first.pending > 0 and first.images + first.pending == 12
+        with archive.index.atomic():  # an index from before the queue
+            archive.index.db.execute("DELETE FROM media_queue")
+            archive.index.db.execute("DELETE FROM meta WHERE key = 'media:queue'")
+        assert archive.media_stats() == first
+        archive.reindex()
+        assert archive.media_stats() == first
+        # Each run reads the queue and the failed images due, never every address that articles show.
+        plan = [step[-1].split() for step in archive.index.db.execute("EXPLAIN QUERY PLAN " + MEDIA_DUE, (0, 10)).fetchall()]
+        assert not [step for step in plan if step[0] == "SCAN" and step[1] not in ("media_queue", "d")], plan
+        for _ in range(10):
+            update(archive)
+        assert archive.media_stats().images == 12 and archive.media_stats().pending == 0
 
 
 def test_prune_removes_only_what_no_article_shows_and_reindex_keeps_media(tmp_path: Path, server: FeedServer) -> None:
