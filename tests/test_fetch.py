@@ -315,3 +315,24 @@ def test_a_name_that_stops_resolving_at_connect_is_a_network_error(
     with pytest.raises(FetchError, match=r"network error: .*Name or service not known after 2 attempts"):
         fetch(url, FetchConfig(retries=1, backoff=0.01), untrusted=True)
     assert len(resolver.asked) == 4 and server.routes["/zh/1"].hits == 0 and loopback_only == []
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::127.0.0.1", "loopback"),  # IPv4-compatible
+        ("64:ff9b::a00:1", "private or reserved"),  # NAT64 to 10.0.0.1
+        ("64:ff9b::7f00:1", "loopback"),
+        ("64:ff9b:1::5db8:d822", "private or reserved"),  # the local-use NAT64 prefix, whatever it embeds
+        ("2002:a00:1::", "private or reserved"),  # 6to4 from 10.0.0.1
+        ("2002:7f00:1::", "loopback"),
+        ("fec0::1", "private or reserved"),  # site-local
+        ("fe80::1", "link-local"),
+        ("169.254.169.254", "link-local"),
+        ("64:ff9b::5db8:d822", None),  # NAT64 to a public address
+        ("93.184.216.34", None),
+    ],
+)
+def test_addresses_that_lead_to_ipv4_count_as_that_address(address: str, kind: str | None) -> None:
+    assert fetch_net._not_public(ipaddress.ip_address(address)) == kind

@@ -21,15 +21,38 @@ import httpx
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: the IPv4 address is the last 32 bits
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215, for local networks only (older Pythons call it global)
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to (mapped, 6to4, Teredo, NAT64, IPv4-compatible), where one does."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _not_public(address: IPAddress) -> str | None:
-    """What kind of non-public address this is (an IPv4 address mapped into IPv6 counts as itself), or None."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped if mapped is not None else address
+    """What kind of non-public address this is (an IPv6 address that leads to an IPv4 one counts as that one), or
+    None."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None and (kind := _not_public(embedded)):
+        return kind
     if address.is_link_local:
         return "link-local"
     if address.is_loopback:
         return "loopback"
-    if address.is_private or not address.is_global or address.is_multicast:
+    local_ipv6 = isinstance(address, ipaddress.IPv6Address) and (address.is_site_local or address in _LOCAL_NAT64)
+    if address.is_private or not address.is_global or address.is_multicast or local_ipv6:
         return "private or reserved"
     return None
 
@@ -93,13 +116,19 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         except (OSError, UnicodeError, ValueError) as exc:
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         error: httpcore.ConnectError | None = None
-        for address in addresses:  # one after the other, as they came: no Happy Eyeballs, but never an unchecked one
+        for left, address in zip(range(len(addresses), 0, -1), addresses, strict=True):
+            # One after the other, as they came, each with its share of the time left: an address that drops packets
+            # (a broken IPv6 route) cannot use up the whole timeout. No Happy Eyeballs, but never an unchecked address.
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise httpcore.ConnectTimeout(f"connecting to {host} timed out")
             try:
                 return await self._backend.connect_tcp(
-                    str(address), port, timeout=remaining, local_address=local_address, socket_options=socket_options
+                    str(address),
+                    port,
+                    timeout=None if remaining is None else remaining / left,
+                    local_address=local_address,
+                    socket_options=socket_options,
                 )
             except httpcore.ConnectError as exc:
                 error = exc

@@ -276,6 +276,7 @@ async def download_due(
                     result = await fetcher.fetch(url, untrusted=True, allow_private=bool(sources & private), max_bytes=max_image_bytes)
                 except FetchError as exc:
                     if exc.too_large:  # cut off, or refused from its Content-Length: final, as when measured
+                        budget[0] -= limit  # what it may have cost: oversize images do not escape the run's cap
                         raise MediaError(f"{url}: more than the {limit:,} bytes an image may have", final=True) from None
                     raise
                 data = result.body or b""

@@ -349,6 +349,8 @@ def _store_edit(archive: Archive, row: ArticleRow, body: str, now_ms: int) -> No
     current = archive.read(row)
     article = article_from_file(row.source, title=current.title, link=row.link, pub_ms=current.pub_ms, body=body)
     fingerprint, text = archive.index.feed_version(row.rowid) or (row.fingerprint, current.body)
-    archive.apply(source, [article], now_ms)
+    # Recorded before the edit is stored, so that no crash between the two leaves the edit without it; until the
+    # edit is stored, the record says what the file holds anyway.
     with archive.index.atomic():
         archive.index.save_summaries([Summary(keys=article.keys, text=text, fingerprint=fingerprint, page=True)])
+    archive.apply(source, [article], now_ms)

@@ -364,9 +364,7 @@ def media(
     or reading older articles' images now."""
     with _open(archive) as opened:
         if backfill is not None:
-            from ..media import backfill_now
-
-            read = backfill_now(opened, backfill)
+            read = opened.backfill_media(backfill)
             left, pending = opened.index.count_images_unread(), opened.media_stats().pending
             if as_json:
                 output.print_json({"articles": read, "articles_left": left, "pending": pending})

@@ -270,6 +270,8 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries):
             ),
         )
         rowid = int(cursor.fetchone()[0])
+        # A version written here shows its own images: they are read again (media.py), by this run or the backfill.
+        self.db.execute("DELETE FROM images_read WHERE article = ?", (rowid,))
         self.db.executemany(
             "INSERT INTO article_keys (key, article) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET article = excluded.article"
             " WHERE (SELECT file_id FROM articles WHERE rowid = excluded.article)"

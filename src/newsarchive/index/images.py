@@ -21,9 +21,11 @@ _QUEUE_FILLED = "media:queue"  # meta: media_queue holds every address shown and
 # due, never from every address that articles show (1.5 million for 500,000 articles: half a second a run).
 MEDIA_DUE = (
     "SELECT d.url, (SELECT group_concat(DISTINCT a.source) FROM article_images AS i JOIN articles AS a ON a.rowid = i.article"
-    " WHERE i.url = d.url) FROM (SELECT url, article FROM media_queue UNION ALL"
-    " SELECT m.url, (SELECT max(article) FROM article_images WHERE url = m.url) FROM media AS m"
-    " WHERE m.status = 'failed' AND m.next_try_ms <= ?) AS d ORDER BY d.article DESC LIMIT ?"
+    " WHERE i.url = d.url) FROM ("
+    " SELECT url, article FROM media_queue AS q WHERE EXISTS (SELECT 1 FROM article_images WHERE url = q.url)"
+    " UNION ALL SELECT m.url, (SELECT max(article) FROM article_images WHERE url = m.url) FROM media AS m"
+    " WHERE m.status = 'failed' AND m.next_try_ms <= ? AND EXISTS (SELECT 1 FROM article_images WHERE url = m.url))"
+    " AS d ORDER BY d.article DESC LIMIT ?"
 )
 
 MEDIA_SCHEMA = """\
@@ -90,13 +92,20 @@ class MediaQueries:
 
     def set_article_images(self, article: int, urls: Iterable[str]) -> None:
         """The images an article shows, replacing those it showed; the article counts as read (``images_read``)."""
-        self.db.execute("DELETE FROM article_images WHERE article = ?", (article,))
         urls = list(dict.fromkeys(urls))
+        shown_before = set(self.article_images(article))
+        self.db.execute("DELETE FROM article_images WHERE article = ?", (article,))
         self.db.executemany("INSERT OR IGNORE INTO article_images (article, url) VALUES (?, ?)", ((article, url) for url in urls))
         self.db.executemany(
             "INSERT INTO media_queue (url, article) SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM media WHERE url = ?1)"
             " ON CONFLICT (url) DO UPDATE SET article = max(article, excluded.article)",
             ((url, article) for url in urls),
+        )
+        # Addresses this article no longer shows leave the queue when no other article shows them (signed addresses
+        # that change with every version would otherwise pile up in it).
+        self.db.executemany(
+            "DELETE FROM media_queue WHERE url = ?1 AND NOT EXISTS (SELECT 1 FROM article_images WHERE url = ?1)",
+            ((url,) for url in shown_before.difference(urls)),
         )
         self.mark_images_read([article])
 
@@ -145,8 +154,7 @@ class MediaQueries:
         showing them."""
         self._fill_media_queue()
         rows = self.db.execute(MEDIA_DUE, (now_ms, limit))
-        # An address no article shows any more (its articles were removed) has no outlet: prune forgets it.
-        return [(str(url), set(str(sources).split(","))) for url, sources in rows if sources is not None]
+        return [(str(url), set(str(sources).split(","))) for url, sources in rows]
 
     def media_row(self, url: str) -> MediaRow | None:
         from ..media import MediaRow

@@ -230,6 +230,14 @@ class Archive:
         with self.lock():
             return prune(self, dry_run=dry_run)
 
+    def backfill_media(self, articles: int) -> int:
+        """Read the images of up to ``articles`` older articles now (the next updates download them); returns how
+        many were read. Holds the archive lock, so that no update waits on the index meanwhile."""
+        from ..media import backfill_now
+
+        with self.lock():
+            return backfill_now(self, articles)
+
     def history(self, article: str, *, source: str | None = None) -> History:
         """The versions of an article (named by its link, its file, or ``<slug>/<id>``) and what changed between
         them; ConfigError when no article or several match. See ``newsarchive.diff``."""
