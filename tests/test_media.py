@@ -161,6 +161,22 @@ def test_addresses_an_article_no_longer_shows_leave_the_queue(tmp_path: Path, se
         assert archive.media_stats().pending == 1
 
 
+def test_a_new_version_stored_while_images_were_off_has_its_images_read_later(tmp_path: Path, server: FeedServer) -> None:
+    first, second = server.add("/first.png", png(3, 3)), server.add("/second.png", png(3, 3, seed=5))
+    feed = server.add("/feed.xml", rss(item(1, body=images(first))))
+    with make_archive(tmp_path / "a", feed) as archive:
+        update(archive)
+        assert archive.media_stats().images == 1
+    server.add("/feed.xml", rss(item(1, body=images(second))))  # a new version, stored with images off
+    outlet = Source(name="NEWS", slug="news", feeds=(feed,), allow_private=True)
+    with Archive.open(tmp_path / "a", settings=Settings(sources=(outlet,), fetch=FAST, media=MediaConfig(enabled=False))) as off:
+        assert update(off).sources[0].updated == 1
+    with make_archive(tmp_path / "a", feed) as archive:
+        update(archive)  # nothing new: the backfill reads the new version's images
+        row = archive.index.media_row(second)
+        assert row is not None and row.status == media.OK
+
+
 def test_prune_removes_only_what_no_article_shows_and_reindex_keeps_media(tmp_path: Path, server: FeedServer) -> None:
     kept, dropped = server.add("/kept.png", png(3, 3)), server.add("/dropped.png", png(3, 3, seed=9))
     feed = server.add("/feed.xml", rss(item(1, body=images(kept, dropped))))
