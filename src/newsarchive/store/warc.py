@@ -26,8 +26,6 @@ last indexed response is checked member by member: whole records found there are
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import io
 import logging
 import os
@@ -47,6 +45,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordbuilder import RecordBuilder
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser, StatusAndHeadersParserException
 from warcio.timeutils import datetime_to_iso_date, iso_date_to_datetime
+from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from .. import __version__
@@ -133,8 +132,10 @@ def _day_file(date: str) -> str:
 
 
 def payload_digest(body: bytes) -> str:
-    """WARC-Payload-Digest as warcio writes it (sha1, base32); hashes the bytes in place, without a copy."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+    """WARC-Payload-Digest with warcio's own digester (sha1, base32); hashes the bytes in place, without a copy."""
+    digester = Digester("sha1")
+    digester.update(body)
+    return str(digester)
 
 
 def _revisitable(exchange: Exchange) -> str | None:
