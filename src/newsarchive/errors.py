@@ -78,11 +78,11 @@ class SourceError(NewsarchiveError):
 class FetchError(SourceError):
     hint = "check the address and your network or proxy; the next run retries"
 
-    def __init__(self, message: str, *, url: str, status: int | None = None, attempts: int = 1, too_large: bool = False) -> None:
+    def __init__(self, message: str, *, url: str, status: int | None = None, attempts: int = 1, over_cap: int | None = None) -> None:
         super().__init__(message, url=url)
         self.status = status
         self.attempts = attempts
-        self.too_large = too_large  # over the size cap: asking again gets the same answer
+        self.over_cap = over_cap  # the size cap (bytes) the response passed: asking again gets the same answer
 
 
 class SearchError(NewsarchiveError):

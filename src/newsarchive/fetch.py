@@ -384,7 +384,7 @@ class Fetcher:
 
     async def _read_body(self, url: str, response: httpx.Response, limit: int) -> bytes:
         too_large = FetchError(
-            f"{url}: response larger than {limit:,} bytes{self._setting(limit)}", url=url, status=response.status_code, too_large=True
+            f"{url}: response larger than {limit:,} bytes{self._setting(limit)}", url=url, status=response.status_code, over_cap=limit
         )
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit and not response.headers.get("content-encoding"):
@@ -426,5 +426,5 @@ class Fetcher:
         except OSError as exc:
             raise FetchError(f"{address}: cannot read {path}: {exc.strerror}", url=address) from exc
         if len(body) > limit:
-            raise FetchError(f"{address}: file larger than {limit:,} bytes{self._setting(limit)}", url=address, too_large=True)
+            raise FetchError(f"{address}: file larger than {limit:,} bytes{self._setting(limit)}", url=address, over_cap=limit)
         return FetchResult(url=address, status=200, body=body, elapsed=time.monotonic() - started)

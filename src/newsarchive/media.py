@@ -258,7 +258,6 @@ async def download_due(
     due = due[:max_images]
     private = {source.slug for source in archive.settings.sources if source.allow_private}
     budget = [max_run_bytes]
-    limit = min(max_image_bytes, fetcher.config.max_bytes)  # what fetch applies with max_bytes=max_image_bytes
     results: list[tuple[str, bytes | None, str | None, bool]] = []
 
     in_flight = asyncio.Semaphore(IN_FLIGHT)
@@ -275,9 +274,9 @@ async def download_due(
                 try:  # the download stops as soon as the image is too large: it costs at most max_image_bytes
                     result = await fetcher.fetch(url, untrusted=True, allow_private=bool(sources & private), max_bytes=max_image_bytes)
                 except FetchError as exc:
-                    if exc.too_large:  # cut off, or refused from its Content-Length: final, as when measured
-                        budget[0] -= limit  # what it may have cost: oversize images do not escape the run's cap
-                        raise MediaError(f"{url}: more than the {limit:,} bytes an image may have", final=True) from None
+                    if exc.over_cap is not None:  # cut off, or refused from its Content-Length: final, as when measured
+                        budget[0] -= exc.over_cap  # what it may have cost: oversize images do not escape the run's cap
+                        raise MediaError(f"{url}: more than the {exc.over_cap:,} bytes an image may have", final=True) from None
                     raise
                 data = result.body or b""
                 budget[0] -= len(data)
