@@ -12,7 +12,6 @@ summaries.py (full text), images.py (images articles show) and rechecks.py (rech
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from ..errors import ArchiveError
 from .captures import CAPTURES_SCHEMA, CaptureQueries
 from .images import MEDIA_SCHEMA, MediaQueries
 from .rechecks import RECHECKS_SCHEMA, RecheckQueries
-from .rows import ARTICLE_COLUMNS, ArticleRow, rows_in
+from .rows import ARTICLE_COLUMNS, ArticleRow, read_only_rows_in, rows_in
 from .summaries import SUMMARIES_SCHEMA, SummaryQueries
 
 log = logging.getLogger(__name__)
@@ -119,21 +118,9 @@ class FeedState:
 
 
 def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
-    """Key -> fingerprint of the article holding it, read-only and from any thread or process
-    (WAL lets readers run beside the writer)."""
-    if not keys or not os.path.exists(path):
-        return {}
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    except sqlite3.DatabaseError:
-        return {}
+    """Key -> fingerprint of the article holding it, read-only and from any thread or process."""
     query = "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article WHERE k.key IN ({marks})"
-    try:
-        return dict(rows_in(db, query, keys))
-    except sqlite3.DatabaseError:
-        return {}  # no index yet: everything is new, and the store decides for certain
-    finally:
-        db.close()
+    return dict(read_only_rows_in(path, query, keys))
 
 
 class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries):

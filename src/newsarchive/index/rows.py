@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,3 +35,20 @@ def rows_in(db: sqlite3.Connection, query: str, values: Iterable[str]) -> Iterat
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
         yield from db.execute(query.format(marks=", ".join("?" * len(chunk))), chunk)
+
+
+def read_only_rows_in(path: str, query: str, keys: list[str]) -> list[tuple[Any, ...]]:
+    """``rows_in`` on a read-only connection of its own, from any thread or process (WAL lets readers run beside the
+    writer); no rows when there is no index yet: everything is new then, and the store decides for certain."""
+    if not keys or not os.path.exists(path):
+        return []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.DatabaseError:
+        return []
+    try:
+        return list(rows_in(db, query, keys))
+    except sqlite3.DatabaseError:
+        return []
+    finally:
+        db.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .rows import rows_in
+from .rows import read_only_rows_in
 
 if TYPE_CHECKING:
     from .rows import ArticleRow
@@ -61,35 +60,24 @@ class Summary:
 def lookup_stored(path: str, keys: list[str]) -> dict[str, StoredVersion]:
     """Key -> the stored version of the article holding it, with its summaries row; read-only, from any thread
     or process, like ``lookup_fingerprints``."""
-    if not keys or not os.path.exists(path):
-        return {}
     query = (
         "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
         " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
         " WHERE k.key IN ({marks})"
     )
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    except sqlite3.DatabaseError:
-        return {}
-    try:
-        return {
-            key: StoredVersion(
-                fingerprint=fingerprint,
-                body_length=length,
-                origin=origin,
-                summary_fingerprint=summary,
-                page=bool(page),
-                tries=tries or 0,
-                etag=etag,
-                last_modified=modified,
-            )
-            for key, fingerprint, length, origin, summary, page, tries, etag, modified in rows_in(db, query, keys)
-        }
-    except sqlite3.DatabaseError:
-        return {}  # no index yet: everything is new, and the store decides for certain
-    finally:
-        db.close()
+    return {
+        key: StoredVersion(
+            fingerprint=fingerprint,
+            body_length=length,
+            origin=origin,
+            summary_fingerprint=summary,
+            page=bool(page),
+            tries=tries or 0,
+            etag=etag,
+            last_modified=modified,
+        )
+        for key, fingerprint, length, origin, summary, page, tries, etag, modified in read_only_rows_in(path, query, keys)
+    }
 
 
 class SummaryQueries:
