@@ -14,7 +14,7 @@ import calendar
 import codecs
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -226,21 +226,24 @@ def decode_feed(data: bytes, http_charset: str | None = None) -> tuple[str, str]
     if any(label in _SINGLE_BYTE for label in labels):
         labels.insert(0, "utf-8")
     labels.append("utf-8")
-    for label in dict.fromkeys(labels):
+    if decoded := _decode_first(data, labels):
+        return decoded
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and (decoded := _decode_first(data, [_codec(best.encoding) or best.encoding])):
+        return decoded
+    return data.decode("utf-8", errors="replace"), "utf-8"
+
+
+def _decode_first(data: bytes, labels: Iterable[str | None]) -> tuple[str, str] | None:
+    """The text by the first of ``labels`` that decodes ``data`` without error, and that label."""
+    for label in dict.fromkeys(label for label in labels if label):
         try:
             return data.decode(label), label
         except (UnicodeDecodeError, LookupError):
             continue
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is not None:
-        label = _codec(best.encoding) or best.encoding
-        try:
-            return data.decode(label), label
-        except (UnicodeDecodeError, LookupError):
-            pass
-    return data.decode("utf-8", errors="replace"), "utf-8"
+    return None
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
@@ -258,12 +261,8 @@ def decode_page(data: bytes, http_charset: str | None = None) -> tuple[str, str]
         except UnicodeDecodeError:
             pass
         meta = _META_CHARSET.search(data[:4096])
-        for label in (_codec(meta[1].decode("ascii")) if meta else None, _codec(http_charset)):
-            if label:
-                try:
-                    return data.decode(label), label
-                except (UnicodeDecodeError, LookupError):
-                    continue
+        if decoded := _decode_first(data, [_codec(meta[1].decode("ascii")) if meta else None, _codec(http_charset)]):
+            return decoded
     return decode_feed(data)
 
 
