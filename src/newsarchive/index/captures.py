@@ -5,16 +5,13 @@ Operational memory, not derived from the article files: carried over by ``reinde
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ArchiveError
-
-log = logging.getLogger(__name__)
+from .rows import IndexPart
 
 CAPTURES_SCHEMA = """\
 CREATE TABLE IF NOT EXISTS captures (   -- where the WARC files hold each response (store/warc.py)
@@ -73,29 +70,19 @@ def _capture_row(row: tuple[Any, ...]) -> CaptureRow:
     return CaptureRow(**dict(zip(CaptureRow.__dataclass_fields__, row, strict=True)))
 
 
-class CaptureQueries:
+class CaptureQueries(IndexPart):
     """The captures part of ``Index``."""
 
-    db: sqlite3.Connection
     path: Path
 
-    if TYPE_CHECKING:
-
-        def atomic(self) -> AbstractContextManager[None]: ...
-
     def _carry_over_captures(self, old_path: Path) -> None:
-        db = self.db
-        try:  # apart, so that an old index without this table loses nothing else
-            db.execute("INSERT OR IGNORE INTO captures SELECT * FROM old.captures")
-        except sqlite3.DatabaseError as exc:
-            log.info("%s: no WARC captures carried over: %s", old_path, exc)
-        try:  # an index older than revisit records has none to carry
-            db.execute(
-                "INSERT OR IGNORE INTO capture_revisits SELECT r.* FROM old.capture_revisits AS r"
-                " JOIN main.captures AS c ON c.file = r.file AND c.offset = r.offset"
-            )
-        except sqlite3.DatabaseError as exc:
-            log.info("%s: no WARC revisits carried over: %s", old_path, exc)
+        self._carry_over(old_path, "WARC captures", "INSERT OR IGNORE INTO captures SELECT * FROM old.captures")
+        self._carry_over(  # apart: an index older than revisit records has none to carry
+            old_path,
+            "WARC revisits",
+            "INSERT OR IGNORE INTO capture_revisits SELECT r.* FROM old.capture_revisits AS r"
+            " JOIN main.captures AS c ON c.file = r.file AND c.offset = r.offset",
+        )
 
     def add_capture(self, capture: CaptureRow) -> None:
         """Remember where a response (or a revisit) is kept; the same place given again replaces the row (re-indexing a file)."""

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .rows import ARTICLE_COLUMNS, ArticleRow, rows_in
+from .rows import ARTICLE_COLUMNS, ArticleRow, IndexPart, rows_in
 
 if TYPE_CHECKING:
     from ..media import MediaRow, MediaStats
 
-log = logging.getLogger(__name__)
 
 _QUEUE_FILLED = "media:queue"  # meta: media_queue holds every address shown and never tried
 # The addresses due, newest articles' first, with the outlets showing them: from the queue and the failed images
@@ -57,38 +53,26 @@ CREATE TABLE IF NOT EXISTS images_read (  -- articles whose current images are i
 """
 
 
-class MediaQueries:
+class MediaQueries(IndexPart):
     """The media part of ``Index``."""
 
-    db: sqlite3.Connection
-
-    if TYPE_CHECKING:
-
-        def atomic(self) -> AbstractContextManager[None]: ...
-
-        def meta(self, key: str) -> str | None: ...
-
-        def set_meta(self, key: str, value: str) -> None: ...
-
     def _carry_over_media(self, old_path: Path) -> None:
-        try:
-            with self.atomic():
-                self.db.execute("INSERT OR IGNORE INTO media SELECT * FROM old.media")
-                self.db.execute(
-                    "INSERT OR IGNORE INTO article_images (article, url) SELECT a.rowid, i.url FROM old.article_images AS i"
-                    " JOIN old.articles AS o ON o.rowid = i.article JOIN articles AS a ON a.path = o.path"
-                )
-        except sqlite3.DatabaseError as exc:  # an old index without the tables
-            log.info("%s: no media carried over: %s", old_path, exc)
+        self._carry_over(
+            old_path,
+            "media",
+            "INSERT OR IGNORE INTO media SELECT * FROM old.media",
+            "INSERT OR IGNORE INTO article_images (article, url) SELECT a.rowid, i.url FROM old.article_images AS i"
+            " JOIN old.articles AS o ON o.rowid = i.article JOIN articles AS a ON a.path = o.path",
+        )
         self._fill_media_queue()
-        try:  # apart: an index older than the backfill has no images_read, and its articles are simply read again
-            with self.atomic():  # a file that changed since is read again: only the same version stays read
-                self.db.execute(
-                    "INSERT OR IGNORE INTO images_read (article) SELECT a.rowid FROM old.images_read AS r"
-                    " JOIN old.articles AS o ON o.rowid = r.article JOIN articles AS a ON a.path = o.path AND a.fingerprint = o.fingerprint"
-                )
-        except sqlite3.DatabaseError as exc:
-            log.info("%s: no record of the articles whose images were read carried over: %s", old_path, exc)
+        # Apart: an index older than the backfill has no images_read, and its articles are simply read again. A file
+        # that changed since is read again too: only the same version stays read.
+        self._carry_over(
+            old_path,
+            "record of the articles whose images were read",
+            "INSERT OR IGNORE INTO images_read (article) SELECT a.rowid FROM old.images_read AS r"
+            " JOIN old.articles AS o ON o.rowid = r.article JOIN articles AS a ON a.path = o.path AND a.fingerprint = o.fingerprint",
+        )
 
     def set_article_images(self, article: int, urls: Iterable[str]) -> None:
         """The images an article shows, replacing those it showed; the article counts as read (``images_read``)."""

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .rows import ARTICLE_COLUMNS, ArticleRow
-
-log = logging.getLogger(__name__)
+from .rows import ARTICLE_COLUMNS, ArticleRow, IndexPart
 
 RECHECKS_SCHEMA = """\
 CREATE TABLE IF NOT EXISTS rechecks (   -- recheck.py: when each recent article's page is looked at again
@@ -31,30 +25,22 @@ CREATE TABLE IF NOT EXISTS takedowns (  -- recheck.py: articles found gone; conf
 """
 
 
-class RecheckQueries:
+class RecheckQueries(IndexPart):
     """The rechecks and takedowns part of ``Index``."""
-
-    db: sqlite3.Connection
-
-    if TYPE_CHECKING:
-
-        def atomic(self) -> AbstractContextManager[None]: ...
 
     def _carry_over_rechecks(self, old_path: Path) -> None:
         # By path: row ids change in a rebuild, and a takedown stays one whatever the file's version.
-        try:
-            with self.atomic():
-                for table, columns in (
-                    ("rechecks", "next_ms, checks, last_status, page_hash"),
-                    ("takedowns", "first_seen_gone_ms, confirmed_ms, how, url, detail"),
-                ):
-                    picked = ", ".join(f"t.{column}" for column in columns.split(", "))
-                    self.db.execute(
-                        f"INSERT OR IGNORE INTO {table} (article, {columns}) SELECT a.rowid, {picked} FROM old.{table} AS t"
-                        " JOIN old.articles AS o ON o.rowid = t.article JOIN articles AS a ON a.path = o.path"
-                    )
-        except sqlite3.DatabaseError as exc:  # an old index without the tables
-            log.info("%s: no rechecks or takedowns carried over: %s", old_path, exc)
+        statements = []
+        for table, columns in (
+            ("rechecks", "next_ms, checks, last_status, page_hash"),
+            ("takedowns", "first_seen_gone_ms, confirmed_ms, how, url, detail"),
+        ):
+            picked = ", ".join(f"t.{column}" for column in columns.split(", "))
+            statements.append(
+                f"INSERT OR IGNORE INTO {table} (article, {columns}) SELECT a.rowid, {picked} FROM old.{table} AS t"
+                " JOIN old.articles AS o ON o.rowid = t.article JOIN articles AS a ON a.path = o.path"
+            )
+        self._carry_over(old_path, "rechecks or takedowns", *statements)
 
     def due_rechecks(self, since_ms: int, now_ms: int, limit: int, *, first_gap_ms: int = 0, every: bool = False) -> list[ArticleRow]:
         """Articles first seen since ``since_ms`` whose recheck is due (never rechecked ones ``first_gap_ms`` after they

@@ -1,12 +1,18 @@
-"""What the index's modules share: the article row and its columns, and queries with an IN list of any length."""
+"""What the index's modules share: the article row and its columns, queries with an IN list of any length, and
+``IndexPart``, the base of the mixins that make up ``Index``."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+log = logging.getLogger(__name__)
 
 ARTICLE_COLUMNS = "rowid, source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms, origin, body_length"
 
@@ -52,3 +58,27 @@ def read_only_rows_in(path: str, query: str, keys: list[str]) -> list[tuple[Any,
         return []
     finally:
         db.close()
+
+
+class IndexPart:
+    """What each part of ``Index`` (captures, summaries, images, rechecks) has of the whole."""
+
+    db: sqlite3.Connection
+
+    if TYPE_CHECKING:
+
+        def atomic(self) -> AbstractContextManager[None]: ...
+
+        def meta(self, key: str) -> str | None: ...
+
+        def set_meta(self, key: str, value: str) -> None: ...
+
+    def _carry_over(self, old_path: Path, what: str, *statements: str) -> None:
+        """Copy ``what`` from the old index (attached as ``old``) in one transaction of its own: an old index without
+        those tables loses only them."""
+        try:
+            with self.atomic():
+                for statement in statements:
+                    self.db.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            log.info("%s: no %s carried over: %s", old_path, what, exc)

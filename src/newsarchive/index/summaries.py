@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .rows import read_only_rows_in
+from .rows import IndexPart, read_only_rows_in
 
 if TYPE_CHECKING:
     from .rows import ArticleRow
 
-log = logging.getLogger(__name__)
 
 SUMMARIES_SCHEMA = """\
 CREATE TABLE IF NOT EXISTS summaries (  -- full text (fulltext.py): the feed's own body of articles that want the page's
@@ -80,14 +76,10 @@ def lookup_stored(path: str, keys: list[str]) -> dict[str, StoredVersion]:
     }
 
 
-class SummaryQueries:
+class SummaryQueries(IndexPart):
     """The summaries part of ``Index``."""
 
-    db: sqlite3.Connection
-
     if TYPE_CHECKING:
-
-        def atomic(self) -> AbstractContextManager[None]: ...
 
         def find_many(self, keys: Iterable[str]) -> dict[str, ArticleRow]: ...
 
@@ -123,12 +115,10 @@ class SummaryQueries:
 
     def _carry_over_summaries(self, old_path: Path) -> None:
         # Matched by path and fingerprint, as the other carried-over article facts: row ids change in a rebuild.
-        try:
-            with self.atomic():
-                self.db.execute(
-                    "INSERT OR IGNORE INTO summaries (article, text, fingerprint, page, tries, etag, last_modified)"
-                    " SELECT a.rowid, s.text, s.fingerprint, s.page, s.tries, s.etag, s.last_modified FROM old.summaries AS s"
-                    " JOIN old.articles AS o ON o.rowid = s.article JOIN articles AS a ON a.path = o.path AND a.fingerprint = o.fingerprint"
-                )
-        except sqlite3.DatabaseError as exc:  # an old index without the table
-            log.info("%s: no summaries carried over: %s", old_path, exc)
+        self._carry_over(
+            old_path,
+            "summaries",
+            "INSERT OR IGNORE INTO summaries (article, text, fingerprint, page, tries, etag, last_modified)"
+            " SELECT a.rowid, s.text, s.fingerprint, s.page, s.tries, s.etag, s.last_modified FROM old.summaries AS s"
+            " JOIN old.articles AS o ON o.rowid = s.article JOIN articles AS a ON a.path = o.path AND a.fingerprint = o.fingerprint",
+        )
