@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ipaddress
+import re
 import socket
 import time
 from pathlib import Path
@@ -15,8 +16,8 @@ import httpcore
 import pytest
 
 from newsarchive import fetch_net
-from newsarchive.config import FetchConfig
-from newsarchive.errors import FetchError
+from newsarchive.config import FetchConfig, load_settings, render_config
+from newsarchive.errors import ConfigError, FetchError
 from newsarchive.fetch import Fetcher
 from newsarchive.models import FetchResult
 
@@ -87,6 +88,78 @@ def test_drip_feeding_server_cannot_hold_a_run(server: FeedServer) -> None:
     with pytest.raises(FetchError, match="total_timeout"):
         fetch(url, FetchConfig(read_timeout=5, total_timeout=1, retries=0))
     assert time.monotonic() - started < 3
+
+
+def test_defaults_bound_how_long_one_server_holds_a_run() -> None:
+    # A drip or a stall is cut off after one low-speed window (not retried); nothing takes past the total deadline.
+    config = FetchConfig()
+    assert (config.low_speed_limit, config.low_speed_time, config.total_timeout) == (1024, 15, 60)
+    assert config.low_speed_time <= 30 and config.total_timeout <= 60
+
+
+@pytest.mark.parametrize("behaviour", [{"drip": 0.1}, {"delay": 3}], ids=["drips", "stalls before answering"])
+def test_a_server_below_the_low_speed_limit_is_cut_off_after_one_window(server: FeedServer, behaviour: dict[str, float]) -> None:
+    url = server.add("/f", b"x" * 100, **behaviour)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        fetch(url, FetchConfig(read_timeout=5, total_timeout=10, low_speed_limit=100, low_speed_time=0.3, retries=2))
+    assert time.monotonic() - started < 2
+    message = str(caught.value)
+    assert url in message and "fewer than 100 bytes a second over 0.3 s" in message
+    assert "fetch.low_speed_limit" in message and "fetch.low_speed_time" in message
+    assert server.routes["/f"].hits == 1  # not retried: each retry would hold the run as long again
+
+
+def test_a_slow_server_above_the_low_speed_limit_is_read_over_many_windows(server: FeedServer) -> None:
+    url = server.add("/f", b"y" * 400, drip=0.001)  # several hundred bytes a second, for about half a second
+    result = fetch(url, FetchConfig(total_timeout=10, low_speed_limit=100, low_speed_time=0.15, retries=0))
+    assert result.body == b"y" * 400
+
+
+def test_a_low_speed_limit_of_zero_turns_the_check_off(server: FeedServer) -> None:
+    url = server.add("/f", b"z" * 8, drip=0.05)
+    assert fetch(url, FetchConfig(total_timeout=10, low_speed_limit=0, low_speed_time=0.1)).body == b"z" * 8
+
+
+def test_304_to_a_request_without_validators_is_an_error(server: FeedServer) -> None:
+    url = server.add("/f", status=304)
+    with pytest.raises(FetchError, match="304 Not Modified without a conditional request") as caught:
+        fetch(url)
+    assert caught.value.status == 304 and url in str(caught.value)
+    assert fetch(url, etag='"v1"').not_modified  # asked with a validator, the same answer means unchanged
+
+
+def test_a_retry_after_longer_than_the_deadline_leaves_gives_up_at_once(server: FeedServer) -> None:
+    url = server.add("/f", "slow down", status=429, headers={"Retry-After": "30"})
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"HTTP 429 .*would pass the 3 s deadline \(fetch.total_timeout\)"):
+        fetch(url, FetchConfig(total_timeout=3, retries=2, max_retry_after=60))
+    assert time.monotonic() - started < 1.5 and server.routes["/f"].hits == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("low_speed_limit = -1", "fetch.low_speed_limit cannot be negative"),
+        ("low_speed_limit = 1.5", "fetch.low_speed_limit = 1.5 is not a"),
+        ("low_speed_time = 0", "fetch.low_speed_time must be a positive number of seconds"),
+        ("low_speed_time = nan", "fetch.low_speed_time must be a positive number of seconds"),
+        ('low_speed_time = "soon"', "fetch.low_speed_time = 'soon' is not a float"),
+    ],
+)
+def test_bad_fetch_limits_are_refused_naming_the_setting(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "newsarchive.toml").write_text(f"[fetch]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="newsarchive.toml: " + re.escape(message)):
+        load_settings(tmp_path, env={})
+
+
+def test_fetch_limits_come_from_the_file_the_environment_and_init(tmp_path: Path) -> None:
+    (tmp_path / "newsarchive.toml").write_text("[fetch]\nlow_speed_limit = 512\nlow_speed_time = 20\n", encoding="utf-8")
+    fetch_config = load_settings(tmp_path, env={"NEWSARCHIVE_LOW_SPEED_TIME": "5"}).fetch
+    assert (fetch_config.low_speed_limit, fetch_config.low_speed_time) == (512, 5.0)
+    written = render_config()
+    for default in ("# total_timeout = 60.0 ", "# low_speed_limit = 1024 ", "# low_speed_time = 15.0 "):
+        assert default in written
 
 
 def test_silent_server_times_out_on_read(server: FeedServer) -> None:

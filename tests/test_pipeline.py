@@ -149,6 +149,13 @@ def test_slow_server_past_the_deadline_fails_only_its_outlet(server: FeedServer,
     assert report.sources[1].new == 1
 
 
+def test_a_304_to_a_first_request_fails_its_outlet_instead_of_archiving_nothing(server: FeedServer, tmp_path: Path) -> None:
+    broken = server.add("/broken.xml", status=304)  # a cache or server that answers 304 to a plain GET
+    archive = make_archive(tmp_path, Source(name="缓", slug="cached", feeds=(broken,)))
+    report = update(archive)
+    assert "304 Not Modified without a conditional request" in (report.sources[0].error or "")
+
+
 def test_malformed_feed_yields_items_with_a_warning_and_non_feed_fails(server: FeedServer, tmp_path: Path) -> None:
     broken = rss(item(1), item(2)).replace(b"<title>\xe7\xac\xac1", b"<title>A & B &nbsp;\xe7\xac\xac1")
     bad = server.add("/bad.xml", broken)

@@ -22,7 +22,9 @@ CONFIG_FILE = "newsarchive.toml"
 DEFAULT_USER_AGENT = f"newsarchive/{__version__} (news archiver)"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
-DEFAULT_TOTAL_TIMEOUT = 120.0
+DEFAULT_TOTAL_TIMEOUT = 60.0
+DEFAULT_LOW_SPEED_LIMIT = 1024  # bytes per second, over DEFAULT_LOW_SPEED_TIME: curl's --speed-limit and --speed-time
+DEFAULT_LOW_SPEED_TIME = 15.0
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_PER_HOST = 2
 DEFAULT_CONCURRENCY = 16
@@ -44,6 +46,8 @@ SETTINGS_HELP: Mapping[str, str] = {
     "fetch.connect_timeout": "seconds to wait for a connection",
     "fetch.read_timeout": "seconds to wait for the next bytes of a response",
     "fetch.total_timeout": "seconds one feed may take in all, retries included",
+    "fetch.low_speed_limit": "bytes per second a response must bring over fetch.low_speed_time, else it is cut off (0: no limit)",
+    "fetch.low_speed_time": "seconds over which fetch.low_speed_limit is measured, from the request on",
     "fetch.max_bytes": "largest response accepted, after decompression",
     "fetch.per_host": "requests at once to one host",
     "fetch.concurrency": "requests at once in all",
@@ -77,6 +81,8 @@ class FetchConfig:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT
+    low_speed_limit: int = DEFAULT_LOW_SPEED_LIMIT
+    low_speed_time: float = DEFAULT_LOW_SPEED_TIME
     max_bytes: int = DEFAULT_MAX_BYTES
     per_host: int = DEFAULT_PER_HOST
     concurrency: int = DEFAULT_CONCURRENCY
@@ -86,13 +92,13 @@ class FetchConfig:
     max_redirects: int = DEFAULT_MAX_REDIRECTS
 
     def __post_init__(self) -> None:
-        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+        for name in ("connect_timeout", "read_timeout", "total_timeout", "low_speed_time"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"fetch.{name} must be a positive number of seconds")
         for name in ("max_bytes", "per_host", "concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"fetch.{name} must be at least 1")
-        for name in ("retries", "max_redirects", "backoff", "max_retry_after"):
+        for name in ("retries", "max_redirects", "backoff", "max_retry_after", "low_speed_limit"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"fetch.{name} cannot be negative")
         if self.proxy and self.proxy.split("://", 1)[0] not in {"http", "https", "socks5", "socks5h"}:

@@ -1,7 +1,7 @@
 """Stage 2, fetch: feeds over HTTP(S) (httpx, async) or from local files -> FetchResult.
 
 Politeness and safety live here: a per-host and a global limit on requests at once,
-connect/read/total deadlines, a cap on the response size that also holds after
+connect/read/total deadlines, a low-speed limit (curl's), a cap on the response size that also holds after
 decompression (gzip and brotli bombs), a few redirects and only to http(s) addresses
 that are not link-local, conditional GET, and retries with backoff on network errors,
 5xx and 429 (Retry-After honoured up to a cap). Addresses taken from feed content (article
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_CHUNK = 64 * 1024
+_VALIDATORS = ("if-none-match", "if-modified-since")
 
 
 class _CorruptBody(Exception):
@@ -179,6 +179,30 @@ class _RawTee(httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
+class _LowSpeed:
+    """curl's low-speed limit (--speed-limit, --speed-time): ``limit`` bytes a second must arrive over ``window``
+    seconds, counted from the request, else the attempt is cut off; each time they have, a new window starts. So a
+    server that drips, or stalls before or during its answer, is cut off after one window instead of holding the
+    run until the total deadline. ``scope`` is the timeout that cuts the attempt off."""
+
+    def __init__(self, scope: asyncio.Timeout, limit: int, window: float) -> None:
+        self._scope = scope
+        self._window = window
+        self._due = limit * window
+        self._got = 0
+        if limit:
+            self._restart()
+
+    def _restart(self) -> None:
+        self._got = 0
+        self._scope.reschedule(asyncio.get_running_loop().time() + self._window)
+
+    def received(self, size: int) -> None:
+        self._got += size
+        if self._due and self._got >= self._due:
+            self._restart()
+
+
 class _Retry(Exception):
     def __init__(self, reason: str, status: int | None = None, wait: float | None = None) -> None:
         super().__init__(reason)
@@ -268,29 +292,45 @@ class Fetcher:
         host = urlsplit(url).netloc.lower()
         per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.config.per_host))
         attempts = 0
+        config = self.config
         # Waiting for a free slot does not count against the deadline; retries and their waits do, and a
         # host that asked us to wait (429, Retry-After) keeps its slot meanwhile.
         async with self._all, per_host:
             try:
-                async with asyncio.timeout(self.config.total_timeout):
+                async with asyncio.timeout(config.total_timeout) as deadline:
                     while True:
                         attempts += 1
                         try:
-                            result = await self._attempt(url, etag, last_modified, limit, untrusted=untrusted, allow_private=allow_private)
+                            async with asyncio.timeout(None) as slow:
+                                speed = _LowSpeed(slow, config.low_speed_limit, config.low_speed_time)
+                                result = await self._attempt(
+                                    url, etag, last_modified, limit, speed, untrusted=untrusted, allow_private=allow_private
+                                )
                             return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
+                        except TimeoutError:
+                            if not slow.expired():
+                                raise
+                            # Not retried: a server that slow would hold the run once more for each retry.
+                            raise FetchError(
+                                f"{url}: cut off: fewer than {config.low_speed_limit:,} bytes a second over {config.low_speed_time:g} s"
+                                " (fetch.low_speed_limit, fetch.low_speed_time)",
+                                url=url,
+                                attempts=attempts,
+                            ) from None
                         except _Retry as retry:
-                            if attempts > self.config.retries:
+                            tried = f"{retry} after {attempts} attempt{'s' * (attempts > 1)}"
+                            if attempts > config.retries:
+                                raise FetchError(f"{url}: {tried}", url=url, status=retry.status, attempts=attempts) from None
+                            wait = retry.wait if retry.wait is not None else config.backoff * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+                            left = (deadline.when() or math.inf) - asyncio.get_running_loop().time()
+                            if wait >= left:  # the server asks for longer than the deadline leaves: give up now, not then
                                 raise FetchError(
-                                    f"{url}: {retry} after {attempts} attempt{'s' * (attempts > 1)}",
+                                    f"{url}: {tried}; waiting {wait:.1f} s to retry would pass the {config.total_timeout:g} s deadline"
+                                    " (fetch.total_timeout)",
                                     url=url,
                                     status=retry.status,
                                     attempts=attempts,
                                 ) from None
-                            wait = (
-                                retry.wait
-                                if retry.wait is not None
-                                else self.config.backoff * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
-                            )
                             log.info("%s: %s; retrying in %.1f s", url, retry, wait)
                             await asyncio.sleep(wait)
             except TimeoutError:
@@ -301,7 +341,15 @@ class Fetcher:
                 ) from None
 
     async def _attempt(
-        self, url: str, etag: str | None, last_modified: str | None, limit: int, *, untrusted: bool = False, allow_private: bool = False
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        limit: int,
+        speed: _LowSpeed,
+        *,
+        untrusted: bool = False,
+        allow_private: bool = False,
     ) -> FetchResult:
         headers = {}
         if etag:
@@ -343,7 +391,7 @@ class Fetcher:
                         raise FetchError(f"{url}: redirect to {location[:100]!r} refused: not a valid address", url=url) from None
                     continue
                 try:
-                    result = await self._result(url, response, limit)
+                    result = await self._result(url, response, limit, speed)
                 except (_Retry, FetchError):
                     if tee is not None and not tee.chunks:  # answered, body unread (an error status): proof the server was asked
                         await self._captured(url, response, tee)
@@ -360,8 +408,11 @@ class Fetcher:
             tee.chunks.clear()  # the joined copy is all the capture needs
             await self._capture(url, response.request, response, body)
 
-    async def _result(self, url: str, response: httpx.Response, limit: int) -> FetchResult:
+    async def _result(self, url: str, response: httpx.Response, limit: int, speed: _LowSpeed) -> FetchResult:
         status = response.status_code
+        if status == 304 and not any(name in response.request.headers for name in _VALIDATORS):
+            # Nothing to compare with, so "not modified" says nothing: a broken server or cache, not an unchanged feed.
+            raise FetchError(f"{url}: 304 Not Modified without a conditional request", url=url, status=status)
         if status == 304:
             return FetchResult(
                 url=url, status=304, body=None, etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
@@ -371,7 +422,7 @@ class Fetcher:
             raise _Retry(f"HTTP {status} {response.reason_phrase}".rstrip(), status=status, wait=wait)
         if status >= 300:
             raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}".rstrip(), url=url, status=status)
-        body = await self._read_body(url, response, limit)
+        body = await self._read_body(url, response, limit, speed)
         return FetchResult(
             url=url,
             status=status,
@@ -382,7 +433,7 @@ class Fetcher:
             final_url=str(response.url),
         )
 
-    async def _read_body(self, url: str, response: httpx.Response, limit: int) -> bytes:
+    async def _read_body(self, url: str, response: httpx.Response, limit: int, speed: _LowSpeed) -> bytes:
         too_large = FetchError(
             f"{url}: response larger than {limit:,} bytes{self._setting(limit)}", url=url, status=response.status_code, over_cap=limit
         )
@@ -396,7 +447,8 @@ class Fetcher:
         parts: list[bytes] = []
         size = 0
         try:
-            async for chunk in response.aiter_raw(_CHUNK):
+            async for chunk in response.aiter_raw():  # as the bytes arrive, so that the low-speed limit counts them
+                speed.received(len(chunk))
                 data = decoder.feed(chunk, limit - size + 1)
                 while True:
                     size += len(data)
