@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 from .errors import ConfigError
 
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SLUG_MAX = 64
+# Names Windows keeps for devices, with or without an extension (nul.md too): no folder can bear them there.
+_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10))})
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 # How an outlet's article text is taken (fulltext.py): the feed's body; the article page's main text; or the
 # page only when the feed's body is short or looks like a summary.
@@ -30,10 +33,11 @@ class Source:
     allow_private: bool = False  # addresses from feed content may be loopback or private (a self-hosted outlet, tests)
 
     def __post_init__(self) -> None:
-        if not _SLUG.match(self.slug):
+        problem = slug_problem(self.slug)
+        if problem:
             raise ConfigError(
-                f"source slug {self.slug!r} is not a short ASCII folder name",
-                hint="use letters, digits, '-', '_' or '.', like slug = \"rfi\"",
+                f"source slug {self.slug!r} cannot be an outlet's folder: {problem}",
+                hint=f"use at most {SLUG_MAX} letters (any script), digits, '-', '_' or '.', like slug = \"rfi\" or slug = \"法广\"",
             )
         if not self.name.strip() or _BAD_NAME.search(self.name) or self.name.startswith("."):
             raise ConfigError(
@@ -48,6 +52,23 @@ class Source:
                 f"source {self.slug!r}: fulltext = {self.fulltext!r} is not one of {', '.join(map(repr, FULLTEXT_MODES))}",
                 hint='"feed" keeps the feed\'s body, "page" takes the article page\'s text, "auto" the page only for summaries',
             )
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why ``slug`` cannot name an outlet's folder (``articles/<slug>/``) on every system git checks out on, or None.
+    Letters of any script and digits, as the older duty-machine archives' Chinese-named folders (articles/法广/)."""
+    if not slug:
+        return "it is empty"
+    if len(slug) > SLUG_MAX:
+        return f"it is longer than {SLUG_MAX} characters"
+    for char in slug:
+        if char not in "-_." and not unicodedata.category(char).startswith("L") and unicodedata.category(char) != "Nd":
+            return f"{unicodedata.name(char, f'U+{ord(char):04X}')} is neither a letter, a digit, '-', '_' nor '.'"
+    if slug.startswith(".") or slug.endswith("."):
+        return "it starts or ends with a dot"
+    if slug.split(".")[0].lower() in _WINDOWS_RESERVED:
+        return "Windows reserves that name for a device"
+    return None
 
 
 def _check_selector(slug: str, selector: str) -> None:
@@ -159,7 +180,8 @@ def sources_from_tables(tables: Iterable[Mapping[str, Any]], where: str, base: P
     sources = tuple(source_from_table(table, where, base) for table in tables)
     seen: dict[str, str] = {}
     for source in sources:
-        for key, kind in ((source.slug, "slug"), ("name:" + source.name, "name")):
+        # Folders that differ only in case are one folder on Windows and macOS.
+        for key, kind in ((source.slug.casefold(), "slug"), ("name:" + source.name, "name")):
             if key in seen:
                 raise ConfigError(f"{where}: two sources share the {kind} {key.removeprefix('name:')!r}")
             seen[key] = kind
@@ -167,8 +189,13 @@ def sources_from_tables(tables: Iterable[Mapping[str, Any]], where: str, base: P
 
 
 def slug_for_folder(folder: str, sources: Iterable[Source]) -> str:
-    """The outlet slug an ``articles/<folder>`` belongs to: its slug, a display-name folder, or the folder itself."""
+    """The outlet slug an ``articles/<folder>`` belongs to: its slug, a display-name folder, or the folder itself. A
+    slug wins over a name: with slug = "法广" configured, articles/法广/ is that outlet's even when another is named 法广."""
+    sources = tuple(sources)
     for source in sources:
-        if folder == source.slug or folder == source.name:
+        if folder == source.slug:
+            return source.slug
+    for source in sources:
+        if folder == source.name:
             return source.slug
     return FOLDER_ALIASES.get(folder, folder)

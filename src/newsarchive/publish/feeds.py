@@ -61,9 +61,9 @@ def atom_feed(archive: Archive, name: str) -> bytes | None:
     _sub(feed, "title", title)
     _sub(feed, "updated", _iso(max((row.updated_ms or row.pub_ms or 0 for row in rows), default=0)))
     _sub(feed, "generator", "newsarchive")
-    if base:
-        _sub(feed, "link", rel="self", href=base + f"feeds/{name}.xml")
-        _sub(feed, "link", rel="alternate", type="text/html", href=base + page)
+    if base:  # links percent-encoded, as in the pages (outlet folders and file names may be Chinese, with spaces)
+        _sub(feed, "link", rel="self", href=base + quote(f"feeds/{name}.xml"))
+        _sub(feed, "link", rel="alternate", type="text/html", href=base + quote(page))
     for row in rows:
         _entry(archive, feed, row, base)
     return _document(feed)
@@ -77,7 +77,7 @@ def _entry(archive: Archive, feed: ET.Element, row: ArticleRow, base: str | None
     _sub(entry, "updated", _iso(row.updated_ms or row.pub_ms))
     _sub(_sub(entry, "author"), "name", archive.source_name(row.source))
     if base:
-        _sub(entry, "link", rel="alternate", type="text/html", href=base + page_of(row.path))
+        _sub(entry, "link", rel="alternate", type="text/html", href=base + quote(page_of(row.path)))
     if row.link and row.link.startswith(("http://", "https://")):
         _sub(entry, "link", rel="related" if base else "alternate", href=row.link)
     try:
