@@ -19,7 +19,7 @@ import pytest
 from newsarchive.config import FetchConfig, Settings, SiteConfig, load_settings
 from newsarchive.errors import ConfigError
 from newsarchive.pipeline import update
-from newsarchive.sources import Source
+from newsarchive.sources import Source, slug_for_folder
 from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import render_article
 from newsarchive.web.app import make_server
@@ -100,6 +100,11 @@ def test_slugs_that_differ_only_in_case_are_one_folder_on_some_systems(tmp_path:
     )
     with pytest.raises(ConfigError, match="two sources share the slug"):
         load_settings(tmp_path, env={})
+
+
+def test_a_folder_is_the_outlet_whose_slug_it_is_before_the_one_named_so() -> None:
+    sources = (Source(name="法广", slug="rfi"), Source(name="法广旧档", slug="法广"))
+    assert [slug_for_folder(folder, sources) for folder in ("法广", "rfi", "法广旧档", "美国之音")] == ["法广", "rfi", "法广", "voa"]
 
 
 @pytest.fixture(scope="module")
