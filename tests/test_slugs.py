@@ -83,6 +83,7 @@ def test_good_slugs(slug: str, tmp_path: Path) -> None:
         ("Aux.news", "Windows reserves that name"),
         ("com1", "Windows reserves that name"),
         ("LPT9", "Windows reserves that name"),
+        ("com0", "Windows reserves that name"),
     ],
 )
 def test_bad_slugs_are_refused_saying_why(slug: str, problem: str, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from .errors import ConfigError
 
 SLUG_MAX = 64
 # Names Windows keeps for devices, with or without an extension (nul.md too): no folder can bear them there.
-_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10))})
+_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"{port}{n}" for port in ("com", "lpt") for n in range(10))})
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 # How an outlet's article text is taken (fulltext.py): the feed's body; the article page's main text; or the
 # page only when the feed's body is short or looks like a summary.
