@@ -111,9 +111,10 @@ def test_a_server_below_the_low_speed_limit_is_cut_off_after_one_window(server: 
 
 
 def test_a_slow_server_above_the_low_speed_limit_is_read_over_many_windows(server: FeedServer) -> None:
-    url = server.add("/f", b"y" * 400, drip=0.001)  # several hundred bytes a second, for about half a second
-    result = fetch(url, FetchConfig(total_timeout=10, low_speed_limit=100, low_speed_time=0.15, retries=0))
-    assert result.body == b"y" * 400
+    url = server.add("/f", b"y" * 600, drip=0.002)  # a few hundred bytes a second, for over a second: several windows
+    started = time.monotonic()
+    result = fetch(url, FetchConfig(total_timeout=10, low_speed_limit=25, low_speed_time=0.4, retries=0))
+    assert result.body == b"y" * 600 and time.monotonic() - started > 0.8
 
 
 def test_a_low_speed_limit_of_zero_turns_the_check_off(server: FeedServer) -> None:
