@@ -15,6 +15,7 @@ from . import output
 
 if TYPE_CHECKING:
     from ..models import ImportReport
+    from ..outlets import FoundFeed
     from ..scheduler import Round
     from ..store.archive import Archive
 
@@ -309,6 +310,133 @@ def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
         output.print_json({"sources": [row.to_json() for row in rows]})
         return
     output.console.print(output.health_table(rows))
+
+
+@app.command()
+def add(
+    url: Annotated[str, typer.Argument(metavar="URL", help="The outlet's feed, or a page of its site that names its feed.")],
+    archive: ArchiveOption = None,
+    name: Annotated[str | None, typer.Option("--name", help="Display name (lists/<name>.md); default: the feed's title.")] = None,
+    slug: Annotated[str | None, typer.Option("--slug", help="Folder name under articles/; default: from the host.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an outlet to newsarchive.toml: find the feed (on the page, if URL is one), fetch and parse it once to check it."""
+    import asyncio
+
+    from ..fetch import Fetcher
+    from ..outlets import add_source, find_feed, refuse_duplicate
+
+    if not url.lower().startswith(("http://", "https://")):
+        raise typer.BadParameter(f"{url!r} is not an http(s) address", param_hint="URL")
+    with _open(archive) as opened:
+        refuse_duplicate([url], opened.settings.sources)  # before any request
+
+        async def find() -> FoundFeed:
+            async with Fetcher(opened.settings.fetch) as fetcher:
+                return await find_feed(url, fetcher.fetch)
+
+        found = asyncio.run(find())
+        source = add_source(opened.root, feeds=[found.url], name=name, slug=slug, title=found.title)
+    if as_json:
+        output.print_json({"slug": source.slug, "name": source.name, "feeds": list(source.feeds), "items": found.items})
+        return
+    output.console.print(
+        f"added {source.slug} ({source.name}): {found.url}, {found.items} items now;"
+        f" `newsarchive update --only {source.slug}` archives them",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def remove(
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="The outlet's slug (see `newsarchive sources`).")],
+    archive: ArchiveOption = None,
+    keep_files: Annotated[
+        bool,
+        typer.Option(
+            "--keep-files/--delete-files",
+            help="Keep the outlet's articles, revisions and list in the archive (the default), or delete them and reindex.",
+        ),
+    ] = True,
+) -> None:
+    """Take an outlet out of newsarchive.toml; its articles stay in the archive unless --delete-files is given."""
+    from ..outlets import delete_outlet_files, remove_source
+
+    with _open(archive) as opened:
+        if not keep_files:
+            with opened.lock():  # no file goes while another run holds the archive
+                source = remove_source(opened.root, slug)
+                removed = delete_outlet_files(opened.root, source)
+            opened.reindex()
+            output.console.print(f"removed {slug} ({source.name}) and its {removed:,} files; the index was rebuilt", markup=False)
+            return
+        source = remove_source(opened.root, slug)
+    output.console.print(
+        f"removed {slug} ({source.name}) from newsarchive.toml; its articles stay in articles/ (--delete-files removes them)",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+opml_app = typer.Typer(help="Move the list of outlets in and out as OPML 2.0, as feed readers do.", no_args_is_help=True)
+app.add_typer(opml_app, name="opml")
+
+
+@opml_app.command("import")
+def opml_import(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="An OPML file, as Miniflux, FreshRSS or Feedly export it.", dir_okay=False)],
+    archive: ArchiveOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add the feeds of an OPML file as outlets: duplicates are skipped, bad entries refused, the rest written at once."""
+    from ..errors import ConfigError
+    from ..outlets import import_opml, parse_opml
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read it: {exc.strerror}") from None
+    with _open(archive) as opened:
+        report = import_opml(opened.root, parse_opml(data, str(file)))
+    if as_json:
+        output.print_json(report.to_json())
+        return
+    for source in report.added:
+        output.console.print(f"added    {source.slug} ({source.name}): {', '.join(source.feeds)}", markup=False, soft_wrap=True)
+    for feed, owner in report.duplicates:
+        output.console.print(f"skipped  {feed}: outlet {owner} has it already", markup=False, soft_wrap=True)
+    for feed, reason in report.refused:
+        output.console.print(f"refused  {feed}: {reason}", markup=False, soft_wrap=True)
+    output.console.print(
+        f"{len(report.added)} outlets added, {len(report.duplicates)} feeds skipped as duplicates, {len(report.refused)} refused"
+    )
+
+
+@opml_app.command("export")
+def opml_export(
+    archive: ArchiveOption = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.", dir_okay=False),
+    ] = None,
+) -> None:
+    """Write the enabled outlets as OPML 2.0, one outline per feed, for a feed reader or another archive."""
+    import sys
+
+    from ..outlets import render_opml
+
+    with _open(archive) as opened:
+        data = render_opml(opened.settings.sources, opened.settings.title)
+    if out is None:
+        sys.stdout.buffer.write(data)
+        return
+    from ..store.atomic import AtomicBatch
+
+    batch = AtomicBatch()
+    batch.write(out, data)
+    batch.commit()
+    output.console.print(f"wrote {out}", markup=False)
 
 
 @app.command()
