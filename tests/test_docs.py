@@ -34,3 +34,23 @@ def test_ci_runs_the_readme_test_command() -> None:
     commands = [line for line in quick_start.splitlines() if line.startswith("python3 -m venv")]
     assert len(commands) == 2 and "newsarchive demo" in commands[0] and "pytest" in commands[1]
     assert commands[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_index_table_and_column_is_documented(tmp_path: Path) -> None:
+    """docs/schema.md documents the index table by table, for users who open it with sqlite3 or datasette."""
+    import sqlite3
+
+    from newsarchive.index.db import Index
+
+    Index(tmp_path / "index.sqlite").close()
+    schema = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
+    db = sqlite3.connect(tmp_path / "index.sqlite")
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    for table in tables:
+        section = schema.split(f"\n### {table}\n", 1)
+        assert len(section) == 2, f"docs/schema.md has no section for table {table}"
+        text = section[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+        for column in (row[1] for row in db.execute(f"PRAGMA table_info({table})")):
+            assert f"`{column}`" in text, f"docs/schema.md does not document {table}.{column}"
+    db.close()
+    assert "docs/schema.md" in README
