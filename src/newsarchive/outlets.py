@@ -314,6 +314,15 @@ def add_source(root: Path, *, feeds: Sequence[str], name: str | None = None, slu
     return source
 
 
+def ensure_source(root: Path, source: Source) -> None:
+    """Append ``source`` to newsarchive.toml unless an outlet with its slug is there."""
+    document = _load_document(root)
+    array = _sources_array(document)
+    if all(existing.slug != source.slug for existing in _checked(root, document)[1]):
+        array.append(_source_table(source))
+        _write(root, _checked(root, document)[0])
+
+
 def remove_source(root: Path, slug: str) -> Source:
     """Take the outlet ``slug`` out of newsarchive.toml (its articles stay in the archive). ConfigError if unknown."""
     document = _load_document(root)

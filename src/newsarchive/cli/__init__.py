@@ -349,6 +349,40 @@ def add(
 
 
 @app.command()
+def save(
+    urls: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+        typer.Argument(metavar="URL...", help="Pages to archive; none: read them from standard input, one a line."),
+    ] = None,
+    archive: ArchiveOption = None,
+    outlet: Annotated[str | None, typer.Option("--outlet", metavar="SLUG", help="Store them as articles of this outlet.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Archive pages on request: fetch each, take its main text, store it as an article with its images and capture.
+
+    Exit status 1 when some page could not be saved (each is named with the reason).
+    """
+    import sys
+
+    from ..save import save as save_pages
+
+    wanted = urls or [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if not wanted:
+        raise typer.BadParameter("give at least one address, or addresses on standard input", param_hint="URL...")
+    with _open(archive) as opened:
+        results = save_pages(opened, wanted, outlet=outlet)
+    if as_json:
+        output.print_json({"pages": [result.to_json() for result in results]})
+    else:
+        for result in results:
+            said = {"saved": f"saved as {result.path}", "there": f"already there: {result.path}"}.get(
+                result.outcome, f"not saved: {result.reason}"
+            )
+            output.console.print(f"{result.url}: {said}", markup=False, soft_wrap=True)
+    raise typer.Exit(output.EXIT_SOME_FAILED if any(r.outcome == "failed" for r in results) else output.EXIT_OK)
+
+
+@app.command()
 def remove(
     slug: Annotated[str, typer.Argument(metavar="SLUG", help="The outlet's slug (see `newsarchive sources`).")],
     archive: ArchiveOption = None,
