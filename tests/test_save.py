@@ -37,8 +37,7 @@ def archive(tmp_path: Path, server: FeedServer) -> Path:
     assert run("init", root).returncode == 0
     feed = server.add("/feed.xml", rss())
     (root / "newsarchive.toml").write_text(
-        "[recheck]\nper_run = 0\n\n"
-        f'[[sources]]\nname = "本地台"\nslug = "local"\nfeeds = ["{feed}"]\nallow_private = true\n',
+        f'[recheck]\nper_run = 0\n\n[[sources]]\nname = "本地台"\nslug = "local"\nfeeds = ["{feed}"]\nallow_private = true\n',
         encoding="utf-8",
     )
     return root
