@@ -74,7 +74,16 @@ class FeedServer:
 
     def __init__(self, bodies: dict[str, bytes], *, conditional: bool = False) -> None:
         self.bodies = bodies
-        tags = {path: '"' + hashlib.md5(body).hexdigest() + '"' for path, body in bodies.items()}
+        self.hits: dict[str, int] = {}  # requests per path
+        self.not_modified = 0  # 304s sent
+        tags: dict[str, tuple[bytes, str]] = {}  # path -> (body, ETag); a body replaced in ``bodies`` gets a new one
+        server = self
+
+        def tag_of(path: str, body: bytes) -> str:
+            known = tags.get(path)
+            if known is None or known[0] is not body:
+                known = tags[path] = (body, '"' + hashlib.md5(body).hexdigest() + '"')
+            return known[1]
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -86,19 +95,21 @@ class FeedServer:
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 body = bodies.get(path)
+                server.hits[path] = server.hits.get(path, 0) + 1
                 if body is None:
                     self.send_error(404)
                     return
-                if conditional and self.headers.get("If-None-Match") == tags[path]:
+                if conditional and self.headers.get("If-None-Match") == tag_of(path, body):
+                    server.not_modified += 1
                     self.send_response(304)
-                    self.send_header("ETag", tags[path])
+                    self.send_header("ETag", tag_of(path, body))
                     self.end_headers()
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", _CONTENT_TYPES.get(path.rpartition(".")[2], "text/html; charset=utf-8"))
                 self.send_header("Content-Length", str(len(body)))
                 if conditional:
-                    self.send_header("ETag", tags[path])
+                    self.send_header("ETag", tag_of(path, body))
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -11,20 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from newsarchive.durations import parse_duration
 from newsarchive.errors import ConfigError
-from newsarchive.scheduler import parse_duration
 from newsarchive.store.fileformat import parse_article
 
 from .conftest import FeedServer, item, rss, snapshot, sources_file
 from .test_cli import explain, run
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("1h", 3600), ("30m", 1800), ("90s", 90), ("1h30m", 5400), ("0.5", 0.5), ("2.5s", 2.5)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1h", 3600), ("30m", 1800), ("90s", 90), ("1h30m", 5400), ("0.5", 0.5), ("2.5s", 2.5), ("1d", 86400), ("10m", 600)],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "-1", "0", "1d"])
+@pytest.mark.parametrize("text", ["", "soon", "-1", "0", "1w", "m"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_duration(text)

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError
-from .sources import DEFAULT_SOURCES, Source, sources_from_tables
+from .sources import DEFAULT_SOURCES, Source, source_fields, sources_from_tables
 
 CONFIG_FILE = "newsarchive.toml"
 
@@ -430,4 +430,18 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
             lines.append(f"fulltext_selector = {_toml_string(source.fulltext_selector)}")
         if source.allow_private:
             lines.append("allow_private = true")
+        table = source_fields(source)
+        for key in ("every", "recheck_schedule", "max_items", "user_agent", "proxy", "headers"):
+            if key in table:
+                lines.append(f"{key} = {_toml_value(table[key])}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -17,7 +17,7 @@ import math
 import random
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -226,6 +226,17 @@ class Fetcher:
         self._checked: dict[bool, httpx.AsyncClient] = {}  # by public_only
         self._all = asyncio.Semaphore(config.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._proxied: dict[str, Fetcher] = {}
+
+    def via(self, proxy: str | None) -> Fetcher:
+        """This fetcher, or one with the same settings through ``proxy`` (an outlet's own), made on first use and closed
+        with this one. Its limits per host and in all are its own."""
+        if proxy is None or proxy == self.config.proxy:
+            return self
+        child = self._proxied.get(proxy)
+        if child is None:
+            child = self._proxied[proxy] = Fetcher(replace(self.config, proxy=proxy), capture=self._capture)
+        return child
 
     def _new_client(self, *, public_only: bool | None = None) -> httpx.AsyncClient:
         """A client as configured; with ``public_only`` given, one that connects only where that rule allows."""
@@ -266,6 +277,8 @@ class Fetcher:
     async def __aexit__(self, *exc: object) -> None:
         for client in (self._client, *self._checked.values()):
             await client.aclose()
+        for child in self._proxied.values():
+            await child.__aexit__()
 
     async def fetch(
         self,
@@ -276,11 +289,13 @@ class Fetcher:
         untrusted: bool = False,
         allow_private: bool = False,
         max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> FetchResult:
         """Fetch one feed, or with ``untrusted`` an address taken from feed content (an article page): then only
         http(s) to public addresses (see ``check_address``). Raises FetchError saying what went wrong and where;
         304 gives a result without body. ``max_bytes`` lowers the size cap for this response (an image): the
-        download stops as soon as the body is larger."""
+        download stops as soon as the body is larger. ``headers`` are sent besides the usual ones (an outlet's own, a
+        User-Agent among them)."""
         started = time.monotonic()
         limit = self.config.max_bytes if max_bytes is None else min(max_bytes, self.config.max_bytes)
         if untrusted and not url.lower().startswith(("http://", "https://")):
@@ -304,7 +319,7 @@ class Fetcher:
                             async with asyncio.timeout(None) as slow:
                                 speed = _LowSpeed(slow, config.low_speed_limit, config.low_speed_time)
                                 result = await self._attempt(
-                                    url, etag, last_modified, limit, speed, untrusted=untrusted, allow_private=allow_private
+                                    url, etag, last_modified, limit, speed, untrusted=untrusted, allow_private=allow_private, extra=headers
                                 )
                             return replace(result, attempts=attempts, elapsed=time.monotonic() - started)
                         except TimeoutError:
@@ -350,8 +365,9 @@ class Fetcher:
         *,
         untrusted: bool = False,
         allow_private: bool = False,
+        extra: Mapping[str, str] | None = None,
     ) -> FetchResult:
-        headers = {}
+        headers = dict(extra or {})
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:

@@ -22,7 +22,7 @@ from lxml import etree
 from tomlkit.items import AoT, Table
 
 from .errors import ConfigError, FeedError, FetchError
-from .sources import DEFAULT_SOURCES, Source, sources_from_tables
+from .sources import DEFAULT_SOURCES, Source, source_fields, sources_from_tables
 
 CONFIG_FILE = "newsarchive.toml"
 # The `type` of a page's <link rel="alternate"> that announces a feed.
@@ -84,23 +84,9 @@ def _load_document(root: Path) -> tomlkit.TOMLDocument:
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the TOML syntax at the place named") from None
 
 
-def _source_fields(source: Source) -> dict[str, Any]:
-    """The keys of a [[sources]] table for ``source``: those that differ from the defaults."""
-    fields: dict[str, Any] = {"name": source.name, "slug": source.slug, "feeds": list(source.feeds)}
-    if not source.enabled:
-        fields["enabled"] = False
-    if source.fulltext != "feed":
-        fields["fulltext"] = source.fulltext
-    if source.fulltext_selector is not None:
-        fields["fulltext_selector"] = source.fulltext_selector
-    if source.allow_private:
-        fields["allow_private"] = True
-    return fields
-
-
 def _source_table(source: Source) -> Table:
     table = tomlkit.table()
-    table.update(_source_fields(source))
+    table.update(source_fields(source))
     return table
 
 

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -77,6 +77,19 @@ def backoff_until(state: FeedState) -> int | None:
         return None
     wait: int = min(BACKOFF_FIRST_MS * 2 ** (state.failures - 2), BACKOFF_MAX_MS)
     return state.last_attempt_ms + wait
+
+
+def due_again_ms(source: Source, states: Mapping[str, FeedState], now_ms: int) -> int | None:
+    """When an outlet fetched less often than each run (``every``) is due next, or None when it is due now. A run a
+    little early (a tenth of ``every``, at most a minute) counts as on time, so that `run --every 1h` keeps an
+    outlet of every = "1h" on every round."""
+    if source.every is None:
+        return None
+    attempts = [state.last_attempt_ms for url in source.feeds if (state := states.get(url)) and state.last_attempt_ms]
+    if not attempts:
+        return None
+    due = int(max(attempts) + source.every * 1000 - min(60_000, source.every * 100))
+    return due if now_ms < due else None
 
 
 def select_sources(sources: Sequence[Source], only: Sequence[str] | None) -> list[Source]:
@@ -143,7 +156,9 @@ class _Run:
             )
         state = replace(previous, source=source.slug, last_attempt_ms=now_ms)
         try:
-            result = await self.fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
+            result = await self.fetcher.via(source.proxy).fetch(
+                url, etag=state.etag, last_modified=state.last_modified, headers=source.request_headers()
+            )
             succeeded = replace(state, last_success_ms=now_ms, last_error=None, failures=0)
             if result.etag or result.last_modified:
                 succeeded = replace(succeeded, etag=result.etag, last_modified=result.last_modified)
@@ -158,11 +173,13 @@ class _Run:
             executor = self.workers.for_size(len(result.body))
             root = str(self.archive.root)
             if source.fulltext != "feed":
-                fulltext = (source.fulltext, source.fulltext_selector)
+                fulltext = (source.fulltext, source.fulltext_selector, source.max_items)
                 draft = await self.run_in(executor, read_feed, result.body, url, result.charset, source.slug, now_ms, root, *fulltext)
                 state = replace(succeeded, body_hash=digest, items=len(draft.articles))
                 return _FeedOutcome(url, state=state, warnings=draft.warnings, draft=draft)
-            articles, warnings = await self.run_in(executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, root)
+            articles, warnings = await self.run_in(
+                executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, root, source.max_items
+            )
         except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
             message = str(exc) if isinstance(exc, SourceError) else f"{url}: unexpected {type(exc).__name__}: {exc}"
             if not isinstance(exc, SourceError):
@@ -211,8 +228,13 @@ class _Run:
         from .fulltext import Page
 
         try:
-            result = await self.fetcher.fetch(
-                url, etag=need.etag, last_modified=need.last_modified, untrusted=True, allow_private=source.allow_private
+            result = await self.fetcher.via(source.proxy).fetch(
+                url,
+                etag=need.etag,
+                last_modified=need.last_modified,
+                untrusted=True,
+                allow_private=source.allow_private,
+                headers=source.request_headers(),
             )
         except SourceError as exc:
             return Page(url=url, error=str(exc))
@@ -280,10 +302,13 @@ async def update_async(
     started = time.monotonic()
     sources = select_sources(archive.settings.sources, only)
     run_started_ms = int(clock() * 1000)
+    states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
+    if not only:  # outlets fetched less often than each run wait for their turn; naming them fetches them now
+        sources = [source for source in sources if due_again_ms(source, states, run_started_ms) is None]
     warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
     async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
         run = _Run(archive, fetcher, clock, backoff=not only)  # naming outlets means: try them now
-        run.states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
+        run.states = states
         try:
 
             async def one(source: Source) -> SourceReport:

@@ -59,10 +59,13 @@ class Verdict:
     page_hash: str | None = None  # of the page's main text, to see the next edit
 
 
-def next_check_ms(first_seen_ms: int, checks: int, now_ms: int, config: RecheckConfig) -> int | None:
+def next_check_ms(
+    first_seen_ms: int, checks: int, now_ms: int, config: RecheckConfig, schedule: tuple[float, ...] | None = None
+) -> int | None:
     """When the next recheck is due after ``checks`` were done, or None once past the window. Counted from now, so
-    runs missed while the machine was off do not pile up."""
-    gap = config.schedule_hours[min(checks, len(config.schedule_hours) - 1)]
+    runs missed while the machine was off do not pile up. ``schedule``: the outlet's own hours between rechecks."""
+    hours = schedule or config.schedule_hours
+    gap = hours[min(checks, len(hours) - 1)]
     due = now_ms + int(gap * HOUR_MS)
     return due if due <= first_seen_ms + config.window_days * 24 * HOUR_MS else None
 
@@ -240,7 +243,10 @@ async def run_rechecks(archive: Archive, fetcher: Fetcher, now_ms: int, *, every
         return report
     since_ms = now_ms - config.window_days * 24 * HOUR_MS
     first_gap_ms = int(config.schedule_hours[0] * HOUR_MS)
-    due = await asyncio.to_thread(archive.index.due_rechecks, since_ms, now_ms, config.per_run, first_gap_ms=first_gap_ms, every=every)
+    own = {s.slug: int(s.recheck_schedule[0] * HOUR_MS) for s in archive.settings.sources if s.recheck_schedule}
+    due = await asyncio.to_thread(
+        archive.index.due_rechecks, since_ms, now_ms, config.per_run, first_gap_ms=first_gap_ms, first_gaps=own, every=every
+    )
     answers = await asyncio.gather(*(_fetch(archive, fetcher, row) for row in due))
     for row, answer in zip(due, answers, strict=True):
         try:
@@ -268,7 +274,10 @@ async def _fetch(archive: Archive, fetcher: Fetcher, row: ArticleRow) -> _Answer
     rule = rule_for(row.source, source.fulltext_selector if source else None)
     url = page_address(row.link or "", rule)
     try:
-        result = await fetcher.fetch(url, untrusted=True, allow_private=bool(source and source.allow_private))
+        if source is not None:  # through the outlet's own proxy, with its own headers
+            fetcher = fetcher.via(source.proxy)
+        headers = source.request_headers() if source else None
+        result = await fetcher.fetch(url, untrusted=True, allow_private=bool(source and source.allow_private), headers=headers)
     except SourceError as exc:
         return _Answer(url, status=getattr(exc, "status", None), error=str(exc), rule=rule)
     except Exception as exc:  # whatever it is, only this recheck is inconclusive
@@ -292,7 +301,8 @@ def _settle(archive: Archive, row: ArticleRow, answer: _Answer, now_ms: int, rep
     )
     checks, last_hash = index.recheck_state(row.rowid)
     config = archive.settings.recheck
-    next_ms = next_check_ms(row.first_seen_ms or now_ms, checks, now_ms, config)
+    source = archive.settings.source(row.source)
+    next_ms = next_check_ms(row.first_seen_ms or now_ms, checks, now_ms, config, source.recheck_schedule if source else None)
     report.checked += 1
     status: str = verdict.kind
     page_hash = last_hash

@@ -121,7 +121,9 @@ class Saver:
             return Saved(url=url, outcome="there", path=path)
         source = self.source_for(link)
         try:
-            result = await self.fetcher.fetch(link, untrusted=True, allow_private=source.allow_private)
+            result = await self.fetcher.via(source.proxy).fetch(
+                link, untrusted=True, allow_private=source.allow_private, headers=source.request_headers()
+            )
         except SourceError as exc:
             return Saved(url=url, outcome="failed", reason=str(exc))
         final = serialise_link(result.final_url) or link if result.final_url else link

@@ -10,36 +10,17 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from .errors import ArchiveLockedError, ConfigError, PublishError
+from .errors import ArchiveLockedError, PublishError
 from .models import UpdateReport
 from .store.archive import Archive
 
 log = logging.getLogger(__name__)
-
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in "1h", "30m", "90s", "1h30m" or a plain number of seconds."""
-    value = text.strip().lower()
-    try:
-        seconds = float(value)
-    except ValueError:
-        match = _DURATION.match(value)
-        if not value or not match:
-            raise ConfigError(f"--every {text!r} is not a duration", hint="write it like 1h, 30m, 90s or 1h30m") from None
-        hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    if seconds <= 0:
-        raise ConfigError(f"--every {text!r} must be longer than zero")
-    return seconds
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,6 +31,20 @@ class Source:
     fulltext: str = "feed"
     fulltext_selector: str | None = None  # CSS selector of the page's main text; else the outlet's rule, then trafilatura
     allow_private: bool = False  # addresses from feed content may be loopback or private (a self-hosted outlet, tests)
+    # As feed readers offer them: how often, as whom and through what its feeds are fetched, and how much is taken.
+    every: float | None = None  # seconds: fetched at most this often (every = "6h"); None: on every run
+    recheck_schedule: tuple[float, ...] | None = None  # hours between rechecks of its pages; None: recheck.schedule_hours
+    max_items: int | None = None  # items taken from each feed at most, in the feed's order
+    user_agent: str | None = None  # None: fetch.user_agent
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request for its feeds and pages
+    proxy: str | None = None  # None: fetch.proxy
+
+    def request_headers(self) -> dict[str, str]:
+        """Its own headers, sent with every request for its feeds and pages (a User-Agent of its own among them)."""
+        headers = dict(self.headers)
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
+        return headers
 
     def __post_init__(self) -> None:
         problem = slug_problem(self.slug)
@@ -123,6 +137,49 @@ DEFAULT_SOURCES: tuple[Source, ...] = (
 FOLDER_ALIASES: Mapping[str, str] = {source.name: source.slug for source in DEFAULT_SOURCES}
 
 _KEYS = {"name", "slug", "feeds", "enabled", "fulltext", "fulltext_selector", "allow_private"}
+_READER_KEYS = {"every", "recheck_schedule", "max_items", "user_agent", "headers", "proxy"}
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+# Headers that describe the connection or the body: httpx sets them, and a wrong one breaks the request.
+_OWN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "if-none-match", "if-modified-since"}
+
+
+def reader_settings(table: Mapping[str, Any], slug: str) -> dict[str, Any]:
+    """The per-outlet settings that feed readers offer, checked and converted (``every`` and ``recheck_schedule``
+    are durations: "10m", "6h", "1d")."""
+    from .durations import parse_duration
+
+    settings: dict[str, Any] = {}
+    if (every := table.get("every")) is not None:
+        settings["every"] = parse_duration(every, what=f"source {slug!r}: every =")
+    if (schedule := table.get("recheck_schedule")) is not None:
+        if not isinstance(schedule, list) or not schedule:
+            raise ConfigError(
+                f"source {slug!r}: recheck_schedule must be a list of durations", hint='e.g. ["10m", "30m", "1h", "6h", "1d"]'
+            )
+        what = f"source {slug!r}: recheck_schedule item"
+        settings["recheck_schedule"] = tuple(parse_duration(gap, what=what) / 3600 for gap in schedule)
+    if (max_items := table.get("max_items")) is not None:
+        if not isinstance(max_items, int) or isinstance(max_items, bool) or max_items < 1:
+            raise ConfigError(f"source {slug!r}: max_items = {max_items!r} must be a whole number of at least 1")
+        settings["max_items"] = max_items
+    if (agent := table.get("user_agent")) is not None:
+        if not isinstance(agent, str) or not agent.strip() or "\n" in agent or "\r" in agent:
+            raise ConfigError(f"source {slug!r}: user_agent must be one line of text")
+        settings["user_agent"] = agent.strip()
+    if (headers := table.get("headers")) is not None:
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ConfigError(f"source {slug!r}: headers must be a table of names and text", hint='headers = { Referer = "https://…" }')
+        for name, value in headers.items():
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name) or name.lower() in _OWN_HEADERS or "\n" in value or "\r" in value:
+                raise ConfigError(f"source {slug!r}: header {name!r} cannot be set", hint="newsarchive sets it, or it is not a header")
+        settings["headers"] = tuple(sorted(headers.items()))
+    if (proxy := table.get("proxy")) is not None:
+        if not isinstance(proxy, str) or proxy.split("://", 1)[0] not in PROXY_SCHEMES:
+            raise ConfigError(
+                f"source {slug!r}: proxy = {proxy!r} is not a proxy address", hint="use http://, https://, socks5:// or socks5h://host:port"
+            )
+        settings["proxy"] = proxy
+    return settings
 
 
 def _resolve_feed(feed: str, base: Path | None) -> str:
@@ -132,14 +189,32 @@ def _resolve_feed(feed: str, base: Path | None) -> str:
     return str(base / feed)
 
 
+def source_fields(source: Source) -> dict[str, Any]:
+    """The keys of a [[sources]] table for ``source``, those that differ from the defaults, as TOML values."""
+    from .durations import format_duration
+
+    fields: dict[str, Any] = {"name": source.name, "slug": source.slug, "feeds": list(source.feeds)}
+    defaults = Source(name=source.name, slug=source.slug)
+    for key in ("enabled", "fulltext", "fulltext_selector", "allow_private", "max_items", "user_agent", "proxy"):
+        if getattr(source, key) != getattr(defaults, key):
+            fields[key] = getattr(source, key)
+    if source.every is not None:
+        fields["every"] = format_duration(source.every)
+    if source.recheck_schedule is not None:
+        fields["recheck_schedule"] = [format_duration(hours * 3600) for hours in source.recheck_schedule]
+    if source.headers:
+        fields["headers"] = dict(source.headers)
+    return fields
+
+
 def source_from_table(table: Mapping[str, Any], where: str, base: Path | None = None) -> Source:
     """Build one Source from a ``[[sources]]`` table; ``where`` names the file for error messages and
     ``base`` is its folder."""
-    unknown = set(table) - _KEYS
+    unknown = set(table) - _KEYS - _READER_KEYS
     if unknown:
         raise ConfigError(
             f"{where}: unknown key {sorted(unknown)[0]!r} in [[sources]]",
-            hint=f"allowed keys: {', '.join(sorted(_KEYS))}",
+            hint=f"allowed keys: {', '.join(sorted(_KEYS | _READER_KEYS))}",
         )
     try:
         name, slug = table["name"], table["slug"]
@@ -171,6 +246,7 @@ def source_from_table(table: Mapping[str, Any], where: str, base: Path | None = 
             fulltext=fulltext,
             fulltext_selector=selector,
             allow_private=allow_private,
+            **reader_settings(table, slug),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}", hint=exc.hint) from None

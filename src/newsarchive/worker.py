@@ -30,21 +30,24 @@ if TYPE_CHECKING:
 
 
 def _read_feed(
-    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, root: str
+    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, root: str, max_items: int | None = None
 ) -> tuple[list[Article], dict[str, StoredVersion], list[str]]:
-    """Stages 3 and 4 for one feed: its articles, the stored version of those the archive holds (by key), and the
-    parser's warnings."""
+    """Stages 3 and 4 for one feed: its articles (the first ``max_items``), the stored version of those the archive
+    holds (by key), and the parser's warnings."""
     parsed = parse_feed(data, url=url, http_charset=charset)
     base = None if is_local_path(url) else url
-    articles = [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base, feed=url) for item in parsed.items]
+    items = parsed.items[:max_items] if max_items else parsed.items
+    articles = [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base, feed=url) for item in items]
     known = lookup_stored(os.path.join(root, layout.INDEX_FILE), [key for a in articles for key in a.keys])
     return articles, known, list(parsed.warnings)
 
 
-def prepare_feed(data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, root: str) -> tuple[list[StagedArticle], list[str]]:
+def prepare_feed(
+    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, root: str, max_items: int | None = None
+) -> tuple[list[StagedArticle], list[str]]:
     """Stages 3 and 4 for one feed, and the files of its new and changed articles staged. An article stored with
     its page's text for this very feed version (full text, before the outlet was set to the feed's body) stays."""
-    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, root)
+    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, root, max_items)
     plain: list[Article] = []
     held: list[StagedArticle] = []
     for article in articles:
@@ -56,11 +59,21 @@ def prepare_feed(data: bytes, url: str, charset: str | None, slug: str, seen_ms:
     return stage_articles(root, plain) + held, warnings
 
 
-def read_feed(data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, root: str, mode: str, selector: str | None) -> FeedDraft:
+def read_feed(
+    data: bytes,
+    url: str,
+    charset: str | None,
+    slug: str,
+    seen_ms: int,
+    root: str,
+    mode: str,
+    selector: str | None,
+    max_items: int | None = None,
+) -> FeedDraft:
     """Stages 3 and 4 for one feed of an outlet with full text, and which of its articles need their page."""
     from .fulltext import FeedDraft, decide, looks_like_summary, rule_for
 
-    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, root)
+    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, root, max_items)
     rule = rule_for(slug, selector)
     draft = FeedDraft(url, articles, [], warnings=warnings)
     for index, article in enumerate(articles):

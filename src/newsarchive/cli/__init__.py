@@ -179,7 +179,8 @@ def run_(
     rounds: Annotated[int | None, typer.Option("--rounds", min=1, help="Stop after this many rounds (default: never).")] = None,
 ) -> None:
     """Update (and publish) on a schedule, in the foreground, until stopped. SIGINT/SIGTERM stop after the current round."""
-    from ..scheduler import parse_duration, run_forever
+    from ..durations import parse_duration
+    from ..scheduler import run_forever
 
     seconds = parse_duration(every)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from .rows import ARTICLE_COLUMNS, ArticleRow, IndexPart
@@ -42,17 +43,30 @@ class RecheckQueries(IndexPart):
             )
         self._carry_over(old_path, "rechecks or takedowns", *statements)
 
-    def due_rechecks(self, since_ms: int, now_ms: int, limit: int, *, first_gap_ms: int = 0, every: bool = False) -> list[ArticleRow]:
+    def due_rechecks(
+        self,
+        since_ms: int,
+        now_ms: int,
+        limit: int,
+        *,
+        first_gap_ms: int = 0,
+        first_gaps: Mapping[str, int] | None = None,
+        every: bool = False,
+    ) -> list[ArticleRow]:
         """Articles first seen since ``since_ms`` whose recheck is due (never rechecked ones ``first_gap_ms`` after they
-        were first seen; all of them with ``every``), least recently due first; confirmed takedowns are never rechecked."""
-        due = "" if every else " AND (r.article IS NULL AND a.first_seen_ms <= ? OR r.next_ms <= ?)"
+        were first seen, or their outlet's gap in ``first_gaps``; all of them with ``every``), least recently due first;
+        confirmed takedowns are never rechecked."""
+        gaps = dict(first_gaps or {})
+        gap = "CASE a.source " + "WHEN ? THEN ? " * len(gaps) + "ELSE ? END" if gaps else "?"
+        due = "" if every else f" AND (r.article IS NULL AND a.first_seen_ms + {gap} <= ? OR r.next_ms <= ?)"
         query = (
             f"SELECT {', '.join('a.' + c for c in ARTICLE_COLUMNS.split(', '))} FROM articles AS a"
             " LEFT JOIN rechecks AS r ON r.article = a.rowid LEFT JOIN takedowns AS t ON t.article = a.rowid"
             f" WHERE a.first_seen_ms >= ? AND a.link IS NOT NULL AND t.confirmed_ms IS NULL{due}"
             " ORDER BY coalesce(r.next_ms, a.first_seen_ms) LIMIT ?"
         )
-        values: tuple[int, ...] = (since_ms, limit) if every else (since_ms, now_ms - first_gap_ms, now_ms, limit)
+        cases = [value for slug, ms in gaps.items() for value in (slug, ms)]
+        values = (since_ms, limit) if every else (since_ms, *cases, first_gap_ms, now_ms, now_ms, limit)
         return [ArticleRow(*row) for row in self.db.execute(query, values)]
 
     def recheck_state(self, article: int) -> tuple[int, str | None]:
