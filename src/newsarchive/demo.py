@@ -10,12 +10,11 @@ port changes), so running the demo again updates its archive without duplicates.
 from __future__ import annotations
 
 import hashlib
-import socketserver
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib.resources import as_file, files
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -26,6 +25,7 @@ from .models import FeedItem
 from .parse import parse_feed
 from .sources import Source
 from .store.archive import Archive
+from .web.app import NoLookupHTTPServer
 
 # Where the sample outlets live. Reached through the demo's server (a proxy), whatever port that listens on.
 DEMO_ORIGIN = "http://127.0.0.1"
@@ -147,18 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-class _SampleServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _SampleServer(NoLookupHTTPServer):
     def __init__(self, routes: Routes) -> None:
         self.routes = routes
         super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind asks for the host's full name (socket.getfqdn): a reverse DNS query where the hosts
-        # file does not answer. Not needed here, and the demo looks up no name at all.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
 
 
 @contextmanager

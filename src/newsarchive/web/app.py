@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import re
+import socketserver
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -100,6 +101,17 @@ class Reader:
         return 404, "text/plain; charset=utf-8", "没有这一页。Not found.\n".encode()
 
 
+class NoLookupHTTPServer(ThreadingHTTPServer):
+    """The standard library's threaded server, without the look-up of the host's full name (``socket.getfqdn``) that
+    ``HTTPServer.server_bind`` makes: a reverse DNS query, sent off the machine where the hosts file does not answer."""
+
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
 def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
     """A server for ``archive`` bound to ``host:port`` (port 0: any free one); call ``serve_forever()``."""
     root, settings = archive.root, archive.settings
@@ -135,9 +147,7 @@ def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> 
             if with_body:
                 self.wfile.write(body)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return NoLookupHTTPServer((host, port), Handler)
 
 
 def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
