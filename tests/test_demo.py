@@ -58,7 +58,7 @@ def _env() -> dict[str, str]:
 
 def isolated(shell: str, cwd: Path, trace: Path, *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``shell`` (sh syntax) in a new network namespace holding only loopback, every process of it traced."""
-    script = 'ip link set lo up && exec strace -f -qq -e trace=connect,sendto,sendmsg -o "$0" sh -c "$1"'
+    script = 'ip link set lo up && exec strace -f -qq -e trace=connect,sendto,sendmsg,sendmmsg -o "$0" sh -c "$1"'
     return subprocess.run(
         ["unshare", "-n", "sh", "-c", script, str(trace), shell], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
     )

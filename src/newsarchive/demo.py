@@ -32,7 +32,6 @@ DEMO_ORIGIN = "http://127.0.0.1"
 # slug -> (display name, sample feed)
 DEMO_OUTLETS = {"rfi": ("法广", "rfi.xml"), "dw": ("德国之声", "dw.xml"), "bbc": ("BBC", "bbc.xml"), "cdt": ("中国数字时代", "cdt.xml")}
 DEMO_MARK = "# A demo archive, made by `newsarchive demo`."
-_TYPES = {".xml": "application/xml", ".png": "image/png"}
 
 Routes = Mapping[str, tuple[str, bytes]]  # path -> (content type, body)
 
@@ -88,17 +87,15 @@ def _page(item: FeedItem) -> bytes:
     ).encode()
 
 
-def sample_routes(folder: Path) -> dict[str, tuple[str, bytes]]:
+def sample_routes(folder: Path) -> Routes:
     """What the demo's server answers: the feeds, their images, and a page for each article holding its text (so a
     recheck of the page finds the article there)."""
-    routes: dict[str, tuple[str, bytes]] = {}
-    for path in (*folder.glob("*.xml"), *folder.glob("images/*.png")):
-        data = path.read_bytes()
-        routes["/feeds/" + path.name if path.suffix == ".xml" else "/images/" + path.name] = (_TYPES[path.suffix], data)
-        if path.suffix == ".xml":
-            for item in parse_feed(data).items:
-                if item.link:
-                    routes[unquote(urlsplit(item.link).path)] = ("text/html; charset=utf-8", _page(item))
+    routes = {f"/images/{path.name}": ("image/png", path.read_bytes()) for path in folder.glob("images/*.png")}
+    for path in folder.glob("*.xml"):
+        routes[f"/feeds/{path.name}"] = ("application/xml", data := path.read_bytes())
+        for item in parse_feed(data).items:
+            if item.link:
+                routes[unquote(urlsplit(item.link).path)] = ("text/html; charset=utf-8", _page(item))
     return routes
 
 
