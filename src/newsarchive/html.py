@@ -4,7 +4,7 @@ Article files keep each outlet's HTML exactly as its feed gave it (FORMAT.md): s
 pixels, lazy-loading placeholders, relative addresses. None of that may reach a reader's browser, and images must
 show without the outlet's JavaScript, so the web reader and the static site both derive their output here:
 
-- ``clean_html`` resolves lazy images, makes addresses absolute, turns iframes into sandboxed video embeds or
+- ``clean_html`` resolves lazy images, makes addresses absolute, turns iframes into click-to-load video boxes or
   plain links, then sanitises with an allow-list (nh3, i.e. ammonia). nh3 has the last word on safety: the lxml
   pass before it only rewrites, so a mistake there can cost an image, never let a script through.
 - ``image_urls`` lists the images ``clean_html`` shows, by the same resolution, for a downloader.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import ada_url
 import lxml.etree
@@ -39,18 +39,19 @@ _CONTAINERS = ("section", "article", "main", "header", "footer", "aside", "nav",
 
 _TAGS = {"p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "figure", "figcaption"}
 _TAGS |= {"table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th", "colgroup", "col", "hr", "span", "div", "pre", "code"}
-_TAGS |= {"a", "img", "iframe", "video", "strong", "em", "b", "i", "u", "s", "del", "ins", "small", "mark", "q", "cite", "sub", "sup"}
+_TAGS |= {"a", "img", "video", "strong", "em", "b", "i", "u", "s", "del", "ins", "small", "mark", "q", "cite", "sub", "sup"}
 _ATTRIBUTES = {"*": {"dir", "lang"}, "a": {"href", "title"}, "img": {"src", "alt", "width", "height"}, "ol": {"start"}}
-_ATTRIBUTES |= {"iframe": {"src", "width", "height", "title"}, "video": {"src", "poster", "width", "height"}}
+_ATTRIBUTES |= {"video": {"src", "poster", "width", "height"}}
 _ATTRIBUTES |= {"td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
 # Set by the lxml pass and allowed by nh3 with exactly these values. (nh3's set_tag_attribute_values would add them in
 # an order that changes from run to run, and the static site must come out the same bytes every time.)
 _FORCED = {"img": {"loading": "lazy", "referrerpolicy": "no-referrer"}, "video": {"controls": "", "preload": "none"}}
-# YouTube refuses to play embeds that send no Referer at all, so frames send the origin only.
-_FORCED["iframe"] = {"sandbox": "allow-scripts allow-same-origin allow-presentation allow-popups", "allowfullscreen": ""}
-_FORCED["iframe"] |= {"loading": "lazy", "referrerpolicy": "strict-origin-when-cross-origin"}
-_FORCED["a"] = {"class": "image-link"}  # an image shown as a link to it (remote_images=False)
-# Embeds worth a frame: host -> the path prefix of its player. Anything else becomes a link.
+# Classes the lxml pass gives: an image shown as a link to it (remote_images=False), and the click-to-load box of a
+# video (its link opens the video's own page in a new tab: the reader's page never loads anything from the player).
+_CLASSES = {"a": {"image-link", "video-link"}, "span": {"video"}}
+_VIDEO_SITES = {"youtube": "YouTube", "vimeo": "Vimeo", "facebook": "Facebook"}
+_YOUTUBE_ID = re.compile(r"/embed/([\w-]{6,20})")
+# Video players: host -> the path prefix of its player. Their frames become a box with a link; any other frame a link.
 _VIDEO_PLAYERS = {host: "/embed/" for host in ("www.youtube.com", "youtube.com", "www.youtube-nocookie.com", "youtube-nocookie.com")}
 _VIDEO_PLAYERS |= {"player.vimeo.com": "/video/", "www.facebook.com": "/plugins/video.php"}
 # Tracking pixels and lazy-load placeholders, matched against host + path of an image address.
@@ -78,8 +79,6 @@ def _filter_attribute(tag: str, name: str, value: str) -> str | None:
     """nh3's check on every kept attribute, defence in depth behind the lxml pass: addresses must be absolute
     http(s) (or in-page fragments for links), frames must be known players, sizes must be numbers."""
     if name in ("href", "src", "poster"):
-        if tag == "iframe":
-            return _video_player(value)
         if tag == "a" and value.startswith("#"):
             return value
         if tag == "img" and _LOCAL_MEDIA.fullmatch(value):
@@ -92,19 +91,21 @@ def _filter_attribute(tag: str, name: str, value: str) -> str | None:
 
 _CLEANER = nh3.Cleaner(
     tags=_TAGS,
-    clean_content_tags=set(_DROP_WITH_CONTENT | {"noscript"}),
+    clean_content_tags=set(_DROP_WITH_CONTENT | {"noscript", "iframe"}),
     attributes=_ATTRIBUTES,
     attribute_filter=_filter_attribute,
     link_rel="noopener noreferrer nofollow",
-    tag_attribute_values={tag: {name: {value} for name, value in forced.items()} for tag, forced in _FORCED.items()},
+    tag_attribute_values={tag: {name: {value} for name, value in forced.items()} for tag, forced in _FORCED.items()}
+    | {"a": {"class": _CLASSES["a"], "target": {"_blank"}}, "span": {"class": _CLASSES["span"]}},
     url_schemes={"http", "https"},
 )
 
 
 def clean_html(body: str, base_url: str, *, remote_images: bool = True, local: Mapping[str, str] | None = None) -> str:
-    """The body as safe HTML: images resolved and absolute, links absolute, frames only for known video
-    players (sandboxed, https), everything else reduced to an allow-list of readable structure. With
-    ``remote_images`` False each image becomes a link to it, so a reader's browser contacts no outlet.
+    """The body as safe HTML: images resolved and absolute, links absolute, known video players as a box with a
+    link to the video (no frame: nothing loads from the player until the reader follows the link), everything
+    else reduced to an allow-list of readable structure. With ``remote_images`` False each image and video becomes
+    a link to it, so a reader's browser contacts no outlet.
     ``local`` maps image addresses to the archive's copies (media/…, relative to the page): those are shown
     whatever ``remote_images`` says, each linking to its original."""
     root = _rewrite(body, base_url)
@@ -125,6 +126,10 @@ def clean_html(body: str, base_url: str, *, remote_images: bool = True, local: M
             link = lxml.html.Element("a", {"href": image.get("src", ""), "class": "image-link"})
             link.text, link.tail = image.get("alt") or "图片 Image", image.tail
             image.getparent().replace(image, link)
+        for video in list(root.iter("video")):
+            link = lxml.html.Element("a", {"href": video.get("src", ""), "class": "image-link"})
+            link.text, link.tail = "视频 Video", video.tail
+            video.getparent().replace(video, link)
     markup = lxml.html.tostring(root, encoding="unicode")
     return _CLEANER.clean(markup[len("<div>") : -len("</div>")]).strip()
 
@@ -196,6 +201,8 @@ def _rewrite(body: str, base_url: str) -> lxml.html.HtmlElement:
     _rewrite_frames(root, base_url)  # first: a <video> may hold fallback images, which go with its content
     _resolve_images(root, base_url)
     for link in root.iter("a"):
+        if link.get("class") != "video-link":
+            link.attrib.pop("target", None)  # only a video's link opens a new tab
         href = link.get("href")
         if href is not None:
             url = href.strip() if href.strip().startswith("#") else _absolute(href, base_url)
@@ -321,14 +328,43 @@ def _video_player(url: str | None) -> str | None:
     return f"https://{parts.hostname}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
+def _video_page(player: str) -> tuple[str, str]:
+    """(the video's own page, the site's name) for a player address from ``_video_player``."""
+    parts = urlsplit(player)
+    site = next(name for key, name in _VIDEO_SITES.items() if key in (parts.hostname or ""))
+    if site == "YouTube" and (found := _YOUTUBE_ID.match(parts.path)):
+        return f"https://www.youtube.com/watch?v={found[1]}", site
+    if site == "Vimeo" and parts.path.removeprefix("/video/").isdigit():
+        return "https://vimeo.com/" + parts.path.removeprefix("/video/"), site
+    if site == "Facebook":
+        href = parse_qs(parts.query).get("href", [""])[0]
+        if _video_player(href) is None and urlsplit(href).hostname in ("www.facebook.com", "facebook.com", "fb.watch"):
+            return urlsplit(href)._replace(scheme="https").geturl(), site
+    return player, site
+
+
+def _video_box(player: str, title: str | None) -> lxml.html.HtmlElement:
+    """A video player's frame as a click-to-load box: its title and a link that opens the video's page in a new tab.
+    No frame is left, so the page itself requests nothing from the player (and its CSP allows no frame)."""
+    page, site = _video_page(player)
+    box = lxml.html.Element("span", {"class": "video"})  # a span (shown as a block): frames sit inside paragraphs too
+    box.text = "视频 Video: " + (" ".join((title or "").split()) or site) + " "
+    link = lxml.etree.SubElement(box, "a", {"href": page, "class": "video-link", "target": "_blank"})
+    link.text = f"在 {site} 观看 Watch on {site} ↗"
+    return box
+
+
 def _rewrite_frames(root: lxml.html.HtmlElement, base_url: str) -> None:
-    """Known video players stay as frames, emptied and sandboxed; any other frame becomes a link to its address.
-    Videos keep the browser's controls but nothing that runs or preloads."""
+    """Known video players become click-to-load boxes (``_video_box``); any other frame becomes a link to its
+    address. Videos keep the browser's controls but nothing that runs or preloads."""
     for frame in list(root.iter("iframe")):
         url = _absolute(frame.get("src") or frame.get("data-src"), base_url)
         player = _video_player(url)
         if player is not None:
-            _reset(frame, src=player, **_size(frame), title=frame.get("title"), **_FORCED["iframe"])
+            box = _video_box(player, frame.get("title"))
+            box.tail, frame.tail = frame.tail, None
+            frame.addnext(box)
+            frame.drop_tree()
         elif url is not None:
             link = lxml.html.Element("a", href=url)
             link.text = frame.get("title") or url

@@ -39,19 +39,19 @@ NEWEST_ON_HOME = 30
 COUNTS_TTL = 10.0  # seconds
 BEIJING = timezone(timedelta(hours=8))
 
-# Scripts only from the site itself (the static search), no inline script, nothing from another host.
+# Scripts only from the site itself (the static search), no inline script, nothing from another host, and no frames:
+# video embeds are boxes whose link opens the video's own page in a new tab (html.py), so no page needs one.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{images}; media-src 'self'{images};"
-    " frame-src {frames}; form-action 'self'; base-uri 'none'"
+    " frame-src 'none'; form-action 'self'; base-uri 'none'"
 )
-VIDEO_FRAMES = "https://www.youtube-nocookie.com https://www.youtube.com https://player.vimeo.com"
 # The changes between two versions, beside the article's page: diff-<older>-<newer>.html (versions named by when they
 # were first seen, in ms), or on the server diff.html?from=<older>&to=<newer> for any two.
 DIFF_PAGE = re.compile(r"^(articles/.+)/diff(?:-([0-9]+|latest)-([0-9]+|latest))?\.html$")
 
 
 def content_security_policy(remote_images: bool) -> str:
-    return CSP.format(images=" https: http:" if remote_images else "", frames=VIDEO_FRAMES)
+    return CSP.format(images=" https: http:" if remote_images else "")
 
 
 def outlet_href(slug: str, number: int | None = None) -> str:
