@@ -56,14 +56,21 @@ def test_rebuild_after_one_new_article_rewrites_only_what_changed(server: FeedSe
     changed = sorted(path for path in after if before.get(path) != after[path])
     new_page = next(path for path in changed if path.startswith("articles/"))
     assert "新来的一条" in after[new_page].decode()
-    # The new article, its outlet's newest pages, the home page, the feeds; and the search files of its tokens.
+    # The new article, its outlet's newest pages, its day's digest and the days either side (their links to it), the
+    # list of days, the home page, the feeds, the health page (a new run); and the search files of its tokens.
     assert report.written == len(changed)
     pages = [path for path in changed if not path.startswith("search/")]
     # page-2 was the newest and full: it gains its link to the new page-3.
     expected = [
         new_page,
+        "digest/2026-06-06.html",
+        "digest/2026-06-07.html",
+        "digest/2026-06-10.html",
+        "digest/index.html",
         "feeds/a.xml",
         "feeds/all.xml",
+        "feeds/digest.xml",
+        "health.html",
         "index.html",
         "outlets/a/index.html",
         "outlets/a/page-2.html",

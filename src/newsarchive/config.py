@@ -110,10 +110,12 @@ class FetchConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class Mirror:
-    """A git remote the archive is pushed to: any URL git understands (GitHub, GitLab, Codeberg, a path)."""
+    """A git remote the archive is pushed to: any URL git understands (GitHub, GitLab, Codeberg, a path); and, when
+    readers can browse it (a Pages site, a Gitee page, an IPFS gateway), that address, listed where readers look."""
 
     name: str
     url: str
+    read_url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -322,12 +324,18 @@ def _mirrors(tables: Any, where: Path) -> tuple[Mirror, ...]:
         raise ConfigError(f"{where}: mirrors must be an array of tables: [[mirrors]]")
     mirrors = []
     for table in tables:
-        name, url = table.get("name"), table.get("url")
-        if not isinstance(name, str) or not isinstance(url, str) or not name or not url or set(table) - {"name", "url"}:
+        name, url, read_url = table.get("name"), table.get("url"), table.get("read_url")
+        if not isinstance(name, str) or not isinstance(url, str) or not name or not url or set(table) - {"name", "url", "read_url"}:
             raise ConfigError(
-                f"{where}: a [[mirrors]] table needs exactly name and url", hint='name = "github", url = "git@github.com:you/news.git"'
+                f"{where}: a [[mirrors]] table needs name and url, and may have read_url",
+                hint='name = "github", url = "git@github.com:you/news.git", read_url = "https://you.github.io/news/"',
             )
-        mirrors.append(Mirror(name=name, url=url))
+        if read_url is not None and (not isinstance(read_url, str) or not read_url.startswith(("https://", "http://"))):
+            raise ConfigError(
+                f"{where}: mirror {name!r}: read_url = {read_url!r} is not a web address",
+                hint="give where readers browse this mirror, starting with https://",
+            )
+        mirrors.append(Mirror(name=name, url=url, read_url=read_url))
     if len({m.name for m in mirrors}) != len(mirrors):
         raise ConfigError(f"{where}: two [[mirrors]] share a name")
     return tuple(mirrors)
@@ -418,6 +426,7 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         "# [[mirrors]]",
         '# name = "github"',
         '# url = "git@github.com:you/news.git"',
+        '# read_url = "https://you.github.io/news/"    # where readers can browse it: listed in README.md, the site, the bundle',
     ]
     for source in sources:
         feeds = ", ".join(_toml_string(feed) for feed in source.feeds)

@@ -6,7 +6,8 @@ state (ETag, Last-Modified, failures) and run history are operational memory, ca
 by the next one (see ``Archive.recover``).
 
 The other tables, each with its queries as a mixin of ``Index``, are in captures.py (WARC captures),
-summaries.py (full text), images.py (images articles show) and rechecks.py (rechecks and takedowns).
+summaries.py (full text), images.py (images articles show) and rechecks.py (rechecks and takedowns); days.py
+holds the reader's queries by day of publication.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ..errors import ArchiveError
 from .captures import CAPTURES_SCHEMA, CaptureQueries
+from .days import DayQueries
 from .images import MEDIA_SCHEMA, MediaQueries
 from .rechecks import RECHECKS_SCHEMA, RecheckQueries
 from .rows import ARTICLE_COLUMNS, ArticleRow, read_only_rows_in, rows_in
@@ -123,7 +125,7 @@ def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
     return dict(read_only_rows_in(path, query, keys))
 
 
-class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries):
+class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQueries):
     """One connection to an archive's index, with a nestable ``atomic()`` transaction."""
 
     def __init__(self, path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Atom feeds (per outlet and for the whole archive) and the sitemap, for the static site and the reader.
+"""Atom feeds (per outlet, for the whole archive, of takedowns and of daily digests) and the sitemap, for the static
+site and the reader.
 
 Built with ElementTree so the XML is always well formed; characters XML cannot hold are dropped.
 Entries link to the archived page when the site's address is known (``site.base_url``), else to
@@ -13,18 +14,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import ArticleFileError
 from ..html import clean_html
 from ..index import ArticleRow
+from ..index.days import DAY_MS
 from ..store.archive import Archive
+from ..web import digest
 from ..web.pages import HOME, outlet_href, page_of
 
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 ALL = "all"  # feeds/all.xml: the whole archive
 FEED_SIZE = 50
+DIGEST_DAYS = 30  # days in feeds/digest.xml
 SITEMAP_SIZE = 50_000  # the protocol's limit per file
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -113,6 +117,49 @@ def takedowns_feed(archive: Archive) -> bytes:
         outlet = archive.source_name(row.source)
         _sub(entry, "summary", f"{outlet} 删除了此文 removed this article ({how}); first found gone {_iso(first_ms)}")
     return _document(feed)
+
+
+def digest_feed(archive: Archive) -> bytes:
+    """``feeds/digest.xml``: one entry per day (Beijing time) for the newest days with articles, each listing that
+    day's articles by outlet, linked to their archived pages (with ``site.base_url``) or else to the originals."""
+    base = archive.settings.site.base_url
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    _sub(feed, "id", (base + digest.DIGEST_FEED) if base else "urn:newsarchive:feeds:digest")
+    _sub(feed, "title", f"{archive.settings.title}: 每日摘要 Daily digest")
+    updated = _sub(feed, "updated", _iso(0))
+    _sub(feed, "generator", "newsarchive")
+    if base:
+        _sub(feed, "link", rel="self", href=base + digest.DIGEST_FEED)
+        _sub(feed, "link", rel="alternate", type="text/html", href=base + digest.DIGEST_INDEX)
+    newest = 0
+    for day, count in archive.index.days(digest.OFFSET_MS)[:DIGEST_DAYS]:
+        start = digest.day_start_ms(day)
+        rows = archive.index.published_between(start, start + DAY_MS)
+        changed = max((row.updated_ms or row.pub_ms or 0 for row in rows), default=start)
+        newest = max(newest, changed)
+        entry = _sub(feed, "entry")
+        page = digest.digest_href(day)
+        _sub(entry, "id", base + page if base else f"urn:newsarchive:digest:{digest.day_name(day)}")
+        _sub(entry, "title", f"{digest.day_name(day)} 每日摘要 Daily digest ({count} 篇)")
+        _sub(entry, "updated", _iso(changed))
+        if base:
+            _sub(entry, "link", rel="alternate", type="text/html", href=base + page)
+        _sub(entry, "content", _digest_html(archive, rows, base), type="html")
+    updated.text = _iso(newest)
+    return _document(feed)
+
+
+def _digest_html(archive: Archive, rows: list[ArticleRow], base: str | None) -> str:
+    """A day's articles as HTML: a heading per outlet, then its articles, newest first."""
+    parts = []
+    for slug, found in digest.by_outlet(archive, rows):
+        parts.append(f"<h3>{escape(archive.source_name(slug))}</h3><ul>")
+        for row in found:
+            href = base + quote(page_of(row.path)) if base else row.link if (row.link or "").startswith(("http://", "https://")) else None
+            title = escape(row.title)
+            parts.append(f"<li><a href={quoteattr(href)}>{title}</a></li>" if href else f"<li>{title}</li>")
+        parts.append("</ul>")
+    return "".join(parts)
 
 
 def sitemaps(archive: Archive, pages: Iterator[str]) -> dict[str, bytes]:

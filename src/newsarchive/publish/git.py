@@ -107,6 +107,7 @@ def publish(archive: Archive, *, push: bool = False) -> PublishReport:
     """Commit what changed (one commit) and, with ``push``, push HEAD to every configured mirror."""
     root = archive.root
     ensure_repository(root)
+    archive.refresh_lists(())  # README.md lists the mirrors' read_url: bring it up to date with newsarchive.toml
     config = archive.settings.publish
     include = [path for path in config.paths() if (root / path).exists()]
     commit = None

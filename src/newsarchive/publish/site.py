@@ -9,6 +9,7 @@ and writes only files whose bytes differ; pages of articles no longer in the arc
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import shutil
@@ -25,6 +26,7 @@ from ..html import plain_text
 from ..index import ArticleRow
 from ..store import layout
 from ..store.archive import Archive
+from ..web import digest, status
 from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, diff_pages, outlet_href, page_of
 from . import feeds, sitesearch
 
@@ -103,16 +105,21 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
         with state:
             documents_changed = _article_pages(archive, pages, state, output, version, on_progress)
             _outlet_pages(archive, pages, state, output, version)
+            _digest_pages(archive, pages, state, output, version)
         for name in STATIC_FILES:
             output.write(f"static/{name}", resources.files("newsarchive.web").joinpath("static", name).read_bytes())
         output.write(HOME, pages.home().encode())
         output.write(SEARCH, pages.search().encode())
+        output.write(status.HEALTH, status.health_page(pages, archive.index.last_run_ms()).encode())  # as of the last update
+        output.write(status.TAKEDOWNS, status.takedowns_page(pages).encode())
+        output.write("404.html", pages.not_found("404.html", base=archive.settings.site.base_url).encode())
         outlets = {row["slug"]: row["name"] for row in pages.outlets()}
         for name in ["all", *outlets]:
             feed = feeds.atom_feed(archive, name)
             if feed is not None:
                 output.write(f"feeds/{name}.xml", feed)
-        output.write("feeds/takedowns.xml", feeds.takedowns_feed(archive))
+        output.write(status.TAKEDOWNS_FEED, feeds.takedowns_feed(archive))
+        output.write(digest.DIGEST_FEED, feeds.digest_feed(archive))
         for name, data in feeds.sitemaps(archive, _site_pages(state)).items():
             output.write(name, data)
         if documents_changed or not (out / "search" / "meta.js").exists():  # else the search files stand as they are
@@ -216,6 +223,33 @@ def _outlet_pages(archive: Archive, pages: Pages, state: sqlite3.Connection, out
                 output.write(outlet_href(slug), pages.outlet_page(slug, None, chunk, pages=total, count=count).encode())
                 seen.add(outlet_href(slug))
                 state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, '')", (outlet_href(slug),))
+    for page in set(known) - seen:
+        output.remove(page)
+        state.execute("DELETE FROM pages WHERE page = ?", (page,))
+
+
+def _digest_pages(archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str) -> None:
+    """A page per day with articles (rendered again only when that day's articles, or its neighbours, changed), the
+    list of days; the pages of days left with no article are removed. Reads the articles once, a day at a time."""
+    known = dict(state.execute("SELECT page, signature FROM pages WHERE page LIKE 'digest/%'"))
+    days = archive.index.days(digest.OFFSET_MS)  # newest first
+    order = [day for day, _ in days]
+    older = dict(itertools.pairwise(order))
+    newer = {old: new for new, old in older.items()}
+    names = {slug: archive.source_name(slug) for slug in archive.index.counts()}
+    seen = {digest.DIGEST_INDEX}
+    for day, rows in digest.by_day(archive.index.by_publication()):
+        target = digest.digest_href(day)
+        seen.add(target)
+        inputs = (version, names, newer.get(day), older.get(day), [(r.path, r.title, r.pub_ms, r.source, r.rowid) for r in rows])
+        signature = hashlib.sha256(repr(inputs).encode()).hexdigest()[:24]
+        if known.get(target) == signature and (output.root / target).exists():
+            output.unchanged += 1
+            continue
+        output.write(target, digest.day_page(pages, day, rows, newer=newer.get(day), older=older.get(day)).encode())
+        state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, ?)", (target, signature))
+    output.write(digest.DIGEST_INDEX, digest.index_page(pages, days).encode())
+    state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, '')", (digest.DIGEST_INDEX,))
     for page in set(known) - seen:
         output.remove(page)
         state.execute("DELETE FROM pages WHERE page = ?", (page,))

@@ -481,7 +481,8 @@ class Archive:
         present = set(self.index.sources_present())
         configured = [s.slug for s in self.settings.sources]
         order = [slug for slug in configured if slug in present] + sorted(present - set(configured))
-        readme = render_readme(self.settings.title, [self.source_name(slug) for slug in order])
+        mirrors = [(m.name, m.read_url) for m in self.settings.mirrors if m.read_url]
+        readme = render_readme(self.settings.title, [self.source_name(slug) for slug in order], mirrors)
         if write_if_changed(self.root / "README.md", readme.encode("utf-8"), batch):
             written.append("README.md")
         return written

@@ -124,7 +124,9 @@ def render_list(name: str, entries: Iterable[ListEntry]) -> str:
     return f"{name}\n------\n\n" + "\n".join(lines) + "\n"
 
 
-def render_readme(title: str, names: Iterable[str]) -> str:
-    """The archive's README.md: a heading, then a link to each outlet's list."""
+def render_readme(title: str, names: Iterable[str], mirrors: Iterable[tuple[str, str]] = ()) -> str:
+    """The archive's README.md: a heading, then a link to each outlet's list; then, when there are any, the places
+    where readers can browse a copy (name, address), so a reader who finds one copy finds the others."""
     links = "".join(f"[{name}](lists/{escape_path(name)}.md)\n\n" for name in names)
-    return f"{title}\n------\n\n{links}"
+    copies = "".join(f"[{js_strip(header_title(name))}]({escape_path(url)})\n\n" for name, url in mirrors)
+    return f"{title}\n------\n\n{links}" + (f"镜像 Mirrors\n------\n\n{copies}" if copies else "")

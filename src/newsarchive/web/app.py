@@ -11,6 +11,7 @@ import logging
 import queue
 import re
 import socketserver
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -18,6 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..store.archive import Archive
+from . import digest, status
 from .pages import DIFF_PAGE, HOME, SEARCH, STATIC_FILES, Pages, content_security_policy
 
 log = logging.getLogger(__name__)
@@ -75,10 +77,24 @@ class Reader:
         if path.startswith("static/") and path.removeprefix("static/") in STATIC_FILES:
             name = path.removeprefix("static/")
             return 200, _TYPES[Path(name).suffix], resources.files(__package__).joinpath("static", name).read_bytes()
+        if path == status.HEALTH:
+            return 200, html, status.health_page(pages, int(time.time() * 1000)).encode()
+        if path == status.TAKEDOWNS:
+            return 200, html, status.takedowns_page(pages).encode()
+        if path in ("digest/", digest.DIGEST_INDEX):
+            return 200, html, digest.index_page(pages, pages.archive.index.days(digest.OFFSET_MS)).encode()
+        if (match := digest.DAY_PAGE.match(path)) and (day := digest.day_number(match[1])) is not None:
+            page = digest.served_day(pages, day)
+            if page is not None:
+                return 200, html, page.encode()
         if path.startswith("feeds/") and path.endswith(".xml"):
-            from ..publish.feeds import atom_feed
+            from ..publish import feeds
 
-            feed = atom_feed(pages.archive, path.removeprefix("feeds/").removesuffix(".xml"))
+            if path == digest.DIGEST_FEED:
+                return 200, _TYPES[".xml"], feeds.digest_feed(pages.archive)
+            if path == status.TAKEDOWNS_FEED:
+                return 200, _TYPES[".xml"], feeds.takedowns_feed(pages.archive)
+            feed = feeds.atom_feed(pages.archive, path.removeprefix("feeds/").removesuffix(".xml"))
             if feed is not None:
                 return 200, _TYPES[".xml"], feed
         if match := _OUTLET.match(path):
@@ -98,7 +114,7 @@ class Reader:
                 return 200, _MEDIA_TYPES[Path(path).suffix], (pages.archive.root / path).read_bytes()
             except OSError:
                 pass
-        return 404, "text/plain; charset=utf-8", "没有这一页。Not found.\n".encode()
+        return 404, html, pages.not_found(path).encode()
 
 
 class NoLookupHTTPServer(ThreadingHTTPServer):

@@ -96,12 +96,19 @@ def day_ms(value: str, *, end: bool = False) -> int:
     return int(((day + timedelta(days=1)) if end else day).timestamp() * 1000) - (1 if end else 0)
 
 
-def beijing_time(ms: int | None) -> tuple[str, str]:
-    """(shown, ISO 8601) for a time in ms, shown in UTC+8 as the outlets' readers count it."""
+def beijing_time(ms: int | None, *, seconds: bool = False) -> tuple[str, str]:
+    """(shown, ISO 8601) for a time in ms, shown in UTC+8 as the outlets' readers count it, to the minute (or second)."""
     if ms is None:
         return "", ""
     moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"), moment.isoformat().replace("+00:00", "Z")
+    shown = moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return shown, moment.isoformat().replace("+00:00", "Z")
+
+
+def version_times(times: list[int | None]) -> list[str]:
+    """When each version was first seen, to the minute, or to the second where two fall in the same minute."""
+    minutes = [beijing_time(ms)[0] for ms in times]
+    return [beijing_time(ms, seconds=True)[0] if minutes.count(shown) > 1 else shown for ms, shown in zip(times, minutes, strict=True)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,8 +161,9 @@ class Pages:
         copies = local_copies(self.archive.index, self.archive.index.article_images(article))
         return {url: relative(page, path) for url, path in copies.items()}
 
-    def render(self, template: str, current: str, **context: Any) -> str:
-        rel: Callable[[str], str] = lambda target: relative(current, target)  # noqa: E731
+    def render(self, template: str, current: str, *, base: str | None = None, **context: Any) -> str:
+        """``template`` for the page at ``current``: links relative to it, or absolute under ``base`` when given."""
+        rel: Callable[[str], str] = (lambda target: base + quote(target)) if base else (lambda target: relative(current, target))
         return self.env.get_template(template).render(
             rel=rel,
             static=self.static,
@@ -183,8 +191,9 @@ class Pages:
     def page_count(self, count: int) -> int:
         return max(1, math.ceil(count / self.site.page_size))
 
-    def entry(self, row: ArticleRow, *, with_outlet: bool = False) -> Entry:
+    def entry(self, row: ArticleRow, *, with_outlet: bool = False, time_only: bool = False) -> Entry:
         date, iso = beijing_time(row.pub_ms)
+        date = date[len("2026-06-01 ") :] if time_only else date
         return Entry(
             href=page_of(row.path), title=row.title, date=date, iso=iso, outlet=self.archive.source_name(row.source) if with_outlet else ""
         )
@@ -192,8 +201,19 @@ class Pages:
     # pages ----------------------------------------------------------------------------------
 
     def home(self) -> str:
-        newest = [self.entry(row, with_outlet=True) for row in self.archive.index.newest_overall(NEWEST_ON_HOME)]
-        return self.render("home.html", HOME, outlets=self.outlets(), newest=newest)
+        from .digest import day_name, day_of, digest_href
+
+        rows = self.archive.index.newest_overall(NEWEST_ON_HOME)
+        newest = [self.entry(row, with_outlet=True) for row in rows]
+        day = day_of(rows[0].pub_ms) if rows and rows[0].pub_ms is not None else None
+        newest_day = {"href": digest_href(day), "name": day_name(day)} if day is not None else None
+        mirrors = [(mirror.name, mirror.read_url) for mirror in self.archive.settings.mirrors if mirror.read_url]
+        return self.render("home.html", HOME, outlets=self.outlets(), newest=newest, newest_day=newest_day, mirrors=mirrors)
+
+    def not_found(self, current: str, *, base: str | None = None) -> str:
+        """The page for an address with none: links home from ``current`` (or under ``base``: a static host serves
+        the site's 404.html at whatever address was asked, so only absolute links work there)."""
+        return self.render("404.html", current, base=base)
 
     def outlet(self, slug: str, number: int | None = None) -> str | None:
         """Page ``number`` of an outlet (1 holds its oldest articles); None shows the newest at
@@ -243,8 +263,9 @@ class Pages:
         body = clean_html(stored.body, stored.link or "", remote_images=self.site.remote_images, local=self.local_images(page, row.rowid))
         date, iso = beijing_time(stored.pub_ms)
         listed = versions_of(row, self.archive.index.revisions(row.rowid))
+        seen_times = version_times([v.seen_ms for v in listed])
         versions = [
-            {"href": page_of(v.path), "title": v.title, "seen": beijing_time(v.seen_ms)[0], "current": v.path == path, "id": v.id}
+            {"href": page_of(v.path), "title": v.title, "seen": seen_times[n], "current": v.path == path, "id": v.id}
             | {"diff": diff_page(row.path, listed[n - 1].id, v.id) if n else None}
             for n, v in enumerate(listed)
         ]
@@ -260,7 +281,7 @@ class Pages:
             body=Markup(body),
             versions=versions,
             version_of=page_of(row.path) if seen_ms is not None else None,
-            seen=beijing_time(seen_ms)[0],
+            seen=next((shown for v, shown in zip(listed, seen_times, strict=True) if v.path == path), ""),
             compare=diff_page(row.path),
             removed=removed_banner(self.archive.index.takedown(row.rowid)),
         )
@@ -283,7 +304,10 @@ class Pages:
             return None
         changes = compare(before, after)
         first, last = sorted((ids.index(older), ids.index(newer)))
-        shown = [{"id": v.id, "seen": beijing_time(v.seen_ms)[0], "title": v.title, "href": page_of(v.path)} for v in versions]
+        seen_times = version_times([v.seen_ms for v in versions])
+        shown = [
+            {"id": v.id, "seen": seen, "title": v.title, "href": page_of(v.path)} for v, seen in zip(versions, seen_times, strict=True)
+        ]
         return self.render(
             "diff.html",
             page,
