@@ -32,6 +32,10 @@ duty-machine/news Markdown format, are in archive/.
 
 解压此文件，然后用浏览器打开 index.html：无需网络和服务器即可阅读和搜索。原始存档文件在 archive/ 中。
 """
+MIRRORS = """
+镜像 Mirrors: 这个存档也可以在这些地方阅读 this archive can also be read at:
+
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +102,8 @@ def bundle(archive: Archive, out: Path, *, since_ms: int | None = None) -> Bundl
         partial_zip = work / "bundle.zip"
         files = 0
         with zipfile.ZipFile(partial_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zipped:
-            zipped.writestr("README.txt", READ_ME)
+            mirrors = [f"{mirror.name}: {mirror.read_url}\n" for mirror in archive.settings.mirrors if mirror.read_url]
+            zipped.writestr("README.txt", READ_ME + (MIRRORS + "".join(mirrors) if mirrors else ""))
             for path in sorted(p for p in site.rglob("*") if p.is_file() and p.name != STATE_FILE):
                 zipped.write(path, path.relative_to(site).as_posix())
                 files += 1
