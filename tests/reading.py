@@ -47,7 +47,8 @@ PARAGRAPH = "<p>丙台记者报道：救灾物资已经送达灾区，志愿者�
 
 
 def article_page(body: str) -> str:
-    return f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>x</title></head><body><main><article>{body}</article></main></body></html>'
+    head = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>x</title></head>'
+    return f"{head}<body><main><article>{body}</article></main></body></html>"
 
 
 def make_every_page_archive(server: FeedServer, root: Path) -> Archive:

@@ -97,3 +97,26 @@ def test_what_the_user_staged_elsewhere_stays_out_of_the_commit(tmp_path: Path) 
     assert run("publish", "--archive", archive).returncode == 0
     assert "notes.txt" not in git("show", "--name-only", "--format=", "HEAD", cwd=archive)
     assert "A  notes.txt" in git("status", "--short", cwd=archive)
+
+
+def test_mirrors_readers_can_browse_go_into_readme_on_publish(server: FeedServer, tmp_path: Path) -> None:
+    archive, sources, mirrors = archive_with_mirrors(tmp_path, server)
+    run("update", "--archive", archive, "--sources", sources)
+    run("publish", "--archive", archive)
+    assert "Mirrors" not in (archive / "README.md").read_text(encoding="utf-8")
+    config = archive / "newsarchive.toml"
+    line = f'url = "{mirrors[0]}"\n'
+    config.write_text(config.read_text().replace(line, line + 'read_url = "https://you.github.io/news/"\n', 1), encoding="utf-8")
+    result = run("publish", "--archive", archive, "--json")  # nothing new was archived: README changes all the same
+    assert result.returncode == 0 and json.loads(result.stdout)["commit"], explain(result)
+    readme = git("show", "HEAD:README.md", cwd=archive)
+    assert readme.endswith("镜像 Mirrors\n------\n\n[mirror-a](https://you.github.io/news/)\n\n") and "mirror-b" not in readme
+
+
+@pytest.mark.parametrize("read_url", ['"ftp://x.example.org/"', '"you.github.io/news"', "3"])
+def test_a_read_url_must_be_a_web_address(tmp_path: Path, read_url: str) -> None:
+    run("init", tmp_path / "a")
+    config = tmp_path / "a" / "newsarchive.toml"
+    config.write_text(config.read_text() + f'\n[[mirrors]]\nname = "m"\nurl = "/x.git"\nread_url = {read_url}\n', encoding="utf-8")
+    result = run("doctor", "--archive", tmp_path / "a")
+    assert result.returncode == 2 and "read_url" in result.stderr and "is not a web address" in result.stderr, explain(result)

@@ -93,6 +93,7 @@ def test_removed_articles_lose_their_pages(server: FeedServer, tmp_path: Path) -
     report = archive.build_site(out)
     assert report.removed >= 1 and not (out / row.path.replace(".md", ".html")).exists()
     assert not (out / "outlets/b/index.html").exists()
+    assert not (out / "digest/2026-06-10.html").exists() and "2026-06-10" not in (out / "digest/index.html").read_text()
 
 
 def test_atom_feeds_parse_back_and_sitemap_with_base_url(server: FeedServer, tmp_path: Path) -> None:
@@ -176,3 +177,61 @@ def test_bundle_holds_the_site_and_the_raw_archive(server: FeedServer, tmp_path:
     articles = [name for name in recent.namelist() if name.startswith("archive/articles/")]
     assert report.articles == 1 and len(articles) == 1 and "archive/lists/乙台.md" in recent.namelist()
     assert "台灣選舉結果" in recent.read("index.html").decode() and "第6条新闻标题" not in recent.read("index.html").decode()
+
+
+def test_daily_digest_health_takedowns_and_404_pages(server: FeedServer, tmp_path: Path) -> None:
+    archive = make_reading_archive(server, tmp_path / "archive")
+    out = tmp_path / "site"
+    archive.build_site(out, base_url="https://mirror.example.org/news")
+    days = sorted(p.name for p in (out / "digest").iterdir())
+    assert days == [f"2026-06-0{n}.html" for n in range(1, 7)] + ["2026-06-10.html", "index.html"]
+    assert 'href="digest/2026-06-10.html"' in (out / "index.html").read_text()
+    day = (out / "digest/2026-06-01.html").read_text()
+    assert "王毅訪問中亞" in day and 'href="../articles/a/' in day and 'href="2026-06-02.html"' in day
+    digests = feedparser.parse((out / "feeds/digest.xml").read_bytes())
+    assert (
+        not digests.bozo
+        and len(digests.entries) == 7
+        and digests.entries[0].link == "https://mirror.example.org/news/digest/2026-06-10.html"
+    )
+    assert "https://mirror.example.org/news/articles/b/" in digests.entries[0].content[0].value
+    # Health as of the last update (so a rebuild with nothing new writes nothing), the takedowns (none yet).
+    health = (out / "health.html").read_text()
+    assert "甲台 (a)" in health and "截至 As of <time>2026-05-29 05:26</time>" in health
+    assert "还没有发现被删除的文章" in (out / "takedowns.html").read_text()
+    # A static host serves 404.html at whatever address was asked: with a base_url its links are absolute.
+    missing = html.fromstring((out / "404.html").read_bytes())
+    assert missing.xpath("//a[@class='home-link']/@href") == ["https://mirror.example.org/news/index.html"]
+    assert missing.xpath("//link[@rel='stylesheet']/@href") == ["https://mirror.example.org/news/static/style.css"]
+    assert archive.build_site(out).written == 0
+
+
+def test_mirrors_readers_can_browse_are_on_the_home_page_in_readme_and_in_the_bundle(server: FeedServer, tmp_path: Path) -> None:
+    import zipfile
+    from dataclasses import replace
+
+    from newsarchive.config import Mirror
+
+    archive = make_reading_archive(server, tmp_path / "archive")
+    mirrors = (
+        Mirror(name="github", url="git@github.com:you/news.git", read_url="https://you.github.io/news/"),
+        Mirror(name="gitee", url="git@gitee.com:you/news.git"),  # pushed to, but not for reading
+        Mirror(name="ipfs (网关)", url="/srv/news.git", read_url="https://ipfs.example.invalid/ipns/news/"),
+    )
+    readme_before = (archive.root / "README.md").read_text()
+    assert "镜像" not in readme_before
+    archive.settings = replace(archive.settings, mirrors=mirrors)
+    archive.refresh_lists(())
+    readme = (archive.root / "README.md").read_text()
+    assert readme == readme_before + (
+        "镜像 Mirrors\n------\n\n[github](https://you.github.io/news/)\n\n[ipfs (网关)](https://ipfs.example.invalid/ipns/news/)\n\n"
+    )
+    archive.build_site(tmp_path / "site")
+    home = html.fromstring((tmp_path / "site/index.html").read_bytes())
+    assert home.xpath("//section[@class='mirrors']//a/@href") == ["https://you.github.io/news/", "https://ipfs.example.invalid/ipns/news/"]
+    archive.bundle(tmp_path / "news.zip")
+    bundle = zipfile.ZipFile(tmp_path / "news.zip")
+    notes = bundle.read("README.txt").decode()
+    assert "github: https://you.github.io/news/\n" in notes and "ipfs (网关): https://ipfs.example.invalid/ipns/news/\n" in notes
+    assert "gitee" not in notes and "https://you.github.io/news/" in bundle.read("index.html").decode()
+    assert "https://you.github.io/news/" in bundle.read("archive/README.md").decode()

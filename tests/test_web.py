@@ -118,3 +118,86 @@ def test_relative_links_between_any_two_pages() -> None:
     assert relative("articles/a/1.html", "articles/a/") == "./"
     assert relative("articles/a/1.html", "articles/b/1.html") == "../b/1.html"
     assert relative("revisions/a/1/5.html", "articles/a/1.html") == "../../../articles/a/1.html"
+
+
+@pytest.fixture(scope="module")
+def every_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Archive]]:
+    """The reader over an archive with an embed, a kept image, two versions in one minute, a takedown and a mirror."""
+    from .reading import make_every_page_archive
+
+    feeds = FeedServer()
+    archive = make_every_page_archive(feeds, tmp_path_factory.mktemp("every") / "archive")
+    feeds.close()
+    http = make_server(archive, "127.0.0.1", 0)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{http.server_address[1]}/", archive
+    http.shutdown()
+    http.server_close()
+    archive.close()
+
+
+def test_video_embeds_are_boxes_and_no_page_may_frame_anything(every_page: tuple[str, Archive]) -> None:
+    base, archive = every_page
+    row = next(r for r in archive.articles("c") if r.title == "救灾物资送达")
+    status, headers, page = get(base + row.path.removesuffix(".md") + ".html")
+    assert status == 200 and "<iframe" not in page and "youtube.com/embed" not in page
+    assert 'class="video">视频 Video: 记者会视频 <a href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"' in page
+    assert "frame-src 'none'" in headers["Content-Security-Policy"] and "youtube" not in headers["Content-Security-Policy"]
+
+
+def test_versions_in_the_same_minute_show_their_seconds(every_page: tuple[str, Archive]) -> None:
+    base, archive = every_page
+    row = next(r for r in archive.articles("c") if r.title == "快讯两稿")
+    _, _, page = get(base + row.path.removesuffix(".md") + ".html")
+    assert "2026-05-29 04:26:00" in page and "2026-05-29 04:26:20" in page  # two versions 20 s apart
+    older = archive.index.revisions(row.rowid)[0][2]
+    _, _, diff = get(base + row.path.removesuffix(".md") + f"/diff-{older}-{row.updated_ms}.html")
+    assert "04:26:00</time>" in diff and "04:26:20</time>" in diff
+    _, _, other = get(base + next(r for r in archive.articles("c") if r.title == "救灾物资送达").path.removesuffix(".md") + ".html")
+    assert "版本 Versions" not in other
+
+
+def test_health_and_takedowns_pages(every_page: tuple[str, Archive]) -> None:
+    base, archive = every_page
+    status, _, health = get(base + "health.html")
+    assert status == 200 and "丙台 (c)" in health and "上次成功 Last success" in health and "2026-05-29 08:26" in health
+    assert 'href="outlets/c/index.html"' in health
+    status, _, takedowns = get(base + "takedowns.html")
+    removed = next(r for r in archive.articles("c") if r.title == "被删除的报道")
+    assert status == 200 and "被删除的报道" in takedowns and f'href="{removed.path.removesuffix(".md")}.html"' in takedowns
+    assert "已被媒体删除 Removed by the outlet on" in takedowns and "(HTTP 404)" in takedowns
+    _, _, home = get(base)
+    assert 'href="health.html"' in home and 'href="takedowns.html"' in home
+    status, headers, feed = get(base + "feeds/takedowns.xml")
+    assert status == 200 and "被删除的报道" in feed and headers["Content-Type"].startswith("application/atom+xml")
+
+
+def test_the_home_page_lists_the_mirrors_readers_can_browse(every_page: tuple[str, Archive]) -> None:
+    base, _ = every_page
+    _, _, home = get(base)
+    assert '<a href="https://mirror.example.invalid/news/" rel="noopener noreferrer">码云 Gitee</a>' in home
+    assert "nowhere.git" not in home  # the git address is for publish, not for readers
+
+
+def test_daily_digest_pages(reader: tuple[str, Archive]) -> None:
+    base, _ = reader
+    _, _, home = get(base)
+    assert 'href="digest/index.html"' in home and 'href="digest/2026-06-10.html"' in home  # the newest day
+    status, _, days = get(base + "digest/index.html")
+    assert status == 200 and days.index("2026-06-10") < days.index("2026-06-06") and 'href="2026-06-01.html"' in days
+    # 2026-06-06 in Beijing: 甲台's item 6 (06-06 06:06 UTC); 台灣選舉結果 is 乙台's on 06-09 20:20 UTC, so 06-10 there.
+    status, _, day = get(base + "digest/2026-06-06.html")
+    assert status == 200 and "第6条新闻标题" in day and "第5条新闻标题" not in day and "14:06" in day
+    assert 'href="2026-06-10.html"' in day and 'href="2026-06-05.html"' in day  # newer and older days
+    _, _, day = get(base + "digest/2026-06-10.html")
+    assert "乙台" in day and "台灣選舉結果" in day and "甲台" not in day
+    assert get(base + "digest/2026-06-08.html")[0] == 404 and get(base + "digest/2026-13-01.html")[0] == 404
+    status, _, feed = get(base + "feeds/digest.xml")
+    assert status == 200 and "2026-06-10 每日摘要 Daily digest (1 篇)" in feed
+
+
+def test_not_found_is_a_page_that_links_home(reader: tuple[str, Archive]) -> None:
+    base, _ = reader
+    status, headers, page = get(base + "outlets/a/deep/no-such-page.html")
+    assert status == 404 and headers["Content-Type"].startswith("text/html")
+    assert 'href="../../../index.html"' in page and "没有这一页" in page
