@@ -77,7 +77,7 @@ _LOCAL_MEDIA = re.compile(r"(?:\.\./)*media/[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png
 
 def _filter_attribute(tag: str, name: str, value: str) -> str | None:
     """nh3's check on every kept attribute, defence in depth behind the lxml pass: addresses must be absolute
-    http(s) (or in-page fragments for links), frames must be known players, sizes must be numbers."""
+    http(s) (or in-page fragments for links), sizes must be numbers; no frame gets this far (``_rewrite_frames``)."""
     if name in ("href", "src", "poster"):
         if tag == "a" and value.startswith("#"):
             return value

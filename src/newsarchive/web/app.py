@@ -114,6 +114,8 @@ class Reader:
                 return 200, _MEDIA_TYPES[Path(path).suffix], (pages.archive.root / path).read_bytes()
             except OSError:
                 pass
+        # Its link home climbs as many folders as the path has: never fewer than the browser's address (which a %2F
+        # can only make shallower), and climbing past the top stays at the top.
         return 404, html, pages.not_found(path).encode()
 
 

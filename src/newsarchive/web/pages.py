@@ -31,6 +31,7 @@ from ..html import clean_html
 from ..index import ArticleRow
 from ..store import layout
 from ..store.archive import Archive
+from .digest import day_name, day_of, digest_href
 
 HOME = "index.html"
 SEARCH = "search.html"
@@ -193,7 +194,7 @@ class Pages:
 
     def entry(self, row: ArticleRow, *, with_outlet: bool = False, time_only: bool = False) -> Entry:
         date, iso = beijing_time(row.pub_ms)
-        date = date[len("2026-06-01 ") :] if time_only else date
+        date = date.partition(" ")[2] if time_only else date
         return Entry(
             href=page_of(row.path), title=row.title, date=date, iso=iso, outlet=self.archive.source_name(row.source) if with_outlet else ""
         )
@@ -201,8 +202,6 @@ class Pages:
     # pages ----------------------------------------------------------------------------------
 
     def home(self) -> str:
-        from .digest import day_name, day_of, digest_href
-
         rows = self.archive.index.newest_overall(NEWEST_ON_HOME)
         newest = [self.entry(row, with_outlet=True) for row in rows]
         day = day_of(rows[0].pub_ms) if rows and rows[0].pub_ms is not None else None
@@ -281,7 +280,7 @@ class Pages:
             body=Markup(body),
             versions=versions,
             version_of=page_of(row.path) if seen_ms is not None else None,
-            seen=next((shown for v, shown in zip(listed, seen_times, strict=True) if v.path == path), ""),
+            seen=next((version["seen"] for version in versions if version["current"]), ""),
             compare=diff_page(row.path),
             removed=removed_banner(self.archive.index.takedown(row.rowid)),
         )
