@@ -1,11 +1,14 @@
 """Stage 3, parse: raw feed bytes -> ParsedFeed. Pure: no network, no disk.
 
-A fast path reads well-formed RSS 0.9x/2.0, RSS 1.0 (RDF) and Atom with lxml straight from
-the bytes, so libxml2 decodes the declared encoding (GBK, GB2312, Big5 ...). Anything it
-cannot take strictly (an undeclared or wrong encoding, broken XML, HTML entities, a DTD)
-goes to the careful path: decode the bytes by BOM, declaration, HTTP charset, UTF-8 and
-detection, then lxml again, then feedparser's forgiving parser, whose recoveries become
-warnings.
+A fast path reads well-formed RSS 0.90/0.9x/1.0 (RDF)/2.0 and Atom with lxml straight from
+the bytes, so libxml2 decodes the declared encoding (GBK, GB2312, Big5, UTF-16 ...). Anything it
+cannot take strictly (an undeclared or wrong encoding, a Latin-1 label, broken XML, HTML
+entities, a DTD) goes to the careful path: decode the bytes by BOM, byte pattern, declaration,
+HTTP charset, UTF-8 and detection, HTML's named entities written as numbers, then lxml again,
+then feedparser's forgiving parser, whose recoveries become warnings.
+
+Both paths read the same elements by the same rules (``_ITEM_FIELDS``, ``_kind``), so a feed that
+moves from one path to the other gives the same articles; tests/test_parse.py holds them to it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from html.entities import html5
 from typing import Any
 
 from lxml import etree
@@ -25,27 +29,95 @@ from .errors import FeedError
 from .models import FeedItem, ParsedFeed
 
 _CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
-_DC_DATE = "{http://purl.org/dc/elements/1.1/}date"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+_DCTERMS = "{http://purl.org/dc/terms/}"
+_ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+_MEDIA = "{http://search.yahoo.com/mrss/}"
+_XHTML = "{http://www.w3.org/1999/xhtml}"
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 _RSS1_ITEMS = ("{http://purl.org/rss/1.0/}item", "{http://my.netscape.com/rdf/simple/0.9/}item")
-_XHTML_DIV = "{http://www.w3.org/1999/xhtml}div"
-_RSS1 = "{http://purl.org/rss/1.0/}"
-# An item's own elements, with or without the RSS 1.0 namespace; media:description, atom:link and the
-# like are other things and must not be taken for them.
-_RSS_FIELDS = {
-    **{name: name for name in ("title", "link", "guid", "pubDate", "description")},
-    **{_RSS1 + name: name for name in ("title", "link", "description")},
-    _CONTENT: _CONTENT,
-    _DC_DATE: _DC_DATE,
+
+# What an item's child elements give: (field, rank, kind). A field takes its first non-empty element by rank, then
+# in document order, as feedparser does. An item's own elements are named here without the item's namespace (none,
+# RSS 0.90's, RSS 1.0's or UserLand's); media:description, atom:link and the like are other things. The kind says
+# how the element writes its content unless its type attribute says otherwise: html (markup as text), xhtml
+# (elements), text.
+_DATES = {
+    _DCTERMS + "issued": ("date", 0, ""),
+    _DC + "date": ("date", 1, ""),
+    _DCTERMS + "modified": ("date", 1, ""),
+    _DCTERMS + "created": ("date", 2, ""),
+}
+_ITEM_FIELDS = {
+    "title": ("title", 0, "text"),
+    _DC + "title": ("title", 0, "text"),
+    _MEDIA + "title": ("title", 1, "text"),
+    "link": ("link", 0, ""),
+    "guid": ("guid", 0, ""),
+    "pubDate": ("date", 0, ""),
+    **_DATES,
+    _CONTENT: ("body", 0, "html"),
+    _XHTML + "body": ("body", 0, "xhtml"),
+    "body": ("body", 0, "xhtml"),
+    "description": ("body", 1, "html"),
+    _DC + "description": ("body", 1, "html"),
+    _ITUNES + "summary": ("body", 2, "text"),
+    _MEDIA + "description": ("body", 2, "html"),
+}
+_ENTRY_FIELDS = {
+    _ATOM + "title": ("title", 0, "text"),
+    _ATOM + "id": ("guid", 0, ""),
+    _ATOM + "published": ("date", 0, ""),
+    _ATOM + "updated": ("date", 1, ""),
+    **_DATES,
+    _ATOM + "content": ("body", 0, "text"),
+    _ATOM + "summary": ("body", 1, "text"),
+}
+# Atom text constructs and feedparser's content types, in their short and MIME spellings.
+_KINDS = {
+    "text": "text",
+    "plain": "text",
+    "text/plain": "text",
+    "html": "html",
+    "text/html": "html",
+    "xhtml": "xhtml",
+    "application/xhtml+xml": "xhtml",
 }
 _XHTML_DECLARATION = ' xmlns="http://www.w3.org/1999/xhtml"'
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
-# Chinese sites label GBK text as GB2312 and Big5-HKSCS text as Big5: decode with the supersets.
-_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "gb18030": "gb18030", "big5": "big5hkscs", "cp950": "big5hkscs"}
-_SINGLE_BYTE = {"latin-1", "iso8859-1", "cp1252", "ascii"}
+# feedparser's test of whether a nominally plain RSS field holds HTML: a closing tag or an entity reference.
+_HTML_HINTS = re.compile(r"</\w+>|&#?\w+;")
+_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
+_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
+_BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
+# Chinese sites label GBK text as GB2312 and Big5-HKSCS text as Big5: decode with the supersets. ISO-8859-1 and
+# ASCII labels mean windows-1252, as the WHATWG Encoding Standard (and every browser) reads them.
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "gb18030": "gb18030",
+    "big5": "big5hkscs",
+    "cp950": "big5hkscs",
+    "latin-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "ascii": "cp1252",
+}
+_SINGLE_BYTE = {"cp1252"}
+_WIDE = ("utf-16", "utf-32")
+# Where the NULs fall in the first four bytes of a document that starts with an ASCII character (XML 1.0 appendix F).
+_NUL_PATTERNS = {
+    (True, True, True, False): "utf-32-be",
+    (False, True, True, True): "utf-32-le",
+    (True, False, True, False): "utf-16-be",
+    (False, True, False, True): "utf-16-le",
+}
+# C1 controls mean nothing in a feed: they are windows-1252 bytes read as ISO-8859-1, or the same written as &#150;.
+# They become what windows-1252 means by them, as HTML reads such references; the five it leaves undefined go.
+_C1 = re.compile("[\x80-\x9f]")
+_C1_AS_1252 = {code: bytes([code]).decode("cp1252", "ignore") or None for code in range(0x80, 0xA0)}
 
 
 class _NotFast(Exception):
@@ -86,61 +158,108 @@ def _parse_date(text: str) -> int | None:
     return round(moment.timestamp() * 1000)
 
 
+def _no_c1(text: str) -> str:
+    return text.translate(_C1_AS_1252) if _C1.search(text) else text
+
+
+def _item(*, title: str, link: str | None, guid: str | None, date: str | None, body: str) -> FeedItem:
+    return FeedItem(
+        title=_no_c1(title),
+        link=_no_c1(link) if link else None,
+        guid=_no_c1(guid) if guid else None,
+        published_ms=parse_date(date),
+        body=_no_c1(body),
+    )
+
+
+def _kind(type_attr: str | None, default: str) -> str:
+    """text, html or xhtml, from a type attribute (any spelling; an unknown type is text) or the element's default."""
+    return _KINDS.get(type_attr.strip().lower(), "text") if type_attr else default
+
+
 def _inner(element: Any) -> str:
     """An element's content as markup: its text, or its children serialised when a feed put raw HTML in it."""
     if len(element) == 0:
         return element.text or ""
-    return (element.text or "") + "".join(
-        etree.tostring(child, encoding="unicode", with_tail=True)
-        for child in element
-        if not isinstance(child, etree._ProcessingInstruction)
+    return (element.text or "") + "".join(etree.tostring(child, encoding="unicode", with_tail=True) for child in element)
+
+
+def _xhtml_inner(element: Any) -> str:
+    """The markup inside an element whose content is elements: its text is text, so it stays escaped."""
+    markup = html.escape(element.text or "", quote=False) + "".join(
+        etree.tostring(child, encoding="unicode", with_tail=True) for child in element
     )
+    return markup.replace(_XHTML_DECLARATION, "")
 
 
 def _text_of_html(markup: str) -> str:
     return html.unescape(_TAGS.sub("", markup))
 
 
-def _rss_items(elements: Iterator[Any]) -> Iterator[FeedItem]:
-    for item in elements:
-        fields: dict[str, Any] = {}
-        for child in item:
-            tag = child.tag
-            if isinstance(tag, str):
-                name = _RSS_FIELDS.get(tag)
-                if name is not None:
-                    fields.setdefault(name, child)
-        guid = fields.get("guid")
-        guid_text = (guid.text or "").strip() if guid is not None else item.get(_RDF + "about")
-        link = fields.get("link")
-        link_text = (link.text or "").strip() if link is not None else None
-        if not link_text and guid is not None and guid.get("isPermaLink", "true").lower() != "false":
-            link_text = guid_text
-        date = fields.get("pubDate")
-        if date is None:
-            date = fields.get(_DC_DATE)
-        body = ""
-        for name in (_CONTENT, "description"):
-            if name in fields:
-                body = _inner(fields[name])
-                if body.strip():
-                    break
-        title = fields.get("title")
-        yield FeedItem(
-            title=_inner(title) if title is not None else "",
-            link=link_text or None,
-            guid=guid_text or None,
-            published_ms=parse_date(date.text if date is not None else None),
-            body=body,
-        )
+def _looks_like_html(text: str) -> bool:
+    return _HTML_HINTS.search(text) is not None
 
 
-def _atom_text(element: Any) -> str:
-    kind = element.get("type", "text")
+def _content(element: Any, kind: str, *, guess: bool) -> tuple[str, str]:
+    """An element's kind and content (markup for html and xhtml, text for text). An Atom XHTML construct's content is
+    inside its div; RSS fields that are nominally text but hold elements or look like HTML are read as such."""
     if kind == "xhtml":
-        div = element.find(_XHTML_DIV)
-        return _inner(div if div is not None else element).replace(_XHTML_DECLARATION, "")
-    return _inner(element)
+        div = element.find(_XHTML + "div")
+        return kind, _xhtml_inner(div if div is not None else element)
+    if len(element):
+        return ("xhtml", _xhtml_inner(element)) if kind == "text" else (kind, _inner(element))
+    text = element.text or ""
+    if kind == "text" and guess and _looks_like_html(text):
+        return "html", text
+    return kind, text
+
+
+def _as_title(kind: str, content: str) -> str:
+    return content if kind == "text" else _text_of_html(content)
+
+
+def _as_body(kind: str, content: str) -> str:
+    return html.escape(content, quote=False) if kind == "text" else content
+
+
+def _fields(element: Any, table: dict[str, tuple[str, int, str]], own: str, *, guess: bool) -> dict[str, str]:
+    """The text of title, link, guid and date, and the body as HTML, read from an item's or entry's children."""
+    found: dict[str, list[tuple[int, Any, str]]] = {}
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        if own and tag.startswith(own):
+            tag = tag[len(own) :]
+        spec = table.get(tag)
+        if spec is not None and not (spec[0] == "body" and child.get("src")):  # Atom content given by address
+            found.setdefault(spec[0], []).append((spec[1], child, spec[2]))
+    fields: dict[str, str] = {}
+    for name, candidates in found.items():
+        candidates.sort(key=lambda candidate: candidate[0])
+        for _, child, default in candidates:
+            if name == "title" or name == "body":
+                kind, content = _content(child, _kind(child.get("type"), default), guess=guess)
+                value = _as_title(kind, content) if name == "title" else _as_body(kind, content)
+            else:
+                value = (child.text or "").strip()
+            if value.strip():
+                fields[name] = value
+                break
+    return fields
+
+
+def _rss_items(elements: Iterable[Any]) -> Iterator[FeedItem]:
+    for item in elements:
+        tag = item.tag
+        own = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+        fields = _fields(item, _ITEM_FIELDS, own, guess=True)
+        guid = item.find(own + "guid")
+        guid_text = fields.get("guid") or item.get(_RDF + "about")
+        link = fields.get("link")
+        if not link and guid is not None and guid.get("isPermaLink", "true").lower() != "false":
+            link = guid_text
+        yield _item(title=fields.get("title", ""), link=link, guid=guid_text, date=fields.get("date"), body=fields.get("body", ""))
 
 
 def _atom_items(root: Any) -> Iterator[FeedItem]:
@@ -150,35 +269,16 @@ def _atom_items(root: Any) -> Iterator[FeedItem]:
             if candidate.get("rel", "alternate") == "alternate":
                 link = candidate.get("href")
                 break
-        title_el = entry.find(_ATOM + "title")
-        title = ""
-        if title_el is not None:
-            title = _atom_text(title_el)
-            if title_el.get("type") in ("html", "xhtml"):
-                title = _text_of_html(title)
-        body = ""
-        for name in ("content", "summary"):
-            element = entry.find(_ATOM + name)
-            if element is not None and not element.get("src"):
-                body = _atom_text(element)
-                if element.get("type", "text") == "text":
-                    body = html.escape(body, quote=False)
-                if body.strip():
-                    break
-        date = entry.find(_ATOM + "published")
-        if date is None:
-            date = entry.find(_ATOM + "updated")
-        guid = entry.findtext(_ATOM + "id")
-        yield FeedItem(
-            title=title,
-            link=link,
-            guid=guid.strip() if guid else None,
-            published_ms=parse_date(date.text if date is not None else None),
-            body=body,
-        )
+        fields = _fields(entry, _ENTRY_FIELDS, "", guess=False)
+        yield _item(title=fields.get("title", ""), link=link, guid=fields.get("guid"), date=fields.get("date"), body=fields.get("body", ""))
 
 
-def _parse_lxml(data: bytes) -> ParsedFeed:
+def _root_name(tag: str) -> str:
+    namespace, _, local = tag[1:].rpartition("}") if tag.startswith("{") else ("", "", tag)
+    return f"<{local}> in namespace {namespace}" if namespace else f"<{local}> in no namespace"
+
+
+def _parse_lxml(data: bytes, url: str) -> ParsedFeed:
     if b"<!ENTITY" in data[:8192]:
         raise _NotFast("internal DTD")
     try:
@@ -187,15 +287,16 @@ def _parse_lxml(data: bytes) -> ParsedFeed:
         raise _NotFast(str(exc)) from exc
     tag = root.tag if isinstance(root.tag, str) else ""
     if tag == "rss" or tag.endswith("}rss"):
-        channel = root.find("channel")
-        items = channel.iterfind("item") if channel is not None else root.iterfind("item")
-        return ParsedFeed(items=tuple(_rss_items(items)))
-    if tag == _RDF + "RDF":
-        items = (element for element in root if element.tag in _RSS1_ITEMS)
-        return ParsedFeed(items=tuple(_rss_items(items)))
-    if tag == _ATOM + "feed":
-        return ParsedFeed(items=tuple(_atom_items(root)))
-    raise _NotFast(f"root element {tag!r}")
+        channel = root.find(tag[: -len("rss")] + "channel")
+        items = tuple(_rss_items((channel if channel is not None else root).iterfind(tag[: -len("rss")] + "item")))
+    elif tag == _RDF + "RDF":
+        items = tuple(_rss_items(element for element in root if element.tag in _RSS1_ITEMS))
+    elif tag == _ATOM + "feed":
+        items = tuple(_atom_items(root))
+    else:
+        raise _NotFast(f"the root element is {_root_name(tag)}, not RSS or Atom")
+    warnings = () if items else (f"{url}: no items: the root element is {_root_name(tag)}, and no item or entry was found in it",)
+    return ParsedFeed(items=items, warnings=warnings)
 
 
 def _codec(name: str | None) -> str | None:
@@ -208,9 +309,14 @@ def _codec(name: str | None) -> str | None:
     return _SUPERSETS.get(canonical.replace("_", ""), _SUPERSETS.get(canonical, canonical))
 
 
+def _wide_by_nuls(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 without a byte-order mark, told by where the NULs of its first (ASCII) character fall."""
+    return _NUL_PATTERNS.get(tuple(byte == 0 for byte in data[:4])) if len(data) >= 4 else None
+
+
 def decode_feed(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
-    """Text and the encoding it was read with: BOM, then the XML declaration and HTTP charset, then UTF-8,
-    then detection. A single-byte label on valid UTF-8 loses to UTF-8, as browsers do."""
+    """Text and the encoding it was read with: BOM, UTF-16/32 by their NULs, then the XML declaration and HTTP
+    charset, then UTF-8, then detection. A single-byte label on valid UTF-8 loses to UTF-8, as browsers do."""
     for bom, codec in (
         (codecs.BOM_UTF8, "utf-8-sig"),
         (codecs.BOM_UTF32_LE, "utf-32"),
@@ -220,9 +326,12 @@ def decode_feed(data: bytes, http_charset: str | None = None) -> tuple[str, str]
     ):
         if data.startswith(bom):
             return data.decode(codec, errors="replace"), codec
+    if wide := _wide_by_nuls(data):
+        return data.decode(wide, errors="replace"), wide
     declared = _DECLARATION.match(data[:512])
     candidates = [_codec(declared[1].decode("ascii")) if declared else None, _codec(http_charset)]
-    labels = [c for c in candidates if c]
+    # A UTF-16 or UTF-32 label on bytes without their NULs is wrong: the label itself was readable as ASCII.
+    labels = [c for c in candidates if c and not c.startswith(_WIDE)]
     if any(label in _SINGLE_BYTE for label in labels):
         labels.insert(0, "utf-8")
     labels.append("utf-8")
@@ -237,10 +346,11 @@ def decode_feed(data: bytes, http_charset: str | None = None) -> tuple[str, str]
 
 
 def _decode_first(data: bytes, labels: Iterable[str | None]) -> tuple[str, str] | None:
-    """The text by the first of ``labels`` that decodes ``data`` without error, and that label."""
+    """The text by the first of ``labels`` that decodes ``data`` without error, and that label. windows-1252 always
+    decodes: its five undefined bytes are dropped (WHATWG would make them C1 controls, which no file may hold)."""
     for label in dict.fromkeys(label for label in labels if label):
         try:
-            return data.decode(label), label
+            return data.decode(label, errors="ignore" if label == "cp1252" else "strict"), label
         except (UnicodeDecodeError, LookupError):
             continue
     return None
@@ -272,38 +382,74 @@ def _as_utf8(text: str) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>' + body.encode("utf-8")
 
 
+def _entity_as_number(match: re.Match[str]) -> str:
+    name = match[1]
+    characters = html5.get(name + ";")
+    if name in _XML_ENTITIES or characters is None:
+        return match[0]
+    return "".join(f"&#{ord(character)};" for character in characters)
+
+
+def _html_entities_as_numbers(text: str) -> str:
+    """HTML's named entities (&nbsp;, &mdash; ...), which XML does not know, written as character references."""
+    return _NAMED_ENTITY.sub(_entity_as_number, text)
+
+
+def _careful_xhtml(markup: str) -> str:
+    """feedparser's rebuilt XHTML (``<br></br>``, bare ``&``) written as the fast path writes it."""
+    fixed = _html_entities_as_numbers(_BARE_AMPERSAND.sub("&amp;", markup))
+    try:
+        div = etree.fromstring(f'<div xmlns="http://www.w3.org/1999/xhtml">{fixed}</div>'.encode(), _parser())
+    except etree.XMLSyntaxError:
+        return markup
+    return _xhtml_inner(div)
+
+
+def _careful_content(detail: Any) -> tuple[str, str]:
+    kind = _kind(detail.get("type"), "text")
+    value = detail.get("value") or ""
+    return kind, _careful_xhtml(value) if kind == "xhtml" else value
+
+
+def _careful_body(entry: Any, atom: bool) -> str:
+    contents = [_careful_content(content) for content in entry.get("content", [])]
+    summary = [_careful_content(entry["summary_detail"])] if "summary_detail" in entry else []
+    if atom:
+        candidates = contents + summary
+    else:  # feedparser files the second of description, itunes:summary ... under content, as text: after the summary
+        candidates = [c for c in contents if c[0] != "text"] + summary + [c for c in contents if c[0] == "text"]
+    return next((body for body in (_as_body(*c) for c in candidates) if body.strip()), "")
+
+
+def _root_of(data: bytes) -> str:
+    """The first element's name and namespace, found without parsing, for saying why nothing was read."""
+    start = re.search(rb"<([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)([^>]*)>", data[:65536])
+    if start is None:
+        return "no element"
+    prefix = (start[1] or b"")[:-1]
+    declared = re.search(rb"xmlns" + (b":" + re.escape(prefix) if prefix else b"") + rb"""\s*=\s*["']([^"']*)["']""", start[3])
+    return _root_name("{%s}%s" % (declared[1].decode(errors="replace"), start[2].decode()) if declared else start[2].decode())
+
+
 def _parse_feedparser(data: bytes, url: str) -> ParsedFeed:
     import feedparser
 
-    parsed = feedparser.parse(
-        data,
-        response_headers={"content-type": "application/xml; charset=utf-8", "content-location": url},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    # No content-location: feedparser would resolve ids against it, and an id is kept as written.
+    parsed = feedparser.parse(data, response_headers={"content-type": "application/xml; charset=utf-8"}, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.entries and (not parsed.get("version") or parsed.get("bozo")):
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements found"
-        raise FeedError(f"{url}: not a feed that can be read: {reason}", url=url)
+        raise FeedError(f"{url}: not a feed that can be read: the root element is {_root_of(data)}: {reason}", url=url)
+    atom = parsed.get("version", "").startswith("atom")
     items = []
     for entry in parsed.entries:
-        body = ""
-        for content in entry.get("content", []):
-            if content.get("value", "").strip():
-                body = content["value"]
-                break
-        else:
-            body = entry.get("summary", "") or ""
-        published = parse_date(entry.get("published") or entry.get("updated"))
-        if published is None:
-            struct = entry.get("published_parsed") or entry.get("updated_parsed")
-            published = calendar.timegm(struct) * 1000 if struct else None
-        title = entry.get("title", "") or ""
-        if entry.get("title_detail", {}).get("type") == "text/html":
-            title = _text_of_html(title)
-        items.append(FeedItem(title=title, link=entry.get("link") or None, guid=entry.get("id") or None, published_ms=published, body=body))
+        title = _as_title(*_careful_content(entry["title_detail"])) if "title_detail" in entry else ""
+        date = entry.get("published") or entry.get("updated") or entry.get("created")
+        items.append(_item(title=title, link=entry.get("link"), guid=entry.get("id"), date=date, body=_careful_body(entry, atom)))
     warnings: tuple[str, ...] = ()
     if parsed.get("bozo"):
         warnings = (f"{url}: feed has errors, {len(items)} items recovered: {parsed.get('bozo_exception')}",)
+    if not items:
+        warnings += (f"{url}: no items: the root element is {_root_of(data)}, and no item or entry was found in it",)
     return ParsedFeed(items=tuple(items), warnings=warnings, parser="feedparser")
 
 
@@ -313,17 +459,17 @@ def parse_feed(data: bytes, *, url: str = "<feed>", http_charset: str | None = N
         raise FeedError(f"{url}: empty response, not a feed", url=url)
     declared = _DECLARATION.match(data[:512])
     mislabelled = declared is not None and _codec(declared[1].decode("ascii")) in _SINGLE_BYTE and not data.isascii()
-    if not mislabelled:  # libxml2 would trust a Latin-1 label on UTF-8 bytes and garble the text
+    if not mislabelled:  # libxml2 would trust a Latin-1 label on UTF-8 bytes, and read 0x80-0x9F as C1 controls
         try:
-            return _parse_lxml(data)
+            return _parse_lxml(data, url)
         except _NotFast:
             pass
     text, encoding = decode_feed(data, http_charset)
-    utf8 = _as_utf8(text)
+    utf8 = _as_utf8(_html_entities_as_numbers(text))
     try:
-        feed = _parse_lxml(utf8)
+        feed = _parse_lxml(utf8, url)
     except _NotFast:
         return _parse_feedparser(utf8, url)
-    if encoding != "utf-8" and not _DECLARATION.match(data[:512]):
-        return ParsedFeed(items=feed.items, warnings=(f"{url}: no encoding declared; read as {encoding}",), parser="lxml")
+    if encoding != "utf-8" and not encoding.startswith(_WIDE) and not declared:
+        return ParsedFeed(items=feed.items, warnings=(f"{url}: no encoding declared; read as {encoding}", *feed.warnings))
     return feed
