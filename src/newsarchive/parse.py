@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import copy
 import html
 import re
 from collections.abc import Iterable, Iterator
@@ -84,7 +85,6 @@ _KINDS = {
     "xhtml": "xhtml",
     "application/xhtml+xml": "xhtml",
 }
-_XHTML_DECLARATION = ' xmlns="http://www.w3.org/1999/xhtml"'
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
@@ -185,11 +185,20 @@ def _inner(element: Any) -> str:
 
 
 def _xhtml_inner(element: Any) -> str:
-    """The markup inside an element whose content is elements: its text is text, so it stays escaped."""
-    markup = html.escape(element.text or "", quote=False) + "".join(
-        etree.tostring(child, encoding="unicode", with_tail=True) for child in element
+    """The markup inside an element whose content is elements, written as HTML: its text is text, so it stays
+    escaped, and the elements lose their namespaces (and the declarations the feed's root would lend them)."""
+    if len(element) == 0:
+        return html.escape(element.text or "", quote=False)
+    plain = copy.deepcopy(element)
+    for node in plain.iter():
+        if isinstance(node.tag, str) and node.tag.startswith("{"):
+            node.tag = etree.QName(node).localname
+        for name in [name for name in node.attrib if name.startswith("{")]:
+            node.attrib[etree.QName(name).localname] = node.attrib.pop(name)
+    etree.cleanup_namespaces(plain)
+    return html.escape(plain.text or "", quote=False) + "".join(
+        etree.tostring(child, encoding="unicode", with_tail=True) for child in plain
     )
-    return markup.replace(_XHTML_DECLARATION, "")
 
 
 def _text_of_html(markup: str) -> str:
