@@ -15,7 +15,8 @@ from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import parse_article
 from newsarchive.store.layout import SEARCH_DIR
 
-from .conftest import FeedServer, item, rss, snapshot
+from .conftest import FEEDS, FeedServer, item, rss, snapshot
+from .test_parse import C1, FIXTURES, with_stray_ampersand
 
 FAST = FetchConfig(connect_timeout=2, read_timeout=2, total_timeout=4, retries=1, backoff=0.01)
 
@@ -89,6 +90,23 @@ def test_white_space_or_entity_changes_are_not_revisions(server: FeedServer, tmp
     report = update(archive)
     assert report.sources[0].unchanged == 1 and report.sources[0].updated == 0
     assert snapshot(tmp_path) == contents
+
+
+def test_a_feed_switching_parser_makes_no_new_version(server: FeedServer, tmp_path: Path) -> None:
+    names = [name for name in FIXTURES if name not in ("hostile.xml", "malformed.xml")]
+    sources = [Source(name=name, slug=f"s{n}", feeds=(server.feed(name),)) for n, name in enumerate(names)]
+    archive = make_archive(tmp_path, *sources)
+    report = update(archive)
+    assert all(s.new and s.error is None for s in report.sources)
+    first = [(0, 0, s.new) for s in report.sources]
+    contents = snapshot(tmp_path)
+    assert not any(C1.search(data.decode()) for data in contents.values())
+    for name in names:  # one stray character: only feedparser's forgiving parser can read the feed now
+        server.add("/" + name, with_stray_ampersand((FEEDS / name).read_bytes()))
+    report = update(archive)
+    assert [(s.new, s.updated, s.unchanged) for s in report.sources] == first
+    assert all(any("feed has errors" in w for w in s.warnings) for s in report.sources)
+    assert snapshot(tmp_path) == contents and not (tmp_path / "revisions").exists()
 
 
 def test_feeds_of_one_outlet_merge_without_duplicates(server: FeedServer, tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ _SUPERSETS = {
 _SINGLE_BYTE = {"cp1252"}
 _WIDE = ("utf-16", "utf-32")
 # Where the NULs fall in the first four bytes of a document that starts with an ASCII character (XML 1.0 appendix F).
-_NUL_PATTERNS = {
+_NUL_PATTERNS: dict[tuple[bool, ...], str] = {
     (True, True, True, False): "utf-32-be",
     (False, True, True, True): "utf-32-le",
     (True, False, True, False): "utf-16-be",
@@ -282,8 +282,7 @@ def _atom_items(root: Any) -> Iterator[FeedItem]:
         yield _item(title=fields.get("title", ""), link=link, guid=fields.get("guid"), date=fields.get("date"), body=fields.get("body", ""))
 
 
-def _root_name(tag: str) -> str:
-    namespace, _, local = tag[1:].rpartition("}") if tag.startswith("{") else ("", "", tag)
+def _root_name(namespace: str | None, local: str) -> str:
     return f"<{local}> in namespace {namespace}" if namespace else f"<{local}> in no namespace"
 
 
@@ -295,6 +294,7 @@ def _parse_lxml(data: bytes, url: str) -> ParsedFeed:
     except (etree.XMLSyntaxError, ValueError, LookupError) as exc:
         raise _NotFast(str(exc)) from exc
     tag = root.tag if isinstance(root.tag, str) else ""
+    name = _root_name(*(tag[1:].split("}", 1) if tag.startswith("{") else (None, tag)))
     if tag == "rss" or tag.endswith("}rss"):
         channel = root.find(tag[: -len("rss")] + "channel")
         items = tuple(_rss_items((channel if channel is not None else root).iterfind(tag[: -len("rss")] + "item")))
@@ -303,8 +303,8 @@ def _parse_lxml(data: bytes, url: str) -> ParsedFeed:
     elif tag == _ATOM + "feed":
         items = tuple(_atom_items(root))
     else:
-        raise _NotFast(f"the root element is {_root_name(tag)}, not RSS or Atom")
-    warnings = () if items else (f"{url}: no items: the root element is {_root_name(tag)}, and no item or entry was found in it",)
+        raise _NotFast(f"the root element is {name}, not RSS or Atom")
+    warnings = () if items else (f"{url}: no items: the root element is {name}, and no item or entry was found in it",)
     return ParsedFeed(items=items, warnings=warnings)
 
 
@@ -320,7 +320,7 @@ def _codec(name: str | None) -> str | None:
 
 def _wide_by_nuls(data: bytes) -> str | None:
     """UTF-16 or UTF-32 without a byte-order mark, told by where the NULs of its first (ASCII) character fall."""
-    return _NUL_PATTERNS.get(tuple(byte == 0 for byte in data[:4])) if len(data) >= 4 else None
+    return _NUL_PATTERNS.get(tuple(byte == 0 for byte in data[:4]))
 
 
 def decode_feed(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
@@ -423,10 +423,9 @@ def _careful_content(detail: Any) -> tuple[str, str]:
 def _careful_body(entry: Any, atom: bool) -> str:
     contents = [_careful_content(content) for content in entry.get("content", [])]
     summary = [_careful_content(entry["summary_detail"])] if "summary_detail" in entry else []
-    if atom:
-        candidates = contents + summary
-    else:  # feedparser files the second of description, itunes:summary ... under content, as text: after the summary
-        candidates = [c for c in contents if c[0] != "text"] + summary + [c for c in contents if c[0] == "text"]
+    # feedparser files the second of description, itunes:summary ... under content, as text: after the summary
+    rss = [c for c in contents if c[0] != "text"] + summary + [c for c in contents if c[0] == "text"]
+    candidates = contents + summary if atom else rss
     return next((body for body in (_as_body(*c) for c in candidates) if body.strip()), "")
 
 
@@ -437,14 +436,16 @@ def _root_of(data: bytes) -> str:
         return "no element"
     prefix = (start[1] or b"")[:-1]
     declared = re.search(rb"xmlns" + (b":" + re.escape(prefix) if prefix else b"") + rb"""\s*=\s*["']([^"']*)["']""", start[3])
-    return _root_name("{%s}%s" % (declared[1].decode(errors="replace"), start[2].decode()) if declared else start[2].decode())
+    return _root_name(declared[1].decode(errors="replace") if declared else None, start[2].decode())
 
 
 def _parse_feedparser(data: bytes, url: str) -> ParsedFeed:
     import feedparser
 
     # No content-location: feedparser would resolve ids against it, and an id is kept as written.
-    parsed = feedparser.parse(data, response_headers={"content-type": "application/xml; charset=utf-8"}, sanitize_html=False, resolve_relative_uris=False)
+    parsed = feedparser.parse(
+        data, response_headers={"content-type": "application/xml; charset=utf-8"}, sanitize_html=False, resolve_relative_uris=False
+    )
     if not parsed.entries and (not parsed.get("version") or parsed.get("bozo")):
         reason = parsed.get("bozo_exception") or "no RSS or Atom elements found"
         raise FeedError(f"{url}: not a feed that can be read: the root element is {_root_of(data)}: {reason}", url=url)
