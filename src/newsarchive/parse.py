@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import copy
+import functools
 import html
 import re
 from collections.abc import Iterable, Iterator
@@ -88,6 +89,7 @@ _KINDS = {
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
+_PREFIXED_TAG = re.compile(r"<[A-Za-z_][\w.-]*:")
 # feedparser's test of whether a nominally plain RSS field holds HTML: a closing tag or an entity reference.
 _HTML_HINTS = re.compile(r"</\w+>|&#?\w+;")
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
@@ -117,6 +119,7 @@ _NUL_PATTERNS: dict[tuple[bool, ...], str] = {
 # C1 controls mean nothing in a feed: they are windows-1252 bytes read as ISO-8859-1, or the same written as &#150;.
 # They become what windows-1252 means by them, as HTML reads such references; the five it leaves undefined go.
 _C1 = re.compile("[\x80-\x9f]")
+_C1_REFERENCE = re.compile(rb"&#(?:0*(?:12[89]|1[3-5][0-9])|[xX]0*[89][0-9a-fA-F]);")  # &#128; to &#159;, &#x80; to &#x9f;
 _C1_AS_1252 = {code: bytes([code]).decode("cp1252", "ignore") or None for code in range(0x80, 0xA0)}
 
 
@@ -163,12 +166,19 @@ def _no_c1(text: str) -> str:
 
 
 def _item(*, title: str, link: str | None, guid: str | None, date: str | None, body: str) -> FeedItem:
-    return FeedItem(
-        title=_no_c1(title),
-        link=_no_c1(link) if link else None,
-        guid=_no_c1(guid) if guid else None,
-        published_ms=parse_date(date),
-        body=_no_c1(body),
+    return FeedItem(title=title, link=link or None, guid=guid or None, published_ms=parse_date(date), body=body)
+
+
+def _without_c1(items: Iterable[FeedItem]) -> tuple[FeedItem, ...]:
+    return tuple(
+        FeedItem(
+            title=_no_c1(i.title),
+            link=_no_c1(i.link) if i.link else None,
+            guid=_no_c1(i.guid) if i.guid else None,
+            published_ms=i.published_ms,
+            body=_no_c1(i.body),
+        )
+        for i in items
     )
 
 
@@ -189,16 +199,16 @@ def _xhtml_inner(element: Any) -> str:
     escaped, and the elements lose their namespaces (and the declarations the feed's root would lend them)."""
     if len(element) == 0:
         return html.escape(element.text or "", quote=False)
-    plain = copy.deepcopy(element)
-    for node in plain.iter():
-        if isinstance(node.tag, str) and node.tag.startswith("{"):
-            node.tag = etree.QName(node).localname
-        for name in [name for name in node.attrib if name.startswith("{")]:
-            node.attrib[etree.QName(name).localname] = node.attrib.pop(name)
+    # Written whole, lxml declares the namespaces in scope once, on the element's own start tag, which goes.
+    markup: str = etree.tostring(element, encoding="unicode", with_tail=False)
+    inner = markup[markup.index(">") + 1 : markup.rindex("<")]
+    if _PREFIXED_TAG.search(inner) is None:
+        return inner
+    plain = copy.deepcopy(element)  # rare: elements written with a prefix (xhtml:p) take their local names
+    for node in plain.iter(etree.Element):
+        node.tag = etree.QName(node).localname
     etree.cleanup_namespaces(plain)
-    return html.escape(plain.text or "", quote=False) + "".join(
-        etree.tostring(child, encoding="unicode", with_tail=True) for child in plain
-    )
+    return _xhtml_inner(plain)
 
 
 def _text_of_html(markup: str) -> str:
@@ -213,7 +223,7 @@ def _content(element: Any, kind: str, *, guess: bool) -> tuple[str, str]:
     """An element's kind and content (markup for html and xhtml, text for text). An Atom XHTML construct's content is
     inside its div; RSS fields that are nominally text but hold elements or look like HTML are read as such."""
     if kind == "xhtml":
-        div = element.find(_XHTML + "div")
+        div = element.find(_XHTML + "div") if element.tag.startswith(_ATOM) else None
         return kind, _xhtml_inner(div if div is not None else element)
     if len(element):
         return ("xhtml", _xhtml_inner(element)) if kind == "text" else (kind, _inner(element))
@@ -231,44 +241,49 @@ def _as_body(kind: str, content: str) -> str:
     return html.escape(content, quote=False) if kind == "text" else content
 
 
-def _fields(element: Any, table: dict[str, tuple[str, int, str]], own: str, *, guess: bool) -> dict[str, str]:
+def _fields(element: Any, table: dict[str, tuple[str, int, str]], *, guess: bool) -> dict[str, str]:
     """The text of title, link, guid and date, and the body as HTML, read from an item's or entry's children."""
-    found: dict[str, list[tuple[int, Any, str]]] = {}
+    found: dict[str, list[tuple[tuple[str, int, str], Any]]] = {}
     for child in element:
-        tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        if own and tag.startswith(own):
-            tag = tag[len(own) :]
-        spec = table.get(tag)
-        if spec is not None and not (spec[0] == "body" and child.get("src")):  # Atom content given by address
-            found.setdefault(spec[0], []).append((spec[1], child, spec[2]))
+        spec = table.get(child.tag)  # a comment's tag is a function, in no table
+        if spec is not None:
+            found.setdefault(spec[0], []).append((spec, child))
     fields: dict[str, str] = {}
     for name, candidates in found.items():
-        candidates.sort(key=lambda candidate: candidate[0])
-        for _, child, default in candidates:
+        if len(candidates) > 1:
+            candidates.sort(key=lambda candidate: candidate[0][1])
+        for (_, _, default), child in candidates:
             if name == "title" or name == "body":
+                if name == "body" and child.get("src"):  # Atom content given by address, not in the feed
+                    continue
                 kind, content = _content(child, _kind(child.get("type"), default), guess=guess)
                 value = _as_title(kind, content) if name == "title" else _as_body(kind, content)
             else:
                 value = (child.text or "").strip()
-            if value.strip():
+            if value and not value.isspace():
                 fields[name] = value
                 break
     return fields
+
+
+@functools.cache
+def _item_fields(namespace: str) -> dict[str, tuple[str, int, str]]:
+    """``_ITEM_FIELDS`` for items in ``namespace`` (``{uri}``, or empty): RSS's own elements in it."""
+    return {(name if name.startswith("{") else namespace + name): spec for name, spec in _ITEM_FIELDS.items()}
 
 
 def _rss_items(elements: Iterable[Any]) -> Iterator[FeedItem]:
     for item in elements:
         tag = item.tag
         own = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
-        fields = _fields(item, _ITEM_FIELDS, own, guess=True)
-        guid = item.find(own + "guid")
-        guid_text = fields.get("guid") or item.get(_RDF + "about")
+        fields = _fields(item, _item_fields(own), guess=True)
+        guid = fields.get("guid") or item.get(_RDF + "about")
         link = fields.get("link")
-        if not link and guid is not None and guid.get("isPermaLink", "true").lower() != "false":
-            link = guid_text
-        yield _item(title=fields.get("title", ""), link=link, guid=guid_text, date=fields.get("date"), body=fields.get("body", ""))
+        if not link and guid:
+            element = item.find(own + "guid")
+            if element is not None and element.get("isPermaLink", "true").lower() != "false":
+                link = guid
+        yield _item(title=fields.get("title", ""), link=link, guid=guid, date=fields.get("date"), body=fields.get("body", ""))
 
 
 def _atom_items(root: Any) -> Iterator[FeedItem]:
@@ -278,7 +293,7 @@ def _atom_items(root: Any) -> Iterator[FeedItem]:
             if candidate.get("rel", "alternate") == "alternate":
                 link = candidate.get("href")
                 break
-        fields = _fields(entry, _ENTRY_FIELDS, "", guess=False)
+        fields = _fields(entry, _ENTRY_FIELDS, guess=False)
         yield _item(title=fields.get("title", ""), link=link, guid=fields.get("guid"), date=fields.get("date"), body=fields.get("body", ""))
 
 
@@ -295,6 +310,9 @@ def _parse_lxml(data: bytes, url: str) -> ParsedFeed:
         raise _NotFast(str(exc)) from exc
     tag = root.tag if isinstance(root.tag, str) else ""
     name = _root_name(*(tag[1:].split("}", 1) if tag.startswith("{") else (None, tag)))
+    # In UTF-8, C1 controls come from two-byte sequences that start with C2, or from character references.
+    utf8 = (root.getroottree().docinfo.encoding or "UTF-8").upper() == "UTF-8"
+    may_hold_c1 = not utf8 or b"\xc2" in data or _C1_REFERENCE.search(data) is not None
     if tag == "rss" or tag.endswith("}rss"):
         channel = root.find(tag[: -len("rss")] + "channel")
         items = tuple(_rss_items((channel if channel is not None else root).iterfind(tag[: -len("rss")] + "item")))
@@ -304,6 +322,8 @@ def _parse_lxml(data: bytes, url: str) -> ParsedFeed:
         items = tuple(_atom_items(root))
     else:
         raise _NotFast(f"the root element is {name}, not RSS or Atom")
+    if may_hold_c1:
+        items = _without_c1(items)
     warnings = () if items else (f"{url}: no items: the root element is {name}, and no item or entry was found in it",)
     return ParsedFeed(items=items, warnings=warnings)
 
@@ -460,7 +480,7 @@ def _parse_feedparser(data: bytes, url: str) -> ParsedFeed:
         warnings = (f"{url}: feed has errors, {len(items)} items recovered: {parsed.get('bozo_exception')}",)
     if not items:
         warnings += (f"{url}: no items: the root element is {_root_of(data)}, and no item or entry was found in it",)
-    return ParsedFeed(items=tuple(items), warnings=warnings, parser="feedparser")
+    return ParsedFeed(items=_without_c1(items), warnings=warnings, parser="feedparser")
 
 
 def parse_feed(data: bytes, *, url: str = "<feed>", http_charset: str | None = None) -> ParsedFeed:
