@@ -187,13 +187,6 @@ def _kind(type_attr: str | None, default: str) -> str:
     return _KINDS.get(type_attr.strip().lower(), "text") if type_attr else default
 
 
-def _inner(element: Any) -> str:
-    """An element's content as markup: its text, or its children serialised when a feed put raw HTML in it."""
-    if len(element) == 0:
-        return element.text or ""
-    return (element.text or "") + "".join(etree.tostring(child, encoding="unicode", with_tail=True) for child in element)
-
-
 def _xhtml_inner(element: Any) -> str:
     """The markup inside an element whose content is elements, written as HTML: its text is text, so it stays
     escaped, and the elements lose their namespaces (and the declarations the feed's root would lend them)."""
@@ -222,11 +215,9 @@ def _looks_like_html(text: str) -> bool:
 def _content(element: Any, kind: str, *, guess: bool) -> tuple[str, str]:
     """An element's kind and content (markup for html and xhtml, text for text). An Atom XHTML construct's content is
     inside its div; RSS fields that are nominally text but hold elements or look like HTML are read as such."""
-    if kind == "xhtml":
-        div = element.find(_XHTML + "div") if element.tag.startswith(_ATOM) else None
-        return kind, _xhtml_inner(div if div is not None else element)
-    if len(element):
-        return ("xhtml", _xhtml_inner(element)) if kind == "text" else (kind, _inner(element))
+    if kind == "xhtml" or len(element):  # elements, also where a feed put raw XHTML in an HTML or text field
+        div = element.find(_XHTML + "div") if kind == "xhtml" and element.tag.startswith(_ATOM) else None
+        return "xhtml", _xhtml_inner(div if div is not None else element)
     text = element.text or ""
     if kind == "text" and guess and _looks_like_html(text):
         return "html", text
@@ -301,6 +292,10 @@ def _root_name(namespace: str | None, local: str) -> str:
     return f"<{local}> in namespace {namespace}" if namespace else f"<{local}> in no namespace"
 
 
+def _no_items(url: str, root: str) -> str:
+    return f"{url}: no items: the root element is {root}, and no item or entry was found in it"
+
+
 def _parse_lxml(data: bytes, url: str) -> ParsedFeed:
     if b"<!ENTITY" in data[:8192]:
         raise _NotFast("internal DTD")
@@ -324,8 +319,7 @@ def _parse_lxml(data: bytes, url: str) -> ParsedFeed:
         raise _NotFast(f"the root element is {name}, not RSS or Atom")
     if may_hold_c1:
         items = _without_c1(items)
-    warnings = () if items else (f"{url}: no items: the root element is {name}, and no item or entry was found in it",)
-    return ParsedFeed(items=items, warnings=warnings)
+    return ParsedFeed(items=items, warnings=() if items else (_no_items(url, name),))
 
 
 def _codec(name: str | None) -> str | None:
@@ -479,7 +473,7 @@ def _parse_feedparser(data: bytes, url: str) -> ParsedFeed:
     if parsed.get("bozo"):
         warnings = (f"{url}: feed has errors, {len(items)} items recovered: {parsed.get('bozo_exception')}",)
     if not items:
-        warnings += (f"{url}: no items: the root element is {_root_of(data)}, and no item or entry was found in it",)
+        warnings += (_no_items(url, _root_of(data)),)
     return ParsedFeed(items=_without_c1(items), warnings=warnings, parser="feedparser")
 
 
