@@ -92,6 +92,8 @@ class SourceReport:
 class UpdateReport:
     sources: tuple[SourceReport, ...] = ()
     seconds: float = 0.0
+    restored: tuple[tuple[str, str], ...] = ()  # (path, how) of damaged files this run restored
+    damaged: tuple[tuple[str, str], ...] = ()  # (path, problem) of damaged files no run could restore yet
 
     @property
     def failed(self) -> tuple[SourceReport, ...]:
@@ -106,7 +108,12 @@ class UpdateReport:
         return sum(s.updated for s in self.sources)
 
     def to_json(self) -> dict[str, Any]:
-        return {"sources": [s.to_json() for s in self.sources], "seconds": round(self.seconds, 3)}
+        return {
+            "sources": [s.to_json() for s in self.sources],
+            "restored": [{"path": path, "how": how} for path, how in self.restored],
+            "damaged": [{"path": path, "problem": problem} for path, problem in self.damaged],
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,6 +33,7 @@ from .index.summaries import Summary
 from .models import SourceReport, UpdateReport
 from .sources import Source
 from .store.archive import Archive
+from .store.damage import restore_from_copies, scan
 from .store.staging import StagedArticle
 
 if TYPE_CHECKING:
@@ -128,8 +129,11 @@ class _Workers:
 class _Run:
     """One update run: shared client, workers and the single store thread."""
 
-    def __init__(self, archive: Archive, fetcher: Fetcher, clock: Clock, *, backoff: bool = True) -> None:
+    def __init__(
+        self, archive: Archive, fetcher: Fetcher, clock: Clock, *, backoff: bool = True, refetch: frozenset[str] = frozenset()
+    ) -> None:
         self.archive = archive
+        self.refetch = refetch  # outlets with damaged articles: their feeds are read whole again, to restore them
         self.fetcher = fetcher
         self.clock = clock
         self.workers = _Workers()
@@ -155,6 +159,8 @@ class _Run:
                 backing_off=True,
             )
         state = replace(previous, source=source.slug, last_attempt_ms=now_ms)
+        if source.slug in self.refetch:  # no 304, and the same bytes are parsed again
+            state = replace(state, etag=None, last_modified=None, body_hash=None)
         try:
             result = await self.fetcher.via(source.proxy).fetch(
                 url, etag=state.etag, last_modified=state.last_modified, headers=source.request_headers()
@@ -298,16 +304,17 @@ async def update_async(
     clock: Clock = time.time,
     on_source_done: ProgressCallback | None = None,
     recheck: bool = False,
+    refetch: frozenset[str] = frozenset(),
 ) -> UpdateReport:
     started = time.monotonic()
     sources = select_sources(archive.settings.sources, only)
     run_started_ms = int(clock() * 1000)
     states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
     if not only:  # outlets fetched less often than each run wait for their turn; naming them fetches them now
-        sources = [source for source in sources if due_again_ms(source, states, run_started_ms) is None]
+        sources = [s for s in sources if s.slug in refetch or due_again_ms(s, states, run_started_ms) is None]  # damage cannot wait
     warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
     async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
-        run = _Run(archive, fetcher, clock, backoff=not only)  # naming outlets means: try them now
+        run = _Run(archive, fetcher, clock, backoff=not only, refetch=refetch)  # naming outlets means: try them now
         run.states = states
         try:
 
@@ -363,8 +370,14 @@ def update(
 
     with archive.lock():
         archive.recover()
-        report = asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck))
-        archive.sync_search()  # so that what this run stored is searchable when it ends
+        damages = scan(archive)  # files missing or changed: restored from a copy, else from the feed (store/damage.py)
+        restored = {path: f"restored from {how}" for path, how in restore_from_copies(archive, damages).items()}
+        refetch = frozenset(d.source for d in damages if d.source and d.path.startswith("articles/") and d.path not in restored)
+        report = asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck, refetch=refetch))
+        left = archive.index.damaged()
+        restored |= {d.path: "restored from the feed" for d in damages if d.path not in restored and d.path not in left}
+        report = replace(report, restored=tuple(sorted(restored.items())), damaged=tuple(left.items()))
+        archive.sync_search(restored=restored)  # so that what this run stored (and restored) is searchable when it ends
         try:
             write_health(archive, int(clock() * 1000))
         except OSError as exc:  # derived files: the next run writes them again; they must not fail this one

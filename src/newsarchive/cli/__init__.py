@@ -102,9 +102,9 @@ def update(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Fetch every enabled outlet's feeds and archive what is new or changed.
+    """Fetch every enabled outlet's feeds and archive what is new or changed; restore damaged article files.
 
-    Exit status: 0 when every outlet succeeded, 1 when some failed (the rest are archived), 2 for usage errors.
+    Exit status: 0 when every outlet succeeded, 1 when some failed (the rest are archived) or some files stay damaged, 2 for usage errors.
     """
     slugs = [slug.strip() for value in only or [] for slug in value.split(",") if slug.strip()]
     with _open(archive, sources, proxy) as opened:
@@ -117,7 +117,7 @@ def update(
         output.print_json(report.to_json())
     else:
         output.print_update(report)
-    raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
+    raise typer.Exit(output.EXIT_SOME_FAILED if report.failed or report.damaged else output.EXIT_OK)
 
 
 @app.command("import")

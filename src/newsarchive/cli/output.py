@@ -119,6 +119,21 @@ def print_update(report: UpdateReport) -> None:
     for source in report.sources:
         for warning in source.warnings:
             console.print(f"[yellow]warning:[/yellow] {source.slug}: {escape(warning)}", soft_wrap=True)
+    print_damage(report.restored, report.damaged)
+
+
+def print_damage(restored: tuple[tuple[str, str], ...], damaged: tuple[tuple[str, str], ...]) -> None:
+    """Damaged files restored, and those still damaged, a line each, with what to do about the latter."""
+    for path, how in restored:
+        console.print(f"[green]restored:[/green] {escape(path)} was damaged; {escape(how)}", soft_wrap=True)
+    for path, problem in damaged:
+        console.print(f"[red]damaged:[/red] {escape(path)}: {escape(problem)}; not restored", soft_wrap=True)
+    if damaged:
+        console.print(
+            f"[dim]hint:[/dim] {len(damaged)} damaged files: `newsarchive update` restores the articles their feeds still carry;"
+            " restore the others from a backup or a published mirror, or remove them and run `newsarchive reindex` to accept the loss",
+            soft_wrap=True,
+        )
 
 
 def print_import(report: ImportReport, verb: str) -> None:

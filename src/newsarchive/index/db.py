@@ -22,6 +22,7 @@ from pathlib import Path
 from ..errors import ArchiveError
 from .captures import CAPTURES_SCHEMA, CaptureQueries
 from .days import DayQueries
+from .files import FILES_SCHEMA, NOT_DAMAGED, FileQueries, add_file_columns
 from .images import MEDIA_SCHEMA, MediaQueries
 from .rechecks import RECHECKS_SCHEMA, RecheckQueries
 from .rows import ARTICLE_COLUMNS, ArticleRow, read_only_rows_in, rows_in
@@ -96,7 +97,7 @@ CREATE TABLE IF NOT EXISTS journal (item TEXT PRIMARY KEY);   -- 'file:<path>' o
 """
 
 # The same statements in the same order as before the split: a table comes after those it refers to.
-SCHEMA = _CORE_SCHEMA + CAPTURES_SCHEMA + SUMMARIES_SCHEMA + MEDIA_SCHEMA + RECHECKS_SCHEMA
+SCHEMA = _CORE_SCHEMA + CAPTURES_SCHEMA + SUMMARIES_SCHEMA + MEDIA_SCHEMA + RECHECKS_SCHEMA + FILES_SCHEMA
 
 # A union of two index searches: written with OR, SQLite reads the whole table (75 ms at 1M articles).
 CHANGED_SINCE = (
@@ -120,12 +121,16 @@ class FeedState:
 
 
 def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
-    """Key -> fingerprint of the article holding it, read-only and from any thread or process."""
-    query = "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article WHERE k.key IN ({marks})"
+    """Key -> fingerprint of the article holding it, read-only and from any thread or process. A damaged article's file
+    is left out, so that the feed's copy of it is staged and restores it."""
+    query = (
+        "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article"
+        f" WHERE k.key IN ({{marks}}) AND {NOT_DAMAGED}"
+    )
     return dict(read_only_rows_in(path, query, keys))
 
 
-class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQueries):
+class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQueries, FileQueries):
     """One connection to an archive's index, with a nestable ``atomic()`` transaction."""
 
     def __init__(self, path: Path) -> None:
@@ -137,6 +142,7 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.executescript(SCHEMA)
+            add_file_columns(self.db)
             version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is None:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .files import NOT_DAMAGED
 from .rows import IndexPart, read_only_rows_in
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def lookup_stored(path: str, keys: list[str]) -> dict[str, StoredVersion]:
     query = (
         "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
         " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
-        " WHERE k.key IN ({marks})"
+        f" WHERE k.key IN ({{marks}}) AND {NOT_DAMAGED}"
     )
     return {
         key: StoredVersion(

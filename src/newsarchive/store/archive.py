@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ from ..models import Article, ImportReport, SourceReport, UpdateReport
 from ..sources import Source
 from . import layout
 from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
+from .damage import make_way, record_written
 from .fileformat import ArticleFile, ListEntry, parse_article, render_list, render_readme
 from .staging import StagedArticle, clear_incoming, render_bytes
 
@@ -46,6 +48,7 @@ class ApplyResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    restored: tuple[str, ...] = ()  # damaged files written again from the feed's copy
 
 
 def _now_ms() -> int:
@@ -74,6 +77,13 @@ def _merge(articles: Iterable[Article | StagedArticle]) -> tuple[list[StagedArti
         for key in keys:
             aliases.setdefault(key, first)
     return sorted(unique.values(), key=lambda item: item.article.pub_ms or 0), dropped
+
+
+def _warn_unreadable(unreadable: list[str], what: str) -> None:
+    """One line for article files that could not be read, however many: the first, and how many more."""
+    if unreadable:
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        log.warning("%s%s: %s; `newsarchive check` lists them, `newsarchive update` restores them", unreadable[0], more, what)
 
 
 def _shorter_copy(row: ArticleRow, item: StagedArticle) -> bool:
@@ -259,19 +269,30 @@ class Archive:
         what changed since it was last brought up to date, unless another run holds the archive."""
         try:
             with self.lock():
-                self.sync_search()
+                if self.index.journal_items():  # its rows name files it did not write: the next update completes them
+                    log.warning("a run was interrupted before it finished: searching what it had indexed; the next `update` completes it")
+                else:
+                    self.sync_search()
         except ArchiveLockedError:
             log.info("the archive is busy: searching what was indexed before")
-        hits = self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+        try:
+            hits = self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+        except ValueError as exc:  # tantivy's word for a damaged index (one the sync above could not rebuild: another run holds the lock)
+            raise ArchiveError(
+                f"{self.root / layout.SEARCH_DIR}: the search index cannot be read: {exc}", hint="run `newsarchive reindex` to rebuild it"
+            ) from exc
         terms = query_terms(query)
-        return [replace(hit, snippet=snippet(self._text_of(hit.path) or "", terms)) for hit in hits]
+        unreadable: list[str] = []
+        found = [replace(hit, snippet=snippet(self._text_of(hit.path, unreadable) or "", terms)) for hit in hits]
+        _warn_unreadable(unreadable, "shown without a snippet")
+        return found
 
-    def _text_of(self, path: str) -> str | None:
-        """The plain text of an article, or None (with a warning) when its file cannot be read."""
+    def _text_of(self, path: str, unreadable: list[str]) -> str | None:
+        """The plain text of an article, or None (its path added to ``unreadable``) when its file cannot be read."""
         try:
             return plain_text(self.read(path).body)
-        except (OSError, ArticleFileError) as exc:
-            log.warning("%s: not searchable: %s", path, exc)
+        except (OSError, ValueError, ArticleFileError) as exc:  # ValueError: not UTF-8
+            unreadable.append(f"{path}: {exc}")
             return None
 
     @property
@@ -280,31 +301,52 @@ class Archive:
             self._search = SearchIndex(self.root / layout.SEARCH_DIR)
         return self._search
 
-    def sync_search(self) -> int:
+    def sync_search(self, *, rebuild: bool = False, restored: Iterable[str] = ()) -> int:
         """Bring the search index up to date with the archive; returns the articles indexed. The caller
-        holds the lock. After ``reindex`` (new row ids) everything is indexed again. A search index that
-        fails is reported and left for the next run: it is derived data and must not fail a run."""
+        holds the lock. After ``reindex`` (new row ids), or with ``rebuild``, everything is indexed again. A search
+        index that is missing or cannot be read is rebuilt from the articles, saying so; one that still fails is
+        reported and left for the next run: it is derived data and must not fail a run. ``restored``: articles whose
+        damaged files were restored, indexed again (a file that could not be read was left out)."""
+        folder = self.root / layout.SEARCH_DIR
+        problem = "rebuilding it" if rebuild else None
+        if problem is None and self.index.meta("search:rowid") not in (None, "0") and not (folder / "meta.json").is_file():
+            problem = f"{folder} is missing: rebuilding it from the articles"
+        if problem is None:
+            try:
+                self.search_index.index.searcher()
+            except (ValueError, OSError) as exc:  # tantivy raises plain ValueError ("Data corrupted") and OSError
+                problem = f"{folder} cannot be read ({exc}): rebuilding it from the articles"
+        if problem is not None:
+            if not rebuild:
+                log.warning("the search index: %s", problem)
+            self._search = None
+            shutil.rmtree(folder, ignore_errors=True)
+            with self.index.atomic():
+                self.index.set_meta("search:rowid", "0")
+                self.index.set_meta("search:updated_ms", "-1")
         try:
-            return self._sync_search()
+            return self._sync_search(restored)
         except Exception as exc:  # tantivy raises plain ValueError and OSError
             log.warning("the search index could not be brought up to date (the next run tries again): %s", exc)
             return 0
 
-    def _sync_search(self) -> int:
+    def _sync_search(self, restored: Iterable[str] = ()) -> int:
         rowid = int(self.index.meta("search:rowid") or 0)
         updated = int(self.index.meta("search:updated_ms") or -1)
-        rows = self.index.changed_since(rowid, updated)
+        rows = itertools.chain(self.index.articles_at(restored).values() if rowid else (), self.index.changed_since(rowid, updated))
         count, last_rowid, last_updated = 0, rowid, updated
+        unreadable: list[str] = []
         while batch := list(itertools.islice(rows, 2000)):
             if last_rowid == 0:
                 self.search_index.clear()
             count += self.search_index.add(
                 SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text)
                 for row in batch
-                if (text := self._text_of(row.path)) is not None
+                if (text := self._text_of(row.path, unreadable)) is not None
             )
             last_rowid = max(last_rowid, *(row.rowid for row in batch))
             last_updated = max(last_updated, *(row.updated_ms or -1 for row in batch))
+        _warn_unreadable(unreadable, "not searchable")
         if count == 0 and last_rowid == rowid:
             return 0
         self.search_index.commit()
@@ -340,6 +382,7 @@ class Archive:
         items, dropped = _merge(articles)
         self._adopt_strays(source)
         known = self.index.find_many(key for item in items for key in item.article.keys)
+        damaged = self.index.damaged()
         new: list[StagedArticle] = []
         changed: list[tuple[ArticleRow, StagedArticle]] = []
         claimed: set[int] = set()
@@ -351,6 +394,9 @@ class Archive:
                 continue
             if row is None:
                 new.append(item)
+            elif row.path in damaged and (item.staged or len(item.article.body) == item.body_length):
+                changed.append((row, item))  # the feed's copy restores the damaged file (see store/damage.py)
+                claimed.add(row.rowid)
             elif row.fingerprint != item.article.fingerprint and not _shorter_copy(row, item):
                 changed.append((row, item))
                 claimed.add(row.rowid)
@@ -363,11 +409,22 @@ class Archive:
             return ApplyResult(unchanged=unchanged)
         batch = AtomicBatch()
         written: list[str] = []
+        restored: list[str] = []
         with self.index.atomic():
             for row, item in changed:
                 old = self.root / row.path
                 seen = row.updated_ms or row.first_seen_ms or row.pub_ms or 0
                 revision = layout.revision_path(row.path, seen)
+                if row.path in damaged:  # no revision of damaged bytes: the same version is written again, or a newer one
+                    make_way(self.root, row.path)
+                    if row.fingerprint == item.article.fingerprint:
+                        restored.append(row.path)
+                        self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=row.updated_ms or now_ms)
+                    else:
+                        log.warning("%s: damaged, and replaced by the feed's newer version; the damaged one is lost", row.path)
+                        self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
+                    written.append(row.path)
+                    continue
                 if old.exists():
                     batch.write(self.root / revision, old.read_bytes())
                     self.index.add_revision(
@@ -398,9 +455,10 @@ class Archive:
         self._stage_lists([source.slug], batch)  # renamed after the articles they link to
         batch.commit()
         with self.index.atomic():
+            record_written(self, written)
             self.index.journal_clear([f"file:{path}" for path in written] + [f"list:{source.slug}"])
             self._remember_folders(source)
-        return ApplyResult(new=len(new), updated=len(changed), unchanged=unchanged)
+        return ApplyResult(new=len(new), updated=len(changed) - len(restored), unchanged=unchanged, restored=tuple(restored))
 
     def _outlet_folders(self, source: Source) -> list[Path]:
         # duty-machine's 2020 archives named the folder after the outlet
@@ -560,5 +618,5 @@ class Archive:
             for suffix in ("-wal", "-shm"):
                 Path(str(index_path) + suffix).unlink(missing_ok=True)
             os.replace(fresh_path, index_path)
-            self.sync_search()
+            self.sync_search(rebuild=True)  # whatever state the search index was in
         return report

@@ -25,6 +25,7 @@ from ..normalise import article_from_file, guid_key
 from ..sources import slug_for_folder
 from . import layout
 from .atomic import AtomicBatch
+from .damage import record_written
 from .fileformat import parse_article
 from .staging import INCOMING
 
@@ -262,14 +263,15 @@ class Indexer:
             # Killed between here and the journal's clearing, the next run's recover() finishes the batch.
             index.journal_add(journal)
         writes.commit()
-        if journal:
-            with index.atomic():
-                index.journal_clear(journal)
+        with index.atomic():
+            record_written(self.archive, [entry.path for entry in entries])
+            index.journal_clear(journal)
         if self.on_progress:
             self.on_progress(self.files)
 
     def _index_revisions(self, revisions: Path) -> None:
         index = self.archive.index
+        indexed: list[str] = []
         with index.atomic():
             for directory, _, names in os.walk(revisions):
                 for name in names:
@@ -295,3 +297,5 @@ class Indexer:
                         seen_ms=int(name[:-3]),
                         fingerprint=article.fingerprint,
                     )
+                    indexed.append(path)
+            record_written(self.archive, indexed)
