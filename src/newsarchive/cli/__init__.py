@@ -557,6 +557,23 @@ def media(
 
 
 @app.command()
+def check(
+    archive: ArchiveOption = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed (without it, nothing is written).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the whole archive against its index and back: every article file and revision, the lists, images, WARC
+    files and the search index. Exit status 1 when something is wrong (with --repair: still wrong after repairing)."""
+    with _open(archive) as opened:
+        report = opened.check(repair=repair)
+    if as_json:
+        output.print_json(report.to_json())
+    else:
+        output.print_check(report)
+    raise typer.Exit(output.EXIT_OK if report.ok else output.EXIT_SOME_FAILED)
+
+
+@app.command()
 def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """Check the configuration, every feed, git and the mirrors, and say what to fix. Exit status 1 when something is wrong."""
     from ..doctor import diagnose

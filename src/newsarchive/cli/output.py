@@ -22,6 +22,7 @@ from ..errors import ArchiveNotFoundError, ConfigError, NewsarchiveError
 from ..models import ImportReport, SourceReport, UpdateReport
 
 if TYPE_CHECKING:
+    from ..check import CheckReport
     from ..diff import History
     from ..health import SourceHealth
     from ..index.search import Hit
@@ -205,3 +206,19 @@ def print_history(history: History, name_of: Callable[[str], str]) -> None:
             out.print(Text("  title: ").append_text(segments_text(diff.title, markers=markers)), soft_wrap=True)
         for paragraph in diff.paragraphs:
             out.print(Text("  ").append_text(segments_text(paragraph, markers=markers)), soft_wrap=True)
+
+
+def print_check(report: CheckReport) -> None:
+    """A line per finding (what was repaired, or not), then the counts."""
+    for finding in report.findings:
+        where = f"{finding.part}: {escape(finding.path)}: {escape(finding.problem)}"
+        if finding.repaired:
+            console.print(f"[green]repaired:[/green] {where}; {escape(finding.repaired)}", soft_wrap=True)
+        else:
+            console.print(f"[red]wrong:[/red] {where}", soft_wrap=True)
+    counts = ", ".join(f"{count:,} {what}" for what, count in report.checked.items())
+    wrong = sum(1 for finding in report.findings if finding.repaired is None)
+    repaired = len(report.findings) - wrong
+    verdict = "all well" if not report.findings else f"{wrong} wrong" + (f", {repaired} repaired" if report.repair else "")
+    hint = "; `newsarchive check --repair` fixes what can be fixed" if wrong and not report.repair else ""
+    console.print(f"check: {verdict} ({counts}) in {report.seconds:.1f} s{hint}", soft_wrap=True)

@@ -147,3 +147,13 @@ class CaptureQueries(IndexPart):
         """Drop the rows of responses at or past ``from_offset`` of a file that was cut back there (their revisit rows
         go with them: ON DELETE CASCADE)."""
         self.db.execute("DELETE FROM captures WHERE file = ? AND offset + length > ?", (file, from_offset))
+
+    def forget_original_offsets(self, file: str) -> None:
+        """The records of a file were moved (``store.warc.salvage``): revisits that refer to them look through the file."""
+        self.db.execute("UPDATE capture_revisits SET original_offset = NULL WHERE original_file = ?", (file,))
+
+    def capture_offsets(self, file: str) -> list[int]:
+        return [int(offset) for (offset,) in self.db.execute("SELECT offset FROM captures WHERE file = ?", (file,))]
+
+    def capture_files(self) -> list[str]:
+        return [str(file) for (file,) in self.db.execute("SELECT DISTINCT file FROM captures ORDER BY file")]

@@ -205,3 +205,15 @@ class MediaQueries(IndexPart):
         for article, url, sha256, ext in rows:
             found.setdefault(int(article), []).append((str(url), media_path(str(sha256), str(ext))))
         return found
+
+    def stored_media(self) -> list[tuple[str, str]]:
+        """(sha256, ext) of every image file kept."""
+        return [(str(sha), str(ext)) for sha, ext in self.db.execute("SELECT DISTINCT sha256, ext FROM media WHERE status = 'ok'")]
+
+    def fetch_media_again(self, sha256: str, reason: str) -> None:
+        """The stored copy of these bytes is gone: the addresses that gave it are downloaded again by the next run."""
+        self.db.execute(
+            "UPDATE media SET status = 'failed', sha256 = NULL, ext = NULL, bytes = NULL, failures = 0, next_try_ms = 0, last_error = ?"
+            " WHERE sha256 = ? AND status = 'ok'",
+            (reason, sha256),
+        )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..check import CheckReport
     from ..diff import History
     from ..export import ExportReport, ExportTarget
     from ..media import MediaStats, PruneReport
@@ -226,6 +227,13 @@ class Archive:
         from ..export import export
 
         return export(self, target, format=format, source=source, since_ms=since_ms, on_skip=on_skip, on_progress=on_progress)
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Check the whole archive against its index and back; with ``repair`` (under the lock) fix what can be fixed.
+        Without it nothing is written. See ``newsarchive.check``."""
+        from ..check import check
+
+        return check(self, repair=repair)
 
     def media_stats(self) -> MediaStats:
         """Images kept in media/: files, bytes, failures, not yet tried (see ``newsarchive.media``)."""
@@ -527,23 +535,24 @@ class Archive:
         return written
 
     def _stage_lists(self, slugs: Iterable[str], batch: AtomicBatch) -> list[str]:
-        written = []
+        return [path for path, data in self.list_files(slugs).items() if write_if_changed(self.root / path, data, batch)]
+
+    def list_files(self, slugs: Iterable[str]) -> dict[str, bytes]:
+        """What lists/<name>.md of these outlets and README.md hold, by path, as the index has them."""
+        files = {}
         for slug in dict.fromkeys(slugs):
             name = self.source_name(slug)
             entries = [
                 ListEntry(path=row.path.removeprefix(layout.ARTICLES + "/"), title=row.title, pub_ms=row.pub_ms)
                 for row in self.index.newest(slug, self.settings.list_size)
             ]
-            if write_if_changed(self.root / layout.list_path(name), render_list(name, entries).encode("utf-8"), batch):
-                written.append(layout.list_path(name))
+            files[layout.list_path(name)] = render_list(name, entries).encode("utf-8")
         present = set(self.index.sources_present())
         configured = [s.slug for s in self.settings.sources]
         order = [slug for slug in configured if slug in present] + sorted(present - set(configured))
         mirrors = [(m.name, m.read_url) for m in self.settings.mirrors if m.read_url]
-        readme = render_readme(self.settings.title, [self.source_name(slug) for slug in order], mirrors)
-        if write_if_changed(self.root / "README.md", readme.encode("utf-8"), batch):
-            written.append("README.md")
-        return written
+        files["README.md"] = render_readme(self.settings.title, [self.source_name(slug) for slug in order], mirrors).encode("utf-8")
+        return files
 
     def recover(self) -> list[str]:
         """Finish what a killed run left: make the index agree with the files it was writing, regenerate its

@@ -97,13 +97,13 @@ def scan(archive: Archive, *, full: bool = False, record: bool = True) -> list[D
     for table in ("articles", "revisions"):
         fresh = verified.setdefault(table, [])
         for path, size, mtime_ns, expected, pub_ms, link, source in index.file_rows(table):
-            problem, stats = _stat_problem(root, path)
-            if stats is not None:
-                same = (size, mtime_ns) == (stats.st_size, stats.st_mtime_ns)
-                if full or (size is not None and not same) or stats.st_size == 0:
+            problem, found_stat = _stat_problem(root, path)
+            if found_stat is not None:
+                same = (size, mtime_ns) == (found_stat.st_size, found_stat.st_mtime_ns)
+                if full or (size is not None and not same) or found_stat.st_size == 0:
                     problem = _problem(root, path, (expected, pub_ms, link))
                 if problem is None and not same:
-                    fresh.append((path, stats.st_size, stats.st_mtime_ns))
+                    fresh.append((path, found_stat.st_size, found_stat.st_mtime_ns))
             if problem is not None:
                 found.append(Damage(path, problem, source))
     if record:
@@ -151,6 +151,7 @@ def restore_from_copies(archive: Archive, damages: Iterable[Damage]) -> dict[str
         if row is None:
             continue
         copy = index.feed_version(row.rowid)
+        data: bytes | None = None
         if copy is not None and copy[0] == row.fingerprint:
             data = render_article(pub_ms=row.pub_ms, title=row.title, link=row.link, body=copy[1]).encode("utf-8")
             how = "the index's copy of the feed's text"

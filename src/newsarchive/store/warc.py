@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import mmap
 import os
 import time
 import zlib
@@ -506,3 +507,68 @@ class WarcWriter:
             self._thread.submit(self._close).result()
         finally:
             self._thread.shutdown(wait=True)
+
+
+def _member_end(data: bytes | mmap.mmap, start: int) -> int | None:
+    """Where the gzip member at ``start`` ends, when it is whole (its CRC checked) and holds a WARC record; else None."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head = b""
+    at = start
+    try:
+        while not inflater.eof:
+            chunk = data[at : at + _SCAN_CHUNK]
+            if not chunk:
+                return None
+            out = inflater.decompress(chunk)
+            head = (head + out[:5])[:5]
+            at += len(chunk) - len(inflater.unused_data)
+    except zlib.error:
+        return None
+    return at if head.startswith(b"WARC/") else None
+
+
+def scan_file(path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(start, end) of every whole record of a WARC file, and of every stretch of it that cannot be read, from its
+    first byte to its last: past a damaged stretch, reading goes on at the next whole record (``check``)."""
+    whole: list[tuple[int, int]] = []
+    damaged: list[tuple[int, int]] = []
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return whole, damaged
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            at = 0
+            while at < size:
+                end = _member_end(data, at)
+                if end is not None:
+                    whole.append((at, end))
+                    at = end
+                    continue
+                following = data.find(b"\x1f\x8b\x08", at + 1)
+                while following != -1 and _member_end(data, following) is None:
+                    following = data.find(b"\x1f\x8b\x08", following + 1)
+                stop = size if following == -1 else following
+                damaged.append((at, stop))
+                at = stop
+    return whole, damaged
+
+
+def salvage(root: Path, file: str, whole: list[tuple[int, int]], index: Index, aside: Path) -> None:
+    """Rewrite a WARC file with its whole records only and index it again; the damaged file is moved to ``aside``
+    first. Revisits elsewhere that refer to its records find them again by looking through the file."""
+    path = root / file
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".salvage")
+    with path.open("rb") as source, temporary.open("wb") as target:
+        for start, end in whole:
+            source.seek(start)
+            target.write(source.read(end - start))
+        target.flush()
+        os.fsync(target.fileno())
+    os.replace(path, aside)
+    os.replace(temporary, path)
+    with index.atomic():
+        index.forget_captures(file, -1)
+        index.forget_original_offsets(file)
+        with path.open("rb") as handle:
+            _index_records(handle, file, 0, index)
