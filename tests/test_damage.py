@@ -4,18 +4,21 @@ the next update from their feed (or a copy the archive keeps); what cannot be re
 
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from newsarchive.config import Settings
+from newsarchive.index.search import SearchIndex
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
 
-from .conftest import FeedServer, item, rss, snapshot
+from .conftest import FeedServer, item, rss, snapshot, sources_file
 from .test_pipeline import FAST
 
 ARTICLE = "articles/a/1048573.md"
@@ -199,3 +202,97 @@ def test_check_finds_each_kind_of_damage_and_repair_fixes_what_it_can(
         with Archive.open(root, settings=_settings(server)) as archive:
             update(archive)
             assert archive.check().ok
+
+
+def test_update_reports_what_it_cannot_restore_on_every_run(server: FeedServer, tmp_path: Path) -> None:
+    from .test_cli import explain, run
+
+    sources = sources_file(tmp_path, {"a": [server.add("/a.xml", rss(item(1), item(2), item(3)))]})
+    archive = tmp_path / "archive"
+    run("init", archive)
+    assert run("update", "-a", archive, "--sources", sources).returncode == 0
+    server.add("/a.xml", rss(item(1), item(3)))  # the feed no longer carries the second article
+    (archive / ARTICLE).unlink()
+    for _ in range(2):
+        result = run("update", "-a", archive, "--sources", sources)
+        assert result.returncode == 1, explain(result)
+        assert f"damaged: {ARTICLE}: missing; not restored" in result.stderr, explain(result)
+    result = run("update", "-a", archive, "--sources", sources, "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["damaged"] == [{"path": ARTICLE, "problem": "missing"}]
+    result = run("check", "-a", archive, "--json")
+    assert result.returncode == 1, explain(result)
+    report = json.loads(result.stdout)
+    assert [(f["part"], f["path"], f["repaired"]) for f in report["findings"]] == [("articles", ARTICLE, None)]
+    assert report["checked"]["articles"] == 3 and not report["ok"]
+    (archive / "articles/a/1048573.md").write_bytes((archive / "articles/a/1048574.md").read_bytes().replace(b"1", b"2"))
+    result = run("check", "-a", archive)
+    assert result.returncode == 1 and f"wrong: articles: {ARTICLE}: its date or link is not" in result.stderr, explain(result)
+
+
+def test_a_damaged_revision_is_reported_and_a_revision_with_the_same_text_restores_an_article(server: FeedServer, tmp_path: Path) -> None:
+    archive, _ = _archive(server, tmp_path, item(1), item(2), etag=None)
+    update(archive)
+    for body in ("<p>改过的正文。</p>", None):  # edited, then edited back: a revision holds the current text too
+        server.add("/a.xml", rss(item(1), item(2, body=body)))
+        update(archive)
+    revisions = sorted(tmp_path.glob("revisions/a/1048573/*.md"))
+    assert len(revisions) == 2
+    current = (tmp_path / ARTICLE).read_bytes()
+    server.add("/a.xml", b"", status=404)  # no feed to restore from
+    (tmp_path / ARTICLE).unlink()
+    _truncate(revisions[1])
+    report = update(archive)
+    assert report.restored == ((ARTICLE, "restored from an earlier version with the same text"),)
+    assert (tmp_path / ARTICLE).read_bytes() == current
+    revision = str(revisions[1].relative_to(tmp_path))
+    assert [path for path, _ in report.damaged] == [revision]
+    assert [path for path, _ in update(archive).damaged] == [revision]  # every run
+
+
+@pytest.mark.parametrize("damage", [_search_deleted, _search_damaged], ids=["deleted", "damaged"])
+def test_search_rebuilds_a_missing_or_damaged_search_index(server: FeedServer, tmp_path: Path, damage: Callable[[Path], None]) -> None:
+    from .test_cli import explain, run
+
+    sources = sources_file(tmp_path, {"a": [server.add("/a.xml", rss(item(1), item(2), item(3)))]})
+    archive = tmp_path / "archive"
+    run("init", archive)
+    run("update", "-a", archive, "--sources", sources)
+    damage(archive)
+    result = run("search", "新闻", "-a", archive)
+    assert result.returncode == 0 and result.stdout.count("articles/a/") == 3, explain(result)
+    assert "the search index" in result.stderr and "rebuilding it" in result.stderr and "Traceback" not in result.stderr
+    damage(archive)
+    result = run("reindex", "-a", archive)
+    assert result.returncode == 0, explain(result)
+    assert SearchIndex(archive / ".newsarchive/search").index.searcher().num_docs == 3
+
+
+def test_search_on_an_archive_a_killed_run_left_says_so_once(server: FeedServer, tmp_path: Path) -> None:
+    from .test_cli import explain, run
+
+    sources = sources_file(tmp_path, {"a": [server.add("/a.xml", rss(item(1)))]})
+    archive = tmp_path / "archive"
+    run("init", archive)
+    run("update", "-a", archive, "--sources", sources)
+    db = sqlite3.connect(archive / ".newsarchive/index.sqlite")
+    searched = db.execute("SELECT key, value FROM meta WHERE key LIKE 'search:%'").fetchall()
+    server.add("/a.xml", rss(*(item(n) for n in range(1, 40))))
+    run("update", "-a", archive, "--sources", sources)
+    # What a run killed after committing its index and before renaming its files leaves: rows and a journal, no files,
+    # and a search index that has not caught up.
+    new = [path for (path,) in db.execute("SELECT path FROM articles WHERE file_id < 1048574")]
+    with db:
+        db.executemany("INSERT INTO journal VALUES (?)", [(f"file:{path}",) for path in new])
+        db.executemany("UPDATE meta SET value = ? WHERE key = ?", [(value, key) for key, value in searched])
+        db.execute("UPDATE feeds SET body_hash = NULL")  # a run's feed state is saved last
+    db.close()
+    for path in new:
+        (archive / path).unlink()
+    result = run("search", "新闻", "-a", archive)
+    assert result.returncode == 0, explain(result)
+    assert len(result.stderr.splitlines()) <= 2 and "interrupted" in result.stderr and "next `update` completes it" in result.stderr, (
+        explain(result)
+    )
+    assert run("update", "-a", archive, "--sources", sources).returncode == 0
+    result = run("search", "新闻", "-a", archive, "--limit", "100")
+    assert result.stdout.count("articles/a/") == 39 and result.stderr == "", explain(result)

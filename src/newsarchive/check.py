@@ -130,6 +130,10 @@ def _unknown_articles(archive: Archive) -> list[str]:
 def _lists(archive: Archive, checked: dict[str, int], repair: bool) -> list[Finding]:
     slugs = archive.index.sources_present()
     expected = archive.list_files(slugs)
+    # An outlet not in the configuration (an update with --sources) has a list named as that run named it: not judged.
+    unknown = {archive.source_name(slug) for slug in slugs if archive.settings.source(slug) is None}
+    expected = {path: data for path, data in expected.items() if path != "README.md" or not unknown}
+    expected = {path: data for path, data in expected.items() if path.removeprefix("lists/").removesuffix(".md") not in unknown}
     checked["lists"] = len(expected)
     wrong = []
     for path, data in expected.items():

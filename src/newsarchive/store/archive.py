@@ -316,14 +316,18 @@ class Archive:
         reported and left for the next run: it is derived data and must not fail a run. ``restored``: articles whose
         damaged files were restored, indexed again (a file that could not be read was left out)."""
         folder = self.root / layout.SEARCH_DIR
+        indexed = self.index.meta("search:rowid") not in (None, "0")
         problem = "rebuilding it" if rebuild else None
-        if problem is None and self.index.meta("search:rowid") not in (None, "0") and not (folder / "meta.json").is_file():
+        if problem is None and indexed and not (folder / "meta.json").is_file():
             problem = f"{folder} is missing: rebuilding it from the articles"
         if problem is None:
             try:
-                self.search_index.index.searcher()
+                documents = self.search_index.index.searcher().num_docs
             except (ValueError, OSError) as exc:  # tantivy raises plain ValueError ("Data corrupted") and OSError
                 problem = f"{folder} cannot be read ({exc}): rebuilding it from the articles"
+            else:
+                if indexed and not documents:  # deleted, and made again empty by a search that could not bring it up to date
+                    problem = f"{folder} is empty: rebuilding it from the articles"
         if problem is not None:
             if not rebuild:
                 log.warning("the search index: %s", problem)
