@@ -25,11 +25,11 @@ NOT_DAMAGED = "NOT EXISTS (SELECT 1 FROM damaged WHERE damaged.path = a.path)"
 _FILE_COLUMNS = ("size", "mtime_ns")  # of the file as last written or verified; NULL: not recorded yet
 FILE_TABLES = ("articles", "revisions")
 
-# Rows of a table whose file a damage scan looks at: (path, size, mtime_ns, fingerprint, pub_ms, link, source or NULL).
+# The rows of a table whose files a damage scan looks at, (path, size, mtime_ns, source), and what it compares a file
+# that it reads with, (fingerprint, pub_ms, link).
 _SCAN = {
-    "articles": "SELECT path, size, mtime_ns, fingerprint, pub_ms, link, source FROM articles",
-    "revisions": "SELECT r.path, r.size, r.mtime_ns, r.fingerprint, r.pub_ms, r.link, a.source FROM revisions AS r"
-    " JOIN articles AS a ON a.rowid = r.article",
+    "articles": "SELECT path, size, mtime_ns, source FROM articles",
+    "revisions": "SELECT r.path, r.size, r.mtime_ns, a.source FROM revisions AS r JOIN articles AS a ON a.rowid = r.article",
 }
 
 
@@ -47,6 +47,11 @@ class FileQueries(IndexPart):
 
     def file_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         yield from self.db.execute(_SCAN[table])
+
+    def file_version(self, table: str, path: str) -> tuple[str, int | None, str | None]:
+        """(fingerprint, pub_ms, link) of the version the file at ``path`` should hold."""
+        row = self.db.execute(f"SELECT fingerprint, pub_ms, link FROM {table} WHERE path = ?", (path,)).fetchone()
+        return str(row[0]), row[1], row[2]
 
     def record_files(self, table: str, stats: Iterable[tuple[str, int, int]]) -> None:
         """Remember (path, size, mtime_ns) of files as written or verified."""

@@ -72,9 +72,9 @@ def _problem(root: Path, path: str, known: tuple[str, int | None, str | None]) -
     return None
 
 
-def _stat_problem(root: Path, path: str) -> tuple[str | None, os.stat_result | None]:
+def _stat_problem(root: str, path: str) -> tuple[str | None, os.stat_result | None]:
     try:
-        found = os.stat(root / path)
+        found = os.stat(root + path)
     except (FileNotFoundError, NotADirectoryError):
         return "missing", None
     except OSError as exc:
@@ -92,16 +92,17 @@ def scan(archive: Archive, *, full: bool = False, record: bool = True) -> list[D
     these records, is taken as it is, unless it is empty). With ``record``, the sizes and times of the files found
     right are recorded, and the ``damaged`` table set to what was found."""
     root, index = archive.root, archive.index
+    prefix = f"{root}{os.sep}"  # joined as strings: a Path per file would cost more than its stat
     found: list[Damage] = []
     verified: dict[str, list[tuple[str, int, int]]] = {}
     for table in ("articles", "revisions"):
         fresh = verified.setdefault(table, [])
-        for path, size, mtime_ns, expected, pub_ms, link, source in index.file_rows(table):
-            problem, found_stat = _stat_problem(root, path)
+        for path, size, mtime_ns, source in index.file_rows(table):
+            problem, found_stat = _stat_problem(prefix, path)
             if found_stat is not None:
                 same = (size, mtime_ns) == (found_stat.st_size, found_stat.st_mtime_ns)
                 if full or (size is not None and not same) or found_stat.st_size == 0:
-                    problem = _problem(root, path, (expected, pub_ms, link))
+                    problem = _problem(root, path, index.file_version(table, path))
                 if problem is None and not same:
                     fresh.append((path, found_stat.st_size, found_stat.st_mtime_ns))
             if problem is not None:
