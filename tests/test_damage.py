@@ -189,7 +189,7 @@ def test_check_finds_each_kind_of_damage_and_repair_fixes_what_it_can(
         report = archive.check()
     assert _everything(root) == before  # read-only
     assert not report.ok and [(f.part, f.path.startswith(where), f.repaired) for f in report.findings] == [(part, True, None)], report
-    assert report.checked["articles"] == 3 and report.checked["warc records"] > 0
+    assert report.checked["articles"] == 3 and report.checked["warc_records"] > 0
     with Archive.open(root, settings=_settings(server)) as archive:
         repaired = archive.check(repair=True)
         assert repaired.ok == repairable, repaired

@@ -194,8 +194,8 @@ def _warc(archive: Archive, checked: dict[str, int], repair: bool) -> list[Findi
     index, root = archive.index, archive.root
     folder = root / layout.WARC_DIR
     files = sorted(f"{layout.WARC_DIR}/{p.name}" for p in folder.glob("*.warc.gz")) if folder.is_dir() else []
-    checked["warc files"] = len(files)
-    checked["warc records"] = 0
+    checked["warc_files"] = len(files)
+    checked["warc_records"] = 0
     findings = [
         Finding(part="warc", path=file, problem="missing: the index places captures in it")
         for file in index.capture_files()
@@ -203,7 +203,7 @@ def _warc(archive: Archive, checked: dict[str, int], repair: bool) -> list[Findi
     ]
     for file in files:
         whole, damaged = scan_file(root / file)
-        checked["warc records"] += len(whole)
+        checked["warc_records"] += len(whole)
         starts = {start for start, _ in whole}
         lost = [offset for offset in index.capture_offsets(file) if offset not in starts]
         if not damaged and not lost:
@@ -234,7 +234,7 @@ def _search(archive: Archive, checked: dict[str, int], repair: bool) -> list[Fin
         else:
             if documents != articles:
                 problem = f"holds {documents:,} documents for {articles:,} articles"
-    checked["search documents"] = documents
+    checked["search_documents"] = documents
     if problem is None:
         return []
     repaired = None

@@ -216,7 +216,7 @@ def print_check(report: CheckReport) -> None:
             console.print(f"[green]repaired:[/green] {where}; {escape(finding.repaired)}", soft_wrap=True)
         else:
             console.print(f"[red]wrong:[/red] {where}", soft_wrap=True)
-    counts = ", ".join(f"{count:,} {what}" for what, count in report.checked.items())
+    counts = ", ".join(f"{count:,} {what.replace('_', ' ')}" for what, count in report.checked.items())
     wrong = sum(1 for finding in report.findings if finding.repaired is None)
     repaired = len(report.findings) - wrong
     verdict = "all well" if not report.findings else f"{wrong} wrong" + (f", {repaired} repaired" if report.repair else "")

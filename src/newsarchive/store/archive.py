@@ -84,7 +84,7 @@ def _warn_unreadable(unreadable: list[str], what: str) -> None:
     """One line for article files that could not be read, however many: the first, and how many more."""
     if unreadable:
         more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
-        log.warning("%s%s: %s; `newsarchive check` lists them, `newsarchive update` restores them", unreadable[0], more, what)
+        log.warning("%s%s: %s; `newsarchive check` lists them, `update` restores those their feeds still carry", unreadable[0], more, what)
 
 
 def _shorter_copy(row: ArticleRow, item: StagedArticle) -> bool:
