@@ -189,7 +189,7 @@ def _image_problem(path: Path, sha256: str) -> str | None:
 
 
 def _warc(archive: Archive, checked: dict[str, int], repair: bool) -> list[Finding]:
-    from .store.warc import salvage, scan_file
+    from .store.warc import reindex_file, salvage, scan_file
 
     index, root = archive.index, archive.root
     folder = root / layout.WARC_DIR
@@ -215,6 +215,9 @@ def _warc(archive: Archive, checked: dict[str, int], repair: bool) -> list[Findi
             aside = root / DAMAGED_DIR / f"{file}.{int(time.time() * 1000)}"
             salvage(root, file, whole, index, aside)
             repaired = f"rewritten with its {len(whole)} whole records; the damaged file kept as {aside.relative_to(root)}"
+        elif repair:
+            reindex_file(root, file, index)
+            repaired = "its captures indexed again"
         findings.append(Finding(part="warc", path=file, problem=problem, repaired=repaired))
     return findings
 

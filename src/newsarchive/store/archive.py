@@ -49,7 +49,6 @@ class ApplyResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-    restored: tuple[str, ...] = ()  # damaged files written again from the feed's copy
 
 
 def _now_ms() -> int:
@@ -470,7 +469,7 @@ class Archive:
             record_written(self, written)
             self.index.journal_clear([f"file:{path}" for path in written] + [f"list:{source.slug}"])
             self._remember_folders(source)
-        return ApplyResult(new=len(new), updated=len(changed) - len(restored), unchanged=unchanged, restored=tuple(restored))
+        return ApplyResult(new=len(new), updated=len(changed) - len(restored), unchanged=unchanged)  # a restore is no update
 
     def _outlet_folders(self, source: Source) -> list[Path]:
         # duty-machine's 2020 archives named the folder after the outlet

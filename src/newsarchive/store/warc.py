@@ -567,8 +567,13 @@ def salvage(root: Path, file: str, whole: list[tuple[int, int]], index: Index, a
         os.fsync(target.fileno())
     os.replace(path, aside)
     os.replace(temporary, path)
+    reindex_file(root, file, index)
+
+
+def reindex_file(root: Path, file: str, index: Index) -> None:
+    """Index the captures of a whole WARC file again, from its first record."""
     with index.atomic():
         index.forget_captures(file, -1)
         index.forget_original_offsets(file)
-        with path.open("rb") as handle:
+        with (root / file).open("rb") as handle:
             _index_records(handle, file, 0, index)
