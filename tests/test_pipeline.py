@@ -320,6 +320,7 @@ def test_real_corpus_articles_come_out_of_a_feed_byte_for_byte(server: FeedServe
 
 
 def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedServer, tmp_path: Path) -> None:
+    from newsarchive.beijing import beijing
     from newsarchive.pipeline import backoff_until
 
     broken = server.add("/broken.xml", "down", status=404)
@@ -332,8 +333,11 @@ def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedSe
     retry_at = backoff_until(state)
     assert retry_at == state.last_attempt_ms + 30 * 60 * 1000
     hits = server.routes["/broken.xml"].hits
-    resting = update(archive, clock=lambda: (retry_at - 60_000) / 1000)  # too early: not fetched, not a failure
-    assert resting.sources[0].error is None and "failed 3 times in a row" in resting.sources[0].warnings[0]
+    resting = update(archive, clock=lambda: (retry_at - 60_000) / 1000)  # too early: not fetched, and still failed
+    # The outlet's error is its last one and when the feed is tried again, in Beijing time as all human output.
+    retry_shown = beijing(retry_at, named=True)
+    assert resting.sources[0].error == f"{broken}: HTTP 404 Not Found (3 failures in a row; tried again after {retry_shown})"
+    assert retry_shown.endswith(" Beijing time") and not resting.sources[0].warnings
     assert server.routes["/broken.xml"].hits == hits
     server.add("/broken.xml", rss(item(1)))
     back = update(archive, clock=lambda: (retry_at + 60_000) / 1000)  # due again, and the feed is back
@@ -346,7 +350,7 @@ def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_pa
     for n in range(3):
         update(archive, clock=lambda n=n: 1_800_000_000 + n * 60.0)
     hits = server.routes["/broken.xml"].hits
-    assert update(archive, clock=lambda: 1_800_000_200.0).sources[0].error is None  # resting
+    assert "tried again after" in str(update(archive, clock=lambda: 1_800_000_200.0).sources[0].error)  # resting
     assert server.routes["/broken.xml"].hits == hits
     assert update(archive, only=["bad"], clock=lambda: 1_800_000_200.0).sources[0].error  # tried, still down
     assert server.routes["/broken.xml"].hits > hits

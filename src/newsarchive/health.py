@@ -15,9 +15,10 @@ import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from .beijing import beijing
 from .pipeline import backoff_until
 from .store.archive import Archive
 from .store.atomic import TMP_SUFFIX, AtomicBatch, write_if_changed
@@ -156,13 +157,6 @@ def source_health(archive: Archive, now_ms: int | None = None) -> list[SourceHea
 def health_json(rows: list[SourceHealth], now_ms: int) -> str:
     data = {"generated_ms": now_ms, "generated_at": iso(now_ms), "sources": [row.to_json() for row in rows]}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-
-
-def beijing(ms: int | None) -> str:
-    """A time as readers of the lists see it: Beijing time, to the minute."""
-    if ms is None:
-        return "-"
-    return (datetime.fromtimestamp(ms / 1000, UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
 
 
 def status(row: SourceHealth) -> str:

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
+from .beijing import beijing
 from .errors import ConfigError, SourceError
 from .fetch import Fetcher
 from .index import FeedState
@@ -65,10 +65,6 @@ class _FeedOutcome:
 
 BACKOFF_FIRST_MS = 15 * 60 * 1000  # after the second failure in a row; doubled for each further one
 BACKOFF_MAX_MS = 12 * 3600 * 1000
-
-
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def backoff_until(state: FeedState) -> int | None:
@@ -151,13 +147,11 @@ class _Run:
         previous = self.states.get(url) or FeedState(url=url, source=source.slug)
         retry_at = backoff_until(previous)
         if self.backoff and retry_at is not None and now_ms < retry_at:
-            # A feed that keeps failing is tried less often, never dropped; its state stays as it was.
-            return _FeedOutcome(
-                url,
-                skipped_items=previous.items or 0,
-                warnings=[f"{url}: failed {previous.failures} times in a row; tried again after {_utc(retry_at)}"],
-                backing_off=True,
-            )
+            # A feed that keeps failing is tried less often, never dropped; its state stays as it was, and it is
+            # still failing: its last error is this run's.
+            last = previous.last_error or f"{url}: failed"
+            resting = f"{last} ({previous.failures} failures in a row; tried again after {beijing(retry_at, named=True)})"
+            return _FeedOutcome(url, skipped_items=previous.items or 0, error=resting, backing_off=True)
         state = replace(previous, source=source.slug, last_attempt_ms=now_ms)
         if source.slug in self.refetch:  # no 304, and the same bytes are parsed again
             state = replace(state, etag=None, last_modified=None, body_hash=None)
@@ -255,13 +249,10 @@ class _Run:
         errors = [o.error for o in outcomes if o.error]
         warnings = [w for o in outcomes for w in o.warnings]
         report = SourceReport(slug=source.slug, name=source.name)
-        resting = [o for o in outcomes if o.backing_off]
-        if resting and len(resting) == len(outcomes):
-            report = replace(report, unchanged=sum(o.skipped_items for o in resting))  # every feed is resting: not a failure
-        elif len(errors) + len(resting) == len(outcomes):
+        if len(errors) == len(outcomes):  # every feed failed now or rests after failing: the outlet has failed
             report = replace(report, error="; ".join(errors))
         else:
-            warnings += [f"dead feed among live ones: {error}" for error in errors]
+            warnings += [error if o.backing_off else f"dead feed among live ones: {error}" for o in outcomes if (error := o.error)]
             try:
                 applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms)
             except OSError as exc:

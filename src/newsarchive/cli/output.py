@@ -10,7 +10,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
@@ -18,7 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import ArchiveNotFoundError, ConfigError, NewsarchiveError
+from ..beijing import ZONE, beijing
+from ..errors import ArchiveLockedError, ArchiveNotFoundError, ConfigError, NewsarchiveError, SearchError
 from ..models import ImportReport, SourceReport, UpdateReport
 
 if TYPE_CHECKING:
@@ -29,13 +29,17 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True, highlight=False)
 
+# The exit statuses, as the README's table gives them.
 EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
+EXIT_SOME_FAILED = 1  # some outlets failed (the rest are archived), some files skipped, or an error
+EXIT_USAGE = 2  # a bad option, query, configuration or sources file; no archive
+EXIT_LOCKED = 3  # refused: another run holds the archive
 
 
 def exit_status(error: BaseException) -> int:
-    return EXIT_USAGE if isinstance(error, (ConfigError, ArchiveNotFoundError)) else EXIT_SOME_FAILED
+    if isinstance(error, ArchiveLockedError):
+        return EXIT_LOCKED
+    return EXIT_USAGE if isinstance(error, (ConfigError, ArchiveNotFoundError, SearchError)) else EXIT_SOME_FAILED
 
 
 def fail(error: NewsarchiveError, *, debug: bool = False) -> NoReturn:
@@ -54,9 +58,7 @@ def print_json(data: Any) -> None:
 
 
 def when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return (datetime.fromtimestamp(ms / 1000, UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+    return beijing(ms)
 
 
 @contextmanager
