@@ -320,8 +320,8 @@ def test_real_corpus_articles_come_out_of_a_feed_byte_for_byte(server: FeedServe
 
 
 def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedServer, tmp_path: Path) -> None:
-    from newsarchive.beijing import beijing
     from newsarchive.pipeline import backoff_until
+    from newsarchive.times import beijing
 
     broken = server.add("/broken.xml", "down", status=404)
     archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,)))

@@ -15,13 +15,12 @@ import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from .beijing import beijing
 from .pipeline import backoff_until
 from .store.archive import Archive
 from .store.atomic import TMP_SUFFIX, AtomicBatch, write_if_changed
+from .times import beijing, iso
 
 HEALTH_JSON = "health.json"
 HEALTH_MD = "health.md"
@@ -72,13 +71,6 @@ class SourceHealth:
             if key == "stale":
                 data["failing"] = self.failing
         return data
-
-
-def iso(ms: int | None) -> str | None:
-    """ISO 8601 in UTC, to the second: 2026-06-01T12:00:00Z."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def usual_gap(seen_times: list[int]) -> int | None:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from .beijing import beijing
 from .errors import ConfigError, SourceError
 from .fetch import Fetcher
 from .index import FeedState
@@ -35,6 +34,7 @@ from .sources import Source
 from .store.archive import Archive
 from .store.damage import restore_from_copies, scan
 from .store.staging import StagedArticle
+from .times import beijing
 
 if TYPE_CHECKING:
     from .fulltext import FeedDraft, Need, Page

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand
 
 from .. import __version__
 from ..errors import NewsarchiveError
+from ..times import ZONE
 from . import output
 
 if TYPE_CHECKING:
@@ -25,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 ArchiveOption = Annotated[
@@ -46,9 +50,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logging.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors and what failed: no progress, tables or summaries.")
+    ] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     _state["debug"] = debug
+    if quiet:
+        output.set_quiet()
     if debug:
         import logging
 
@@ -63,7 +72,7 @@ def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | N
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to make an archive (created if missing).", file_okay=False)],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to make an archive (created if missing).", file_okay=False)],
     git: Annotated[bool, typer.Option("--git", help="Also make it a git repository, for `newsarchive publish`.")] = False,
 ) -> None:
     """Make DIR an archive: newsarchive.toml with the default outlets and an empty layout."""
@@ -122,7 +131,9 @@ def update(
 
 @app.command("import")
 def import_(
-    source: Annotated[Path, typer.Argument(help="A duty-machine archive folder (the one holding articles/).", file_okay=False)],
+    source: Annotated[
+        Path, typer.Argument(metavar="SRC", help="A duty-machine archive folder (the one holding articles/).", file_okay=False)
+    ],
     archive: ArchiveOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -167,7 +178,7 @@ def publish(
         for name in report.pushed:
             output.console.print(f"pushed to {name}")
         for name, error in report.failed:
-            output.console.print(f"not pushed to {name}: {error}", soft_wrap=True, markup=False, style="red")
+            output.alerts.print(f"not pushed to {name}: {error}", soft_wrap=True, markup=False, style="red")
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
 
 
@@ -228,7 +239,9 @@ def _day(value: str | None, *, end: bool) -> int | None:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help='Words or characters, all of which must match; quote a phrase: "一带一路".')],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help='Words or characters, all of which must match; quote a phrase: "一带一路".')
+    ],
     archive: ArchiveOption = None,
     source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Only this outlet.")] = None,
     since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Published on or after this day (YYYY-MM-DD).")] = None,
@@ -241,11 +254,13 @@ def search(
     if sort not in ("relevance", "date"):
         raise typer.BadParameter("--sort takes relevance or date")
     with _open(archive) as opened:
-        hits = opened.search(query, source=source, since_ms=_day(since, end=False), until_ms=_day(until, end=True), limit=limit, sort=sort)
+        since_ms, until_ms = _day(since, end=False), _day(until, end=True)
+        hits = opened.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+        total = opened.count_matches(query, source=source, since_ms=since_ms, until_ms=until_ms) if hits else 0
         if as_json:
-            output.print_json({"hits": [output.hit_json(hit) for hit in hits]})
+            output.print_json({"hits": [output.hit_json(hit) for hit in hits], "total": total})
         else:
-            output.print_hits(hits, opened.source_name)
+            output.print_hits(hits, total, opened.source_name)
 
 
 @app.command()
@@ -261,7 +276,7 @@ def serve(
 
 @app.command("build-site")
 def build_site(
-    out: Annotated[Path, typer.Argument(help="Folder for the site (made if missing).", file_okay=False)],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the site (made if missing).", file_okay=False)],
     archive: ArchiveOption = None,
     base_url: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional here
@@ -283,7 +298,7 @@ def build_site(
 
 @app.command()
 def bundle(
-    out: Annotated[Path, typer.Argument(help="The zip file to write.", dir_okay=False)],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="The zip file to write.", dir_okay=False)],
     archive: ArchiveOption = None,
     since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only articles published on or after this day.")] = None,
     as_json: JsonOption = False,
@@ -310,7 +325,7 @@ def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         output.print_json({"sources": [row.to_json() for row in rows]})
         return
-    output.console.print(output.health_table(rows))
+    output.print_health(rows)
 
 
 @app.command()
@@ -493,7 +508,7 @@ def export(
     import sys
 
     def skipped(path: str, reason: str) -> None:
-        output.console.print(f"[yellow]warning:[/yellow] {escape(path)}: {escape(reason)}; skipped", soft_wrap=True)
+        output.alerts.print(f"[yellow]warning:[/yellow] {escape(path)}: {escape(reason)}; skipped", soft_wrap=True)
 
     since_ms, target = _day(since, end=False), out or sys.stdout.buffer
     try:
@@ -523,8 +538,8 @@ def media(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The images kept in media/: statistics (the default), pruning those no article shows (a dry run unless --yes),
-    or reading older articles' images now."""
+    """Count the images kept in media/ (the default), prune those no article shows (a dry run unless --yes), or read
+    older articles' images now."""
     with _open(archive) as opened:
         if backfill is not None:
             read = opened.backfill_media(backfill)
@@ -586,7 +601,9 @@ def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
         for check in checks:
             mark = "[green]ok[/green]  " if check.ok else "[red]FIX[/red] "
             fix = f" [dim]→ {escape(check.fix)}[/dim]" if check.fix and not check.ok else ""
-            output.console.print(f"{mark}{escape(check.subject)}: {escape(check.detail)}{fix}", soft_wrap=True)
+            (output.console if check.ok else output.alerts).print(
+                f"{mark}{escape(check.subject)}: {escape(check.detail)}{fix}", soft_wrap=True
+            )
     raise typer.Exit(output.EXIT_OK if all(check.ok for check in checks) else output.EXIT_SOME_FAILED)
 
 
@@ -618,21 +635,21 @@ def takedowns(
     as_json: JsonOption = False,
 ) -> None:
     """List the articles the outlets removed (found gone by a recheck, confirmed on a later run), newest first."""
-    from ..web.pages import beijing_time
-
     with _open(archive) as opened:
         found = opened.takedowns(since_ms=_day(since, end=False))
     if as_json:
         output.print_json({"takedowns": [takedown.to_json() for takedown in found]})
         return
     for takedown in found:
-        when = beijing_time(takedown.confirmed_ms)[0]
+        when = output.when(takedown.confirmed_ms)
         output.console.print(f"{when}  {escape(takedown.path)}  {escape(takedown.title)}  ({escape(takedown.how)})", soft_wrap=True)
-    output.console.print(f"{len(found)} takedown{'s' * (len(found) != 1)}")
+    output.console.print(f"{len(found)} takedown{'s' * (len(found) != 1)}" + (f"; confirmed, {ZONE}" if found else ""))
 
 
 @app.command()
-def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo archive.", file_okay=False)] = Path("demo-archive")) -> None:
+def demo(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the demo archive.", file_okay=False)] = Path("demo-archive"),
+) -> None:
     """Archive the built-in sample outlets, served on 127.0.0.1, into DIR: nothing leaves this machine."""
     from ..demo import demo_archive, serve_samples
 
@@ -647,6 +664,19 @@ def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo arc
             f"read it: open {archive.root / 'site' / 'index.html'} ({site.written} files), or run `newsarchive serve -a {archive.root}`"
         )
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
+
+
+class _Command(TyperCommand):
+    """Usage written as command lines conventionally are: ``DIR`` for a required argument (typer writes ``{DIR}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece for piece in super().collect_usage_pieces(ctx)]
+
+
+for _info in app.registered_commands:  # every command: conventional usage, and its first whole sentence as its summary
+    _info.cls = _Command
+    _help = " ".join(inspect.getdoc(_info.callback).split("\n\n")[0].split())  # type: ignore[union-attr]
+    _info.short_help = _help.split(". ")[0].rstrip(".") + "."
 
 
 def main() -> None:

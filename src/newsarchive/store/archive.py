@@ -290,11 +290,22 @@ class Archive:
             raise ArchiveError(
                 f"{self.root / layout.SEARCH_DIR}: the search index cannot be read: {exc}", hint="run `newsarchive reindex` to rebuild it"
             ) from exc
-        terms = query_terms(query)
+        terms, rows = query_terms(query), self.index.articles_at(hit.path for hit in hits)
         unreadable: list[str] = []
-        found = [replace(hit, snippet=snippet(self._text_of(hit.path, unreadable) or "", terms)) for hit in hits]
+        found = [
+            replace(
+                hit,
+                snippet=snippet(self._text_of(hit.path, unreadable) or "", terms),
+                link=row.link if (row := rows.get(hit.path)) else None,
+            )
+            for hit in hits
+        ]
         _warn_unreadable(unreadable, "shown without a snippet")
         return found
+
+    def count_matches(self, query: str, *, source: str | None = None, since_ms: int | None = None, until_ms: int | None = None) -> int:
+        """How many articles match ``query`` in all (``search`` returns the best or newest ``limit`` of them)."""
+        return self.search_index.count(query, source=source, since_ms=since_ms, until_ms=until_ms)
 
     def _text_of(self, path: str, unreadable: list[str]) -> str | None:
         """The plain text of an article, or None (its path added to ``unreadable``) when its file cannot be read."""

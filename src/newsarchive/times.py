@@ -1,5 +1,5 @@
-"""Times as people read them: Beijing time (UTC+8), the one zone of all human output, as the outlets'
-readers and the duty-machine lists count days. Machine output (JSON, WARC, Atom) stays in UTC."""
+"""Times as shown: to people in Beijing time (UTC+8), the one zone of all human output, as the outlets' readers
+and the duty-machine lists count days; to programs (JSON) in milliseconds and ISO 8601 UTC."""
 
 from __future__ import annotations
 
@@ -15,3 +15,10 @@ def beijing(ms: int | None, *, named: bool = False) -> str:
         return "-"
     shown = datetime.fromtimestamp(ms / 1000, UTC).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
     return f"{shown} {ZONE}" if named else shown
+
+
+def iso(ms: int | None) -> str | None:
+    """ISO 8601 in UTC, to the second: 2026-06-01T12:00:00Z."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
