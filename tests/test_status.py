@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import typer.main
+from rich.cells import cell_len
 
 from newsarchive import Archive, ConfigError, Source, load_settings
+from newsarchive.cli import app
 from newsarchive.store.atomic import ArchiveLock
 
 from .conftest import FeedServer, item, rss, sources_file
@@ -145,3 +151,108 @@ def test_a_bad_option_is_blamed_not_the_configuration(tmp_path: Path) -> None:
     (tmp_path / "newsarchive.toml").write_text('[fetch]\nproxy = "ftp://x"\n')
     with pytest.raises(ConfigError, match=r"newsarchive.toml: fetch.proxy 'ftp://x' is not a proxy address"):
         load_settings(tmp_path)
+
+
+def test_help_usage_and_summaries_follow_conventions() -> None:
+    env = {**os.environ, "COLUMNS": "80"}
+    top = subprocess.run([sys.executable, "-m", "newsarchive", "-h"], capture_output=True, text=True, env=env, timeout=60)
+    assert top.returncode == 0 and "--quiet" in top.stdout, top.stderr
+    listed = top.stdout.split("Commands:", 1)[1]
+    assert "..." not in listed  # no summary cut short
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        summary = command.get_short_help_str(40)
+        assert summary.endswith(".") and summary[0].isupper() and " ".join(summary.split()[:3]) in " ".join(listed.split()), name
+    for command, usage in (("init", "DIR"), ("search", "QUERY"), ("import", "SRC"), ("build-site", "OUT"), ("demo", "[DIR]")):
+        result = subprocess.run([sys.executable, "-m", "newsarchive", command, "-h"], capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"Usage: newsarchive {command} [OPTIONS] {usage}\n"), result.stdout
+        assert "{" not in result.stdout.splitlines()[0]
+
+
+def test_off_a_terminal_lines_are_whole_and_each_outlet_is_reported_once(server: FeedServer, tmp_path: Path) -> None:
+    run("init", tmp_path)
+    long_path = "/" + "a-very-long-feed-path-" * 6 + ".xml"
+    bad = server.add(long_path, "gone", status=404)
+    sources = sources_file(tmp_path, {"good": [server.add("/good.xml", rss(item(1)))], "bad": [bad]})
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "80"}
+    command = [sys.executable, "-m", "newsarchive", "update", "--archive", str(tmp_path), "--sources", str(sources)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1, explain(result)
+    assert f"{bad}: HTTP 404 Not Found" in result.stderr, explain(result)  # one whole line, however wide
+    assert result.stderr.count("(good)") == 1 and result.stderr.count("(bad)") == 1 and "good:" not in result.stderr, explain(result)
+    # --quiet: only what failed, one line; nothing at all when all went well
+    quiet = subprocess.run([*command[:3], "--quiet", *command[3:]], capture_output=True, text=True, env=env, timeout=60)
+    assert quiet.returncode == 1 and quiet.stdout == "", explain(quiet)
+    assert quiet.stderr.splitlines() == [f"failed: bad: {bad}: HTTP 404 Not Found"], explain(quiet)
+    quiet = subprocess.run([*command[:3], "-q", *command[3:], "--only", "good"], capture_output=True, text=True, env=env, timeout=60)
+    assert quiet.returncode == 0 and quiet.stderr == "", explain(quiet)
+
+
+def test_sources_reads_at_any_width(server: FeedServer, tmp_path: Path) -> None:
+    run("init", tmp_path)
+    bad = server.add("/bad.xml", "gone", status=404)
+    config = tmp_path / "newsarchive.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f'\n[[sources]]\nname = "坏的新闻源"\nslug = "bad"\nfeeds = ["{bad}"]\n')
+    run("update", "--archive", tmp_path, "--only", "bad")
+    for width in (60, 100, 400):  # on a terminal of that width (a pseudo-terminal)
+        shown = re.sub(r"\x1b\[[0-9;]*m", "", on_terminal(["sources", "--archive", str(tmp_path)], width))
+        lines = [line.rstrip() for line in shown.splitlines()]
+        assert all(cell_len(line) <= width for line in lines), shown
+        assert "…" not in shown and "坏的新闻源 (bad)" in shown and "自由亚洲电台 (rfa)" in shown, shown
+        assert f"{bad}: HTTP 404 Not Found" in " ".join(line.strip() for line in lines), shown
+
+
+def on_terminal(args: list[str], width: int) -> str:
+    """What a command shows on a terminal of ``width`` columns (a pseudo-terminal; colours off)."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": str(width), "TERM": "xterm"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "newsarchive", *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env, close_fds=True
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert child.wait(timeout=60) == 0
+    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+def test_json_times_are_milliseconds_and_search_hits_carry_link_score_and_total(server: FeedServer, tmp_path: Path) -> None:
+    run("init", tmp_path)
+    feed = rss(*(item(n, title=f"上海新闻{n}") for n in range(1, 6)))
+    sources = sources_file(tmp_path, {"a": [server.add("/a.xml", feed)]})
+    run("update", "--archive", tmp_path, "--sources", sources)
+    result = run("search", "上海", "--archive", tmp_path, "--limit", "2", "--json")
+    assert result.returncode == 0, explain(result)
+    found = json.loads(result.stdout)
+    assert found["total"] == 5 and len(found["hits"]) == 2
+    for hit in found["hits"]:
+        assert hit["link"].startswith("https://news.example.org/zh/") and isinstance(hit["score"], float)
+        assert hit["published_at"].endswith("Z")
+    text = run("search", "上海", "--archive", tmp_path, "--limit", "2")
+    assert "2 of 5 matches; dates in Beijing time" in text.stderr, explain(text)
+
+    def decimals(data: object) -> list[int]:
+        if isinstance(data, float):
+            return [len(repr(data).split(".")[1])]
+        if isinstance(data, dict):
+            return [n for value in data.values() for n in decimals(value)]
+        if isinstance(data, list):
+            return [n for value in data for n in decimals(value)]
+        return []
+
+    for args in (("reindex",), ("import", tmp_path), ("build-site", tmp_path / "site"), ("bundle", tmp_path / "b.zip")):
+        result = run(*args, "--archive", tmp_path, "--json")
+        assert result.returncode == 0, explain(result)
+        data = json.loads(result.stdout)
+        assert "seconds" in data and max(decimals(data)) <= 3, (args, data)

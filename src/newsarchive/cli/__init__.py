@@ -681,7 +681,7 @@ for _info in app.registered_commands:  # every command: conventional usage, and 
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="newsarchive")  # also under python -m newsarchive
     except NewsarchiveError as error:
         output.fail(error, debug=_state["debug"])
     except KeyboardInterrupt:
