@@ -213,16 +213,28 @@ def run_(
 def schedule(
     archive: ArchiveOption = None,
     kind: Annotated[str, typer.Option("--print", metavar="cron|systemd|github", help="Which schedule to print.")] = "cron",
-    package: Annotated[str, typer.Option("--package", help="What the GitHub workflow installs with pip.")] = "newsarchive",
+    package: Annotated[
+        str | None,
+        typer.Option(
+            "--package", metavar="SPEC", help="What the GitHub workflow installs with pip (default: newsarchive as installed here)."
+        ),
+    ] = None,
 ) -> None:
     """Print a ready schedule that runs update + publish hourly: a crontab line, a systemd service and timer, or a GitHub
     Actions workflow (with a cache for the index and a keep-alive)."""
-    from ..publish.schedule import KINDS, render
+    from ..publish.schedule import KINDS, installed_requirement, only_here, render
 
     if kind not in KINDS:
         raise typer.BadParameter(f"--print takes one of {', '.join(KINDS)}")
     with _open(archive) as opened:
         print(render(kind, opened.root, package), end="")
+    if kind == "github" and only_here(requirement := package or installed_requirement()):
+        output.alerts.print(
+            f"[yellow]warning:[/yellow] the workflow installs {escape(requirement)}, which only this machine can reach (a"
+            " self-hosted runner); for GitHub's runners pass --package with an address they can reach, e.g."
+            " 'newsarchive @ git+https://github.com/you/newsarchive@main'",
+            soft_wrap=True,
+        )
 
 
 def _day(value: str | None, *, end: bool) -> int | None:

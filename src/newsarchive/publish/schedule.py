@@ -4,10 +4,15 @@ and timer, a GitHub Actions workflow. Text only: nothing is installed."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 KINDS = ("cron", "systemd", "github")
 
@@ -66,8 +71,61 @@ WantedBy=timers.target
 """
 
 
-def github(root: Path, package: str = "newsarchive") -> str:
+def _remote_of(folder: Path) -> str | None:
+    """``git+<address>@<commit>`` of a git checkout whose origin is on the network (a runner can clone it), else None."""
+    try:
+        found = [
+            subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+            for args in (["remote", "get-url", "origin"], ["rev-parse", "HEAD"])
+        ]
+    except (OSError, subprocess.SubprocessError):
+        return None
+    address, commit = found
+    if address.startswith("git@") and ":" in address:  # git@github.com:you/newsarchive.git, as pip wants it
+        address = "ssh://" + address.replace(":", "/", 1)
+    return f"git+{address}@{commit}" if address.startswith(("https://", "http://", "ssh://")) else None
+
+
+def requirement_from(direct_url: dict[str, Any] | None, version: str) -> str:
+    """The pip requirement that installs newsarchive as this copy was installed, from pip's record of it (PEP 610
+    ``direct_url.json``): from a package index (no record), a VCS at its commit, an archive's address, or a folder
+    (from its git origin when it has one on the network, else the folder itself)."""
+    if not direct_url:
+        return f"newsarchive=={version}"
+    url = str(direct_url["url"])
+    vcs = direct_url.get("vcs_info")
+    if vcs:
+        return f"newsarchive @ {vcs['vcs']}+{url}@{vcs['commit_id']}"
+    if "dir_info" in direct_url and url.startswith("file:"):
+        remote = _remote_of(Path(url2pathname(urlsplit(url).path)))
+        if remote:
+            return f"newsarchive @ {remote}"
+    return f"newsarchive @ {url}"
+
+
+def installed_requirement() -> str:
+    """How this running copy of newsarchive was installed, as a requirement pip understands."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        found = distribution("newsarchive")
+    except PackageNotFoundError:  # run from a source tree
+        from .. import __version__
+
+        return f"newsarchive=={__version__}"
+    record = found.read_text("direct_url.json")
+    return requirement_from(json.loads(record) if record else None, found.version)
+
+
+def only_here(requirement: str) -> bool:
+    """A requirement only this machine can install from (a local folder or file), not a GitHub runner."""
+    return " @ file:" in requirement
+
+
+def github(root: Path, package: str | None = None) -> str:
+    """The workflow; ``package`` is what pip installs (default: newsarchive as this copy was installed)."""
     del root
+    install = shlex.quote(package or installed_requirement())
     return f"""# .github/workflows/newsarchive.yml: update and publish every hour on GitHub Actions
 name: newsarchive
 on:
@@ -94,7 +152,9 @@ jobs:
           path: .newsarchive
           key: newsarchive-index-${{{{ github.run_id }}}}
           restore-keys: newsarchive-index-
-      - run: pip install {package}
+      - name: Install newsarchive
+        run: |
+          python -m pip install {install}
       - name: Update (exit 1 means some outlets failed; the rest is archived and published)
         run: newsarchive update || test $? -eq 1
       - name: Commit, push here and to the mirrors
@@ -111,7 +171,7 @@ jobs:
 """
 
 
-def render(kind: str, root: Path, package: str = "newsarchive") -> str:
+def render(kind: str, root: Path, package: str | None = None) -> str:
     if kind == "cron":
         return cron(root)
     if kind == "systemd":
