@@ -247,7 +247,6 @@ def print_history(history: History, name_of: Callable[[str], str]) -> None:
     out.print(f"[bold]{escape(row.title)}[/bold]  {escape(name_of(row.source))}  [dim]{escape(row.path)}[/dim]", soft_wrap=True)
     if row.link:
         out.print(row.link, markup=False, soft_wrap=True)
-    out.print(f"versions, first seen ({ZONE}):")
     for number, version in enumerate(history.versions, 1):
         size = f"{version.characters:,} characters" if version.error is None else f"[red]unreadable: {escape(version.error)}[/red]"
         label = "latest" if version.latest else escape(version.path)
@@ -260,6 +259,7 @@ def print_history(history: History, name_of: Callable[[str], str]) -> None:
             out.print(Text("  title: ").append_text(segments_text(diff.title, markers=markers)), soft_wrap=True)
         for paragraph in diff.paragraphs:
             out.print(Text("  ").append_text(segments_text(paragraph, markers=markers)), soft_wrap=True)
+    console.print(f"{len(history.versions)} version{'s' * (len(history.versions) != 1)}, by when each was first seen ({ZONE})")
 
 
 def print_check(report: CheckReport) -> None:
@@ -269,7 +269,7 @@ def print_check(report: CheckReport) -> None:
         if finding.repaired:
             console.print(f"[green]repaired:[/green] {where}; {escape(finding.repaired)}", soft_wrap=True)
         else:
-            console.print(f"[red]wrong:[/red] {where}", soft_wrap=True)
+            alerts.print(f"[red]wrong:[/red] {where}", soft_wrap=True)  # shown even with --quiet
     counts = ", ".join(f"{count:,} {what.replace('_', ' ')}" for what, count in report.checked.items())
     wrong = sum(1 for finding in report.findings if finding.repaired is None)
     repaired = len(report.findings) - wrong
