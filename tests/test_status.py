@@ -241,6 +241,8 @@ def test_json_times_are_milliseconds_and_search_hits_carry_link_score_and_total(
         assert hit["published_at"].endswith("Z")
     text = run("search", "上海", "--archive", tmp_path, "--limit", "2")
     assert "2 of 5 matches; dates in Beijing time" in text.stderr, explain(text)
+    history = json.loads(run("history", found["hits"][0]["path"], "--archive", tmp_path, "--json").stdout)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", history["versions"][0]["seen_at"]), history  # as every _at field
 
     def decimals(data: object) -> list[int]:
         if isinstance(data, float):

@@ -38,6 +38,7 @@ ArchiveOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+DAY = f"YYYY-MM-DD, {ZONE}"  # how --since and --until take a day
 _state = {"debug": False}
 
 
@@ -256,8 +257,8 @@ def search(
     ],
     archive: ArchiveOption = None,
     source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Only this outlet.")] = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Published on or after this day (YYYY-MM-DD).")] = None,
-    until: Annotated[str | None, typer.Option("--until", metavar="DATE", help="Published on or before this day (YYYY-MM-DD).")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help=f"Published on or after this day ({DAY}).")] = None,
+    until: Annotated[str | None, typer.Option("--until", metavar="DATE", help=f"Published on or before this day ({DAY}).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Hits to show.")] = 20,
     sort: Annotated[str, typer.Option("--sort", metavar="relevance|date", help="Best matches first, or newest first.")] = "relevance",
     as_json: JsonOption = False,
@@ -312,7 +313,9 @@ def build_site(
 def bundle(
     out: Annotated[Path, typer.Argument(metavar="OUT", help="The zip file to write.", dir_okay=False)],
     archive: ArchiveOption = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only articles published on or after this day.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DATE", help=f"Only articles published on or after this day ({DAY}).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write one zip for reading offline: the static site with its search, and the raw archive."""
@@ -506,7 +509,9 @@ def export(
     archive: ArchiveOption = None,
     format_: Annotated[str, typer.Option("--format", metavar="jsonl|parquet", help="JSON Lines (one object a line) or Parquet.")] = "jsonl",
     source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Only this outlet.")] = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only articles published on or after this day.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DATE", help=f"Only articles published on or after this day ({DAY}).")
+    ] = None,
     out: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional here
         typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (complete or not at all) instead of stdout.", dir_okay=False),
@@ -643,7 +648,10 @@ def history(
 @app.command()
 def takedowns(
     archive: ArchiveOption = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only takedowns confirmed on or after this day.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help=f"Only takedowns confirmed on or after this day ({DAY})."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the articles the outlets removed (found gone by a recheck, confirmed on a later run), newest first."""
