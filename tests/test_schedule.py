@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from newsarchive.publish.schedule import only_here, requirement_from
+
 from .conftest import FeedServer, item, rss, sources_file
 from .test_cli import explain, run
 
@@ -33,6 +35,16 @@ def test_cron_systemd_and_github(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "cron, systemd, github" in bad.stderr, explain(bad)
 
 
+def test_the_workflow_installs_newsarchive_as_this_copy_was_installed() -> None:
+    assert requirement_from(None, "0.1.0") == "newsarchive==0.1.0"  # from a package index
+    git = {"url": "https://github.com/you/newsarchive", "vcs_info": {"vcs": "git", "commit_id": "0123abc", "requested_revision": "main"}}
+    assert requirement_from(git, "0.1.0") == "newsarchive @ git+https://github.com/you/newsarchive@0123abc"
+    wheel = {"url": "https://example.invalid/newsarchive-0.1.0-py3-none-any.whl", "archive_info": {}}
+    assert requirement_from(wheel, "0.1.0") == "newsarchive @ https://example.invalid/newsarchive-0.1.0-py3-none-any.whl"
+    folder = requirement_from({"url": "file:///src/newsarchive", "dir_info": {"editable": True}}, "0.1.0")
+    assert folder == "newsarchive @ file:///src/newsarchive" and only_here(folder) and not only_here("newsarchive==0.1.0")
+
+
 def test_the_github_workflow_runs_as_written(server: FeedServer, tmp_path: Path) -> None:
     """The workflow's steps in order, as a runner would run them, in a clean virtual environment against loopback
     feeds: checkout is a clone of the archive's repository, setup-python is that environment, the cache has nothing
@@ -50,7 +62,7 @@ def test_the_github_workflow_runs_as_written(server: FeedServer, tmp_path: Path)
     git(["git", "-C", str(archive), "push", "-q", str(mirror), "HEAD:main"])
 
     printed = run("schedule", "--print", "github", "--archive", archive)  # installs newsarchive as this copy was installed
-    assert printed.returncode == 0, explain(printed)
+    assert printed.returncode == 0 and "only this machine can reach" in printed.stderr, explain(printed)  # a folder here
     steps = yaml.safe_load(printed.stdout)["jobs"]["update"]["steps"]
     python = clean_environment(tmp_path / "venv")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "GIT_"))}

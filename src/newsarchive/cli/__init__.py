@@ -227,9 +227,10 @@ def schedule(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"--print takes one of {', '.join(KINDS)}")
+    requirement = (package or installed_requirement()) if kind == "github" else None
     with _open(archive) as opened:
-        print(render(kind, opened.root, package), end="")
-    if kind == "github" and only_here(requirement := package or installed_requirement()):
+        print(render(kind, opened.root, requirement), end="")
+    if requirement and only_here(requirement):
         output.alerts.print(
             f"[yellow]warning:[/yellow] the workflow installs {escape(requirement)}, which only this machine can reach (a"
             " self-hosted runner); for GitHub's runners pass --package with an address they can reach, e.g."

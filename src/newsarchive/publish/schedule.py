@@ -7,12 +7,9 @@ import hashlib
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 KINDS = ("cron", "systemd", "github")
 
@@ -71,35 +68,16 @@ WantedBy=timers.target
 """
 
 
-def _remote_of(folder: Path) -> str | None:
-    """``git+<address>@<commit>`` of a git checkout whose origin is on the network (a runner can clone it), else None."""
-    try:
-        found = [
-            subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-            for args in (["remote", "get-url", "origin"], ["rev-parse", "HEAD"])
-        ]
-    except (OSError, subprocess.SubprocessError):
-        return None
-    address, commit = found
-    if address.startswith("git@") and ":" in address:  # git@github.com:you/newsarchive.git, as pip wants it
-        address = "ssh://" + address.replace(":", "/", 1)
-    return f"git+{address}@{commit}" if address.startswith(("https://", "http://", "ssh://")) else None
-
-
 def requirement_from(direct_url: dict[str, Any] | None, version: str) -> str:
     """The pip requirement that installs newsarchive as this copy was installed, from pip's record of it (PEP 610
-    ``direct_url.json``): from a package index (no record), a VCS at its commit, an archive's address, or a folder
-    (from its git origin when it has one on the network, else the folder itself)."""
+    ``direct_url.json``): from a package index (no record), a VCS at the same commit, an archive's or a folder's
+    address. (Not a folder's git origin: its commit may never have been pushed.)"""
     if not direct_url:
         return f"newsarchive=={version}"
     url = str(direct_url["url"])
     vcs = direct_url.get("vcs_info")
     if vcs:
         return f"newsarchive @ {vcs['vcs']}+{url}@{vcs['commit_id']}"
-    if "dir_info" in direct_url and url.startswith("file:"):
-        remote = _remote_of(Path(url2pathname(urlsplit(url).path)))
-        if remote:
-            return f"newsarchive @ {remote}"
     return f"newsarchive @ {url}"
 
 
