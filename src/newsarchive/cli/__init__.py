@@ -694,10 +694,23 @@ class _Command(TyperCommand):
         return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece for piece in super().collect_usage_pieces(ctx)]
 
 
-for _info in app.registered_commands:  # every command: conventional usage, and its first whole sentence as its summary
-    _info.cls = _Command
-    _help = " ".join(inspect.getdoc(_info.callback).split("\n\n")[0].split())  # type: ignore[union-attr]
-    _info.short_help = _help.split(". ")[0].rstrip(".") + "."
+def _summary(help_text: str) -> str:
+    """The first whole sentence of a help text: what the list of commands shows (else cut at 45 characters)."""
+    return " ".join(help_text.split("\n\n")[0].split()).split(". ")[0].rstrip(".") + "."
+
+
+def _follow_conventions(group: typer.Typer) -> None:
+    """Every command: conventional usage, and its first whole sentence as its summary; the same in sub-groups."""
+    for command in group.registered_commands:
+        command.cls = _Command
+        command.short_help = _summary(inspect.getdoc(command.callback) or "")
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            sub.short_help = _summary(str(sub.typer_instance.info.help))
+            _follow_conventions(sub.typer_instance)
+
+
+_follow_conventions(app)
 
 
 def main() -> None:
