@@ -344,6 +344,17 @@ def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedSe
     assert back.sources[0].new == 1 and archive.index.feed_state(broken).failures == 0  # type: ignore[union-attr]
 
 
+def test_an_outlet_waiting_for_its_turn_after_failing_is_still_failed(server: FeedServer, tmp_path: Path) -> None:
+    broken = server.add("/broken.xml", "down", status=404)
+    archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,), every=86400.0))
+    assert update(archive, clock=lambda: 1_800_000_000.0).sources[0].error
+    hits = server.routes["/broken.xml"].hits
+    waiting = update(archive, clock=lambda: 1_800_003_600.0)  # an hour later: not its turn, not fetched, still failed
+    assert server.routes["/broken.xml"].hits == hits
+    assert [report.slug for report in waiting.failed] == ["bad"] and "HTTP 404" in str(waiting.sources[0].error)
+    assert "tried again after" in str(waiting.sources[0].error) and "Beijing time" in str(waiting.sources[0].error)
+
+
 def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_path: Path) -> None:
     broken = server.add("/broken.xml", "down", status=404)
     archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,)))

@@ -301,8 +301,11 @@ async def update_async(
     sources = select_sources(archive.settings.sources, only)
     run_started_ms = int(clock() * 1000)
     states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
+    waiting: list[SourceReport] = []
     if not only:  # outlets fetched less often than each run wait for their turn; naming them fetches them now
-        sources = [s for s in sources if s.slug in refetch or due_again_ms(s, states, run_started_ms) is None]  # damage cannot wait
+        due = {s.slug: None if s.slug in refetch else due_again_ms(s, states, run_started_ms) for s in sources}  # damage cannot wait
+        waiting = [report for source in sources if (report := _still_failing(source, states, due[source.slug]))]
+        sources = [source for source in sources if due[source.slug] is None]
     warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
     async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
         run = _Run(archive, fetcher, clock, backoff=not only, refetch=refetch)  # naming outlets means: try them now
@@ -326,7 +329,16 @@ async def update_async(
             run.close()
             if warc is not None:
                 warc.close()
-    return UpdateReport(sources=tuple(reports), seconds=time.monotonic() - started)
+    return UpdateReport(sources=(*reports, *waiting), seconds=time.monotonic() - started)
+
+
+def _still_failing(source: Source, states: Mapping[str, FeedState], due_ms: int | None) -> SourceReport | None:
+    """An outlet waiting for its turn (``every``) whose feeds all failed last time: failed still, not quietly fine."""
+    feeds = [states.get(url) for url in source.feeds]
+    if due_ms is None or not feeds or not all(state and state.failures for state in feeds):
+        return None
+    last = "; ".join(state.last_error or f"{state.url}: failed" for state in feeds if state)
+    return SourceReport(slug=source.slug, name=source.name, error=f"{last} (tried again after {beijing(due_ms, named=True)})")
 
 
 async def _rechecks(archive: Archive, fetcher: Fetcher, now_ms: int, *, every: bool) -> None:
