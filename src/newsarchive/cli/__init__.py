@@ -270,11 +270,11 @@ def search(
     with _open(archive) as opened:
         since_ms, until_ms = _day(since, end=False), _day(until, end=True)
         hits = opened.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
-        total = opened.count_matches(query, source=source, since_ms=since_ms, until_ms=until_ms) if hits else 0
         if as_json:
+            total = opened.count_matches(query, source=source, since_ms=since_ms, until_ms=until_ms) if hits else 0
             output.print_json({"hits": [output.hit_json(hit) for hit in hits], "total": total})
         else:
-            output.print_hits(hits, total, opened.source_name)
+            output.print_hits(hits, opened.source_name)
 
 
 @app.command()

@@ -222,18 +222,16 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
-def print_hits(hits: list[Hit], total: int, name_of: Callable[[str], str]) -> None:
-    """Search hits on stdout (they are the command's data), matches in bold; how many on stderr."""
+def print_hits(hits: list[Hit], name_of: Callable[[str], str]) -> None:
+    """Search hits on stdout (they are the command's data), matches in bold; dates in Beijing time, +08:00."""
     out = _console(stderr=False)
-    for hit in hits:
-        out.print(f"{when(hit.pub_ms)}  {escape(name_of(hit.source))}  [bold]{escape(hit.title)}[/bold]  [dim]{escape(hit.path)}[/dim]")
-        marked = escape(hit.snippet).replace("【", "[reverse]").replace("】", "[/reverse]")
-        out.print(f"    {marked}", soft_wrap=True)
     if not hits:
         console.print("no matches")
-    else:
-        shown = f"{len(hits)} of {total:,}" if total > len(hits) else f"{total:,}"
-        console.print(f"{shown} match{'es' * (total != 1)}; dates in {ZONE}")
+    for hit in hits:
+        date = f"{when(hit.pub_ms)}+08:00"
+        out.print(f"{date}  {escape(name_of(hit.source))}  [bold]{escape(hit.title)}[/bold]  [dim]{escape(hit.path)}[/dim]")
+        marked = escape(hit.snippet).replace("【", "[reverse]").replace("】", "[/reverse]")
+        out.print(f"    {marked}", soft_wrap=True)
 
 
 def print_history(history: History, name_of: Callable[[str], str]) -> None:
