@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import SearchError
+from ..errors import SearchError, StorageError
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _WORD = "0-9a-z\u00c0-\u024f"
@@ -113,6 +113,15 @@ class Hit:
     snippet: str = ""  # filled from the article file: each match between 【 and 】
 
 
+class SearchIndexError(StorageError, ValueError):
+    """The search index cannot be read or written: damaged, or its files unreadable. It is derived data."""
+
+    hint = "run `newsarchive reindex` to rebuild the search index from the archive's files"
+
+    def __init__(self, path: Path | str, error: Exception) -> None:
+        super().__init__(f"{path}: the search index cannot be used: {error}", path=path)
+
+
 class SearchIndex:
     def __init__(self, path: Path, *, writer_memory: int = WRITER_MEMORY) -> None:
         import tantivy
@@ -126,8 +135,12 @@ class SearchIndex:
         builder.add_text_field("uni", tokenizer_name="whitespace", index_option="freq")
         builder.add_text_field("bi", tokenizer_name="whitespace", index_option="position")
         self.schema = builder.build()
-        path.mkdir(parents=True, exist_ok=True)
-        self.index = tantivy.Index(self.schema, path=str(path))
+        self.path = path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self.index = tantivy.Index(self.schema, path=str(path))
+        except (ValueError, OSError) as exc:  # tantivy raises ValueError for damaged files
+            raise SearchIndexError(path, exc) from exc
         self._writer: Any = None
         self._writer_memory = writer_memory
         self._newest: tuple[tuple[int, int], int | None] | None = None  # (documents, segments) -> newest pub_ms
@@ -172,6 +185,12 @@ class SearchIndex:
     ) -> list[Hit]:
         """Hits for ``query`` (all terms must match; quote a term to keep its spaces), best first, or
         newest first with ``sort="date"``."""
+        try:
+            return self._search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+        except (ValueError, OSError) as exc:  # tantivy raises ValueError ("Data corrupted") for damaged files
+            raise SearchIndexError(self.path, exc) from exc
+
+    def _search(self, query: str, *, source: str | None, since_ms: int | None, until_ms: int | None, limit: int, sort: str) -> list[Hit]:
         tantivy = self._tantivy
         terms = query_terms(query)
         term_runs = [run for term in terms for run in runs(term)]
