@@ -271,7 +271,7 @@ class _Run:
             except StorageError:  # a full or failing disk fails every outlet: the run stops with one error
                 raise
             except OSError as exc:
-                report = replace(report, error=f"cannot write the archive: {exc}")
+                report = replace(report, error=f"cannot write the archive: {StorageError.from_os_error(exc)}")
             except Exception as exc:  # the other outlets go on; the journal repairs this one
                 log.warning("%s: storing failed", source.slug, exc_info=True)
                 report = replace(report, error=f"storing failed: unexpected {type(exc).__name__}: {exc}")

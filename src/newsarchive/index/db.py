@@ -176,7 +176,7 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
     def check_readable(self) -> None:
         """Raise IndexDatabaseError when a page of the index is damaged (PRAGMA quick_check: every page read once,
         about 0.3 s for 300,000 articles), so that a run stops before it fetches rather than after."""
-        problems = [str(row[0]) for row in self.db.execute("PRAGMA quick_check(3)")]
+        problems = [" ".join(str(row[0]).split()) for row in self.db.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             raise translate(self.path, sqlite3.DatabaseError("; ".join(problems)), code=sqlite3.SQLITE_CORRUPT)
 

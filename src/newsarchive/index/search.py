@@ -114,12 +114,20 @@ class Hit:
 
 
 class SearchIndexError(StorageError, ValueError):
-    """The search index cannot be read or written: damaged, or its files unreadable. It is derived data."""
+    """The search index cannot be read or written: damaged, its files unreadable, or on a read-only file system
+    (tantivy writes a lock file even to read). It is derived data. This is the one place of its message. A ValueError
+    too, as tantivy's own errors are, so that code rebuilding a damaged search index catches both alike."""
 
     hint = "run `newsarchive reindex` to rebuild the search index from the archive's files"
 
     def __init__(self, path: Path | str, error: Exception) -> None:
-        super().__init__(f"{path}: the search index cannot be used: {error}", path=path)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        read_only = "ReadOnlyFilesystem" in reason or "PermissionDenied" in reason or isinstance(error, PermissionError)
+        super().__init__(
+            f"{path}: the search index cannot be {'opened without writing to it' if read_only else 'used'}: {reason}",
+            path=path,
+            hint="search a copy on a writable disk, or the static site (`newsarchive build-site`)" if read_only else None,
+        )
 
 
 class SearchIndex:

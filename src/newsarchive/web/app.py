@@ -11,8 +11,10 @@ import errno
 import logging
 import queue
 import re
+import signal
 import socket
 import socketserver
+import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +57,14 @@ class Reader:
             return self._answer(pages, target)
         finally:
             self._idle.put(pages)
+
+    def close(self) -> None:
+        """Close the idle pages' index connections (SQLite then removes the WAL files it made to read)."""
+        while True:
+            try:
+                self._idle.get_nowait().archive.close()
+            except queue.Empty:
+                return
 
     def _answer(self, pages: Pages, target: str) -> tuple[int, str, bytes]:
         parts = urlsplit(target)
@@ -168,8 +178,13 @@ def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> 
             if with_body:
                 self.wfile.write(body)
 
+    class Server(NoLookupHTTPServer):
+        def server_close(self) -> None:
+            super().server_close()
+            reader.close()
+
     try:
-        return NoLookupHTTPServer((host, port), Handler)
+        return Server((host, port), Handler)
     except OSError as exc:  # socket.gaierror too: a host name that does not resolve
         raise _bind_error(host, port, exc) from exc
 
@@ -196,6 +211,8 @@ def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, *, on_rea
     address = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_address[1]}/"
     if on_ready:
         on_ready(address)
+    if threading.current_thread() is threading.main_thread():  # stopped by a service manager: as by Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
