@@ -387,6 +387,6 @@ def update(
         archive.sync_search(restored=restored)  # so that what this run stored (and restored) is searchable when it ends
         try:
             write_health(archive, int(clock() * 1000))
-        except OSError as exc:  # derived files: the next run writes them again; they must not fail this one
+        except (OSError, StorageError) as exc:  # derived files: the next run writes them again; they must not fail this one
             log.warning("health.json and health.md could not be written (the next run tries again): %s", exc)
         return report
