@@ -208,6 +208,9 @@ CASES = {
     "export under a file": Case(plain, ("export", "-a", "{archive}", "-o", "{file}/out.jsonl"), 2, "{file}/out.jsonl"),
     "build-site to an impossible path": Case(plain, ("build-site", "/proc/none", "-a", "{archive}"), (1, 2), "/proc/none"),
     "bundle to an impossible path": Case(plain, ("bundle", "/proc/none/x.zip", "-a", "{archive}"), (1, 2), "/proc/none"),
+    "opml export to an impossible path": Case(
+        plain, ("opml", "export", "-a", "{archive}", "-o", "/proc/none/x.opml"), (1, 2), "/proc/none"
+    ),
     "import from a file": Case(plain, ("import", "{file}", "-a", "{archive}"), 2, "{file}"),
     "update, a file for an outlet's folder": Case(
         file_for_folder, ("update", "-a", "{archive}", "--sources", "{fresh}", "--only", "fresh"), 1, "{archive}/articles/fresh"
@@ -217,6 +220,9 @@ CASES = {
     ),
     "search, a file for .newsarchive": Case(file_for_hidden_folder, ("search", "第1条", "-a", "{archive}"), 1, "{archive}/.newsarchive"),
     "update on a read-only disk": Case(read_only_disk, ("update", "-a", "{archive}", "--sources", "{fresh}"), 1, "{archive}/.newsarchive"),
+    "remove on a read-only disk": Case(read_only_disk, ("remove", "rfi", "-a", "{archive}"), 1, "{archive}/"),
+    "add on a read-only disk": Case(read_only_disk, ("add", "{feed}", "-a", "{archive}"), 1, "{archive}/"),
+    "save on a full disk": Case(full_disk, ("save", "{feed}", "-a", "{archive}"), 1, "{archive}/.newsarchive"),
     "reindex on a read-only disk": Case(read_only_disk, ("reindex", "-a", "{archive}"), 1, "{archive}/.newsarchive"),
     "update on a full disk": Case(full_disk, ("update", "-a", "{archive}", "--sources", "{fresh}"), 1, "{archive}/.newsarchive"),
     "update on a nearly full disk": Case(nearly_full_disk, ("update", "-a", "{archive}", "--sources", "{fresh}"), 1, "{archive}/"),
@@ -251,7 +257,7 @@ CASES = {
 def test_every_failure_is_one_line_naming_where(name: str, template: Path, fresh_sources: Path, feeds: FeedServer, tmp_path: Path) -> None:
     case = CASES[name]
     with contextlib.ExitStack() as stack:
-        values = {"fresh": str(fresh_sources), **case.setup(template, tmp_path, stack)}
+        values = {"fresh": str(fresh_sources), "feed": feeds.base + "/fresh.xml", **case.setup(template, tmp_path, stack)}
         hits = sum(route.hits for route in feeds.routes.values())
         result = run(*(arg.format(**values) for arg in case.args), timeout=30)
         fetched = sum(route.hits for route in feeds.routes.values()) - hits
@@ -282,6 +288,7 @@ READ_ONLY = (
     ("export",),
     ("takedowns",),
     ("media", "--stats"),
+    ("opml", "export"),
 )
 
 

@@ -464,7 +464,7 @@ def opml_export(
 
     from ..outlets import render_opml
 
-    with _open(archive) as opened:
+    with _open(archive, read_only=True) as opened:
         data = render_opml(opened.settings.sources, opened.settings.title)
     if out is None:
         sys.stdout.buffer.write(data)
