@@ -244,6 +244,8 @@ CASES = {
     "takedowns, damaged index": Case(damaged_index, ("takedowns", "-a", "{archive}"), 1, "{index}"),
     "media, damaged index": Case(damaged_index, ("media", "--stats", "-a", "{archive}"), 1, "{index}"),
     "build-site, damaged index": Case(damaged_index, ("build-site", "{archive}/../site", "-a", "{archive}"), 1, "{index}"),
+    "check, damaged index": Case(damaged_index, ("check", "-a", "{archive}"), 1, "{index}"),
+    "check on a full disk": Case(full_disk, ("check", "-a", "{archive}"), (0, 1), None),
     "reindex, damaged index": Case(damaged_index, ("reindex", "-a", "{archive}"), 0, None),
     # a damaged search index is derived data: one line naming it, or (once it rebuilds itself) hits
     "search, damaged search index": Case(damaged_search_index, ("search", "第1条", "-a", "{archive}"), (0, 1), "{search}"),
@@ -289,6 +291,7 @@ READ_ONLY = (
     ("takedowns",),
     ("media", "--stats"),
     ("opml", "export"),
+    ("check",),
 )
 
 
@@ -304,7 +307,7 @@ def tree(root: Path) -> dict[str, tuple[int, int, str]]:
 def check_read_only_commands(archive: Path, *, search: bool = True) -> None:
     for args in READ_ONLY:
         result = run(*args, "-a", archive)
-        if args[0] == "search" and not search:
+        if args[0] in ("search", "check") and not search:  # they read the search index
             assert result.returncode == 1 and "read-only file system" in result.stderr.lower(), explain(result)
             assert str(archive / ".newsarchive" / "search") in result.stderr, explain(result)
             continue
@@ -334,7 +337,8 @@ def test_read_only_commands_write_nothing(template: Path, tmp_path: Path) -> Non
 
 
 def test_read_only_commands_work_on_a_read_only_file_system(template: Path, tmp_path: Path) -> None:
-    """All but search, whose library (tantivy) writes a lock file even to read: it says so in one line."""
+    """All but search and check, which read the search index, whose library (tantivy) writes a lock file even to
+    read: they say so in one line."""
     archive = copy(template, tmp_path)
     with read_only_view(archive, tmp_path / "view") as view:
         check_read_only_commands(view, search=False)

@@ -567,7 +567,7 @@ def check(
 ) -> None:
     """Check the whole archive against its index and back: every article file and revision, the lists, images, WARC
     files and the search index. Exit status 1 when something is wrong (with --repair: still wrong after repairing)."""
-    with _open(archive) as opened:
+    with _open(archive, read_only=not repair) as opened:
         report = opened.check(repair=repair)
     if as_json:
         output.print_json(report.to_json())
