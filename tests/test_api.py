@@ -31,6 +31,7 @@ def test_public_names_are_pinned() -> None:
         "Source",
         "SourceError",
         "SourceReport",
+        "StorageError",
         "UpdateReport",
         "__version__",
         "load_settings",

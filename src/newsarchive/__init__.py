@@ -39,6 +39,7 @@ _EXPORTS = {
     "Source": "newsarchive.sources",
     "SourceError": "newsarchive.errors",
     "SourceReport": "newsarchive.models",
+    "StorageError": "newsarchive.errors",
     "UpdateReport": "newsarchive.models",
     "load_settings": "newsarchive.config",
 }
@@ -63,6 +64,7 @@ __all__ = [
     "Source",
     "SourceError",
     "SourceReport",
+    "StorageError",
     "UpdateReport",
     "__version__",
     "load_settings",
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
         PublishError,
         SearchError,
         SourceError,
+        StorageError,
     )
     from .index import ArticleRow
     from .models import Article, ImportReport, SourceReport, UpdateReport

@@ -13,6 +13,7 @@ sqlite3) are translated where those libraries are called and chained with
         ArchiveNotFoundError    no archive here
         ArchiveLockedError      another run holds the lock
         ArticleFileError        .path, .line: a malformed article file
+        StorageError            .path: the disk or a file failed (full, read-only, not allowed, damaged)
       SourceError               .slug, .url: one outlet failed; the others go on
         FetchError              .status, .attempts
         FeedError               the feed could not be parsed
@@ -22,6 +23,8 @@ sqlite3) are translated where those libraries are called and chained with
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 
@@ -64,6 +67,38 @@ class ArticleFileError(ArchiveError):
         self.path = Path(path)
         self.line = line
         self.reason = reason
+
+
+class StorageError(ArchiveError):
+    """The archive's disk or one of its files failed: full, read-only, not allowed, a file where a folder should be,
+    or damaged. ``from_os_error`` turns an OSError into one, naming the path and what to do."""
+
+    hint = "check the path and the disk, then run again; a run cut short is completed by the next one"
+
+    def __init__(self, message: str, *, path: Path | str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = None if path is None else Path(path)
+
+    @classmethod
+    def from_os_error(cls, error: OSError, path: Path | str | None = None) -> StorageError:
+        """``error`` as one line naming the path (``path``, or the one the error carries) and a hint for its kind."""
+        where = os.fspath(path) if path is not None else error.filename
+        reason = error.strerror or str(error)
+        hint = _OS_HINTS.get(error.errno or 0)
+        return cls(f"{where}: {reason}" if where else reason, path=where, hint=hint)
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free space on that disk, then run again; a run cut short is completed by the next one",
+    errno.EDQUOT: "free space within your disk quota, then run again; a run cut short is completed by the next one",
+    errno.EROFS: "that file system is read-only: mount it writable, or give a folder on another one",
+    errno.EACCES: "check the permissions of that path: the user running newsarchive must be able to read and write it",
+    errno.EPERM: "check the permissions of that path: the user running newsarchive must be able to read and write it",
+    errno.ENOTDIR: "a file stands where a folder is needed: move it away, or give another path",
+    errno.EISDIR: "a folder stands where a file is needed: move it away, or give another path",
+    errno.ENOENT: "a folder on that path does not exist or cannot be made there: check the path",
+    errno.EIO: "the disk reported an input/output error: check it (dmesg, fsck), then run again",
+}
 
 
 class SourceError(NewsarchiveError):
@@ -117,4 +152,5 @@ __all__ = [
     "PublishError",
     "SearchError",
     "SourceError",
+    "StorageError",
 ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import ConfigError, SourceError
+from .errors import ConfigError, SourceError, StorageError
 from .fetch import Fetcher
 from .index import FeedState
 from .index.summaries import Summary
@@ -180,6 +180,8 @@ class _Run:
             articles, warnings = await self.run_in(
                 executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, root, source.max_items
             )
+        except StorageError:  # the archive's disk failed, not this feed: the run stops, saying where and what to do
+            raise
         except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
             message = str(exc) if isinstance(exc, SourceError) else f"{url}: unexpected {type(exc).__name__}: {exc}"
             if not isinstance(exc, SourceError):
@@ -215,6 +217,8 @@ class _Run:
                 outcome.articles, warnings, outcome.summaries = await self.run_in(
                     self.workers.for_size(size), finish_feed, draft, pages, str(self.archive.root), source.slug, source.fulltext_selector
                 )
+            except StorageError:
+                raise
             except Exception as exc:  # this feed's failure; its bytes are read again next run
                 log.warning("%s: full text failed", outcome.url, exc_info=True)
                 outcome.error = f"{outcome.url}: full text failed: unexpected {type(exc).__name__}: {exc}"
@@ -255,8 +259,10 @@ class _Run:
             warnings += [error if o.backing_off else f"dead feed among live ones: {error}" for o in outcomes if (error := o.error)]
             try:
                 applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms)
+            except StorageError:  # a full or failing disk fails every outlet: the run stops with one error
+                raise
             except OSError as exc:
-                report = replace(report, error=f"cannot write the archive: {exc}")
+                report = replace(report, error=f"cannot write the archive: {StorageError.from_os_error(exc)}")
             except Exception as exc:  # the other outlets go on; the journal repairs this one
                 log.warning("%s: storing failed", source.slug, exc_info=True)
                 report = replace(report, error=f"storing failed: unexpected {type(exc).__name__}: {exc}")
@@ -372,6 +378,7 @@ def update(
     from .health import write_health  # health imports this module (backoff_until)
 
     with archive.lock():
+        archive.index.check_readable()  # before fetching anything: a damaged index would fail the run after it
         archive.recover()
         damages = scan(archive)  # files missing or changed: restored from a copy, else from the feed (store/damage.py)
         restored = {path: f"restored from {how}" for path, how in restore_from_copies(archive, damages).items()}
@@ -383,6 +390,6 @@ def update(
         archive.sync_search(restored=restored)  # so that what this run stored (and restored) is searchable when it ends
         try:
             write_health(archive, int(clock() * 1000))
-        except OSError as exc:  # derived files: the next run writes them again; they must not fail this one
+        except (OSError, StorageError) as exc:  # derived files: the next run writes them again; they must not fail this one
             log.warning("health.json and health.md could not be written (the next run tries again): %s", exc)
         return report

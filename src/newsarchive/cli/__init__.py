@@ -12,7 +12,7 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 from .. import __version__
-from ..errors import NewsarchiveError
+from ..errors import NewsarchiveError, StorageError
 from ..times import ZONE
 from . import output
 
@@ -63,12 +63,15 @@ def _main(
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(relativeCreated)6.0f ms %(name)s: %(message)s")
+    else:
+        output.log_warnings()
 
 
-def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None) -> Archive:
+def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None, *, read_only: bool = False) -> Archive:
+    """The archive; ``read_only`` for commands that only read, which then write nothing to it."""
     from ..store.archive import Archive
 
-    return Archive.open(archive, sources_file=sources_file, overrides={"fetch.proxy": proxy} if proxy else None)
+    return Archive.open(archive, sources_file=sources_file, overrides={"fetch.proxy": proxy} if proxy else None, read_only=read_only)
 
 
 @app.command()
@@ -267,7 +270,7 @@ def search(
     """Search the archive: Chinese of one or more characters (traditional and simplified alike) and English."""
     if sort not in ("relevance", "date"):
         raise typer.BadParameter("--sort takes relevance or date")
-    with _open(archive) as opened:
+    with _open(archive, read_only=True) as opened:
         since_ms, until_ms = _day(since, end=False), _day(until, end=True)
         hits = opened.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
         if as_json:
@@ -284,7 +287,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
 ) -> None:
     """Read and search the archive in a browser: outlets, articles with their versions, search with filters."""
-    with _open(archive) as opened:
+    with _open(archive, read_only=True) as opened:
         opened.serve(host, port, on_ready=lambda address: output.console.print(f"reading {opened.root} at {address} (Ctrl-C stops)"))
 
 
@@ -336,7 +339,7 @@ def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """List the outlets with their health: feeds, articles, last success, last error."""
     from ..health import source_health
 
-    with _open(archive) as opened:
+    with _open(archive, read_only=True) as opened:
         rows = source_health(opened)
     if as_json:
         output.print_json({"sources": [row.to_json() for row in rows]})
@@ -492,7 +495,7 @@ def opml_export(
 
     from ..outlets import render_opml
 
-    with _open(archive) as opened:
+    with _open(archive, read_only=True) as opened:
         data = render_opml(opened.settings.sources, opened.settings.title)
     if out is None:
         sys.stdout.buffer.write(data)
@@ -530,7 +533,7 @@ def export(
 
     since_ms, target = _day(since, end=False), out or sys.stdout.buffer
     try:
-        with _open(archive) as opened, output.count_progress("exporting") as progress:
+        with _open(archive, read_only=True) as opened, output.count_progress("exporting") as progress:
             report = opened.export(target, format=format_, source=source, since_ms=since_ms, on_skip=skipped, on_progress=progress)
     except BrokenPipeError:  # the reader of stdout stopped early (`| head`): say nothing more, write nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -558,7 +561,7 @@ def media(
 ) -> None:
     """Count the images kept in media/ (the default), prune those no article shows (a dry run unless --yes), or read
     older articles' images now."""
-    with _open(archive) as opened:
+    with _open(archive, read_only=backfill is None and not prune) as opened:
         if backfill is not None:
             read = opened.backfill_media(backfill)
             left, pending = opened.index.count_images_unread(), opened.media_stats().pending
@@ -597,7 +600,7 @@ def check(
 ) -> None:
     """Check the whole archive against its index and back: every article file and revision, the lists, images, WARC
     files and the search index. Exit status 1 when something is wrong (with --repair: still wrong after repairing)."""
-    with _open(archive) as opened:
+    with _open(archive, read_only=not repair) as opened:
         report = opened.check(repair=repair)
     if as_json:
         output.print_json(report.to_json())
@@ -638,7 +641,7 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """Print an article's versions (when each was first seen, title, length) and what changed from each to the next."""
-    with _open(archive) as opened:
+    with _open(archive, read_only=True) as opened:
         found = opened.history(article, source=source)
         if as_json:
             output.print_json(found.to_json())
@@ -656,7 +659,7 @@ def takedowns(
     as_json: JsonOption = False,
 ) -> None:
     """List the articles the outlets removed (found gone by a recheck, confirmed on a later run), newest first."""
-    with _open(archive) as opened:
+    with _open(archive, read_only=True) as opened:
         found = opened.takedowns(since_ms=_day(since, end=False))
     if as_json:
         output.print_json({"takedowns": [takedown.to_json() for takedown in found]})
@@ -721,3 +724,13 @@ def main() -> None:
     except KeyboardInterrupt:
         output.console.print("interrupted")
         raise SystemExit(130) from None
+    except OSError as error:  # last resort: a file or disk failure no layer below named more precisely
+        output.fail(StorageError.from_os_error(error), debug=_state["debug"])
+    except Exception as error:  # last resort: never a bare traceback; --debug shows it
+        output.fail(
+            NewsarchiveError(
+                f"unexpected {type(error).__name__}: {error}",
+                hint="this is a bug in newsarchive: run the command again with --debug and report what it prints",
+            ),
+            debug=_state["debug"],
+        )

@@ -7,6 +7,7 @@ carries only data (``--json``).
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,6 +79,24 @@ def _milliseconds(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [_milliseconds(value) for value in data]
     return data
+
+
+class _OneLine(logging.Formatter):
+    """A logged warning as its message alone: the traceback of an exception logged with it only with --debug."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage()
+
+
+def log_warnings() -> None:
+    """Warnings of the library on stderr, one line each (without this, Python's last-resort handler would print
+    the traceback of every exception logged with one)."""
+    logger = logging.getLogger("newsarchive")
+    if not any(isinstance(handler.formatter, _OneLine) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_OneLine())
+        logger.addHandler(handler)
 
 
 def print_json(data: Any) -> None:

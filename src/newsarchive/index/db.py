@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ArchiveError
+from ..errors import ArchiveError, StorageError
 from .captures import CAPTURES_SCHEMA, CaptureQueries
+from .connect import connect, translate
 from .days import DayQueries
 from .files import FILES_SCHEMA, NOT_DAMAGED, FileQueries, add_file_columns
 from .images import MEDIA_SCHEMA, MediaQueries
@@ -133,31 +134,51 @@ def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
 class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQueries, FileQueries):
     """One connection to an archive's index, with a nestable ``atomic()`` transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """Open (or make) the index at ``path``. ``read_only``: for commands that only read; nothing is written,
+        not even the schema, and an index that does not exist yet reads as empty."""
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.executescript(SCHEMA)
-            add_file_columns(self.db)
+            if read_only and not path.exists():
+                self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                self.db.executescript(SCHEMA)
+            elif read_only:
+                self.db = connect(path, read_only=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = connect(path)
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                self.db.executescript(SCHEMA)
+                add_file_columns(self.db)
             version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if version is None:
+            if version is None and not read_only:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(version[0]) > SCHEMA_VERSION:
+            elif version is not None and int(version[0]) > SCHEMA_VERSION:
                 raise ArchiveError(
                     f"{path}: index schema {version[0]} is newer than this newsarchive knows ({SCHEMA_VERSION})", hint="upgrade newsarchive"
                 )
+        except OSError as exc:
+            raise StorageError.from_os_error(exc) from exc
         except sqlite3.DatabaseError as exc:
-            raise ArchiveError(
-                f"{path}: the index cannot be opened: {exc}", hint="run `newsarchive reindex` to rebuild it from the files"
-            ) from exc
+            error: Exception = translate(path, exc)
+            if not isinstance(error, ArchiveError):
+                error = ArchiveError(
+                    f"{path}: the index cannot be opened: {exc}", hint="run `newsarchive reindex` to rebuild it from the files"
+                )
+            raise error from exc
         self._depth = 0
 
     def close(self) -> None:
         self.db.close()
+
+    def check_readable(self) -> None:
+        """Raise IndexDatabaseError when a page of the index is damaged (PRAGMA quick_check: every page read once,
+        about 0.3 s for 300,000 articles), so that a run stops before it fetches rather than after."""
+        problems = [" ".join(str(row[0]).split()) for row in self.db.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise translate(self.path, sqlite3.DatabaseError("; ".join(problems)), code=sqlite3.SQLITE_CORRUPT)
 
     @contextmanager
     def atomic(self) -> Iterator[None]:

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import SearchError
+from ..errors import SearchError, StorageError
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _WORD = "0-9a-z\u00c0-\u024f"
@@ -114,6 +114,23 @@ class Hit:
     link: str | None = None  # the article's original address, from its file
 
 
+class SearchIndexError(StorageError, ValueError):
+    """The search index cannot be read or written: damaged, its files unreadable, or on a read-only file system
+    (tantivy writes a lock file even to read). It is derived data. This is the one place of its message. A ValueError
+    too, as tantivy's own errors are, so that code rebuilding a damaged search index catches both alike."""
+
+    hint = "run `newsarchive reindex` to rebuild the search index from the archive's files"
+
+    def __init__(self, path: Path | str, error: Exception) -> None:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        read_only = "ReadOnlyFilesystem" in reason or "PermissionDenied" in reason or isinstance(error, PermissionError)
+        super().__init__(
+            f"{path}: the search index cannot be {'opened without writing to it' if read_only else 'used'}: {reason}",
+            path=path,
+            hint="search a copy on a writable disk, or the static site (`newsarchive build-site`)" if read_only else None,
+        )
+
+
 class SearchIndex:
     def __init__(self, path: Path, *, writer_memory: int = WRITER_MEMORY) -> None:
         import tantivy
@@ -127,8 +144,12 @@ class SearchIndex:
         builder.add_text_field("uni", tokenizer_name="whitespace", index_option="freq")
         builder.add_text_field("bi", tokenizer_name="whitespace", index_option="position")
         self.schema = builder.build()
-        path.mkdir(parents=True, exist_ok=True)
-        self.index = tantivy.Index(self.schema, path=str(path))
+        self.path = path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self.index = tantivy.Index(self.schema, path=str(path))
+        except (ValueError, OSError) as exc:  # tantivy raises ValueError for damaged files
+            raise SearchIndexError(path, exc) from exc
         self._writer: Any = None
         self._writer_memory = writer_memory
         self._newest: tuple[tuple[int, int], int | None] | None = None  # (documents, segments) -> newest pub_ms
@@ -173,6 +194,12 @@ class SearchIndex:
     ) -> list[Hit]:
         """Hits for ``query`` (all terms must match; quote a term to keep its spaces), best first, or
         newest first with ``sort="date"``."""
+        try:
+            return self._search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
+        except (ValueError, OSError) as exc:  # tantivy raises ValueError ("Data corrupted") for damaged files
+            raise SearchIndexError(self.path, exc) from exc
+
+    def _search(self, query: str, *, source: str | None, since_ms: int | None, until_ms: int | None, limit: int, sort: str) -> list[Hit]:
         term_runs, clauses, combined = self._query(query, source, since_ms, until_ms)
         searcher = self.index.searcher()
         if sort == "date":
@@ -196,7 +223,10 @@ class SearchIndex:
     def count(self, query: str, *, source: str | None = None, since_ms: int | None = None, until_ms: int | None = None) -> int:
         """How many articles match ``query`` (``search`` returns only the best or newest of them)."""
         _, _, combined = self._query(query, source, since_ms, until_ms)
-        found: Any = self.index.searcher().search(combined, 1, count=True)  # (its type stub lacks .count)
+        try:
+            found: Any = self.index.searcher().search(combined, 1, count=True)  # (its type stub lacks .count)
+        except (ValueError, OSError) as exc:
+            raise SearchIndexError(self.path, exc) from exc
         return int(found.count)
 
     def _query(

@@ -8,6 +8,7 @@ and ``recover()`` at the start of the next run makes the index agree with them a
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from ..recheck import Takedown
 
 from ..config import Settings, load_settings, render_config
-from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError
+from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError, StorageError
 from ..html import plain_text
 from ..index import ArticleRow, Index
 from ..index.search import Hit, SearchDoc, SearchIndex, query_terms, snippet
@@ -98,9 +99,10 @@ def _shorter_copy(row: ArticleRow, item: StagedArticle) -> bool:
 class Archive:
     """An archive folder: ``articles/``, ``lists/``, ``README.md``, ``revisions/`` and ``.newsarchive/``."""
 
-    def __init__(self, root: Path, settings: Settings) -> None:
+    def __init__(self, root: Path, settings: Settings, *, read_only: bool = False) -> None:
         self.root = root
         self.settings = settings
+        self.read_only = read_only  # a command that only reads: the index is opened so that nothing is written
         self._index: Index | None = None
         self._search: SearchIndex | None = None
 
@@ -108,7 +110,7 @@ class Archive:
     def index(self) -> Index:
         """The index, opened on first use (so that ``reindex`` can replace one that no longer opens)."""
         if self._index is None:
-            self._index = Index(self.root / layout.INDEX_FILE)
+            self._index = Index(self.root / layout.INDEX_FILE, read_only=self.read_only)
         return self._index
 
     # opening --------------------------------------------------------------------------------
@@ -118,15 +120,21 @@ class Archive:
         """Make ``root`` (a ``str`` or path) an archive: newsarchive.toml with the default outlets and an empty
         layout. An existing newsarchive.toml is kept."""
         root = Path(root).resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        config = root / layout.CONFIG_FILE
-        if not config.exists():
-            config.write_text(render_config(sources) if sources else render_config(), encoding="utf-8")
-        for folder in (layout.ARTICLES, layout.LISTS, layout.HIDDEN):
-            (root / folder).mkdir(exist_ok=True)
-        gitignore = root / layout.HIDDEN / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("# the index is derived data: `newsarchive reindex` rebuilds it\n*\n", encoding="utf-8")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            config = root / layout.CONFIG_FILE
+            if not config.exists():
+                config.write_text(render_config(sources) if sources else render_config(), encoding="utf-8")
+            for folder in (layout.ARTICLES, layout.LISTS, layout.HIDDEN):
+                (root / folder).mkdir(exist_ok=True)
+            gitignore = root / layout.HIDDEN / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("# the index is derived data: `newsarchive reindex` rebuilds it\n*\n", encoding="utf-8")
+        except OSError as exc:
+            error = StorageError.from_os_error(exc)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                raise error from exc
+            raise ConfigError(f"cannot make an archive in {root}: {error}", hint=error.hint) from exc  # the path given will not do
         return cls.open(root)
 
     @classmethod
@@ -137,9 +145,11 @@ class Archive:
         sources_file: StrPath | None = None,
         overrides: Mapping[str, Any] | None = None,
         settings: Settings | None = None,
+        read_only: bool = False,
     ) -> Archive:
         """Open the archive at ``root``, or the one containing the current folder. ``sources_file`` and
-        ``overrides`` (``fetch.<name>`` values) go to ``load_settings``; ``settings`` replaces them all."""
+        ``overrides`` (``fetch.<name>`` values) go to ``load_settings``; ``settings`` replaces them all.
+        ``read_only``: for commands that only read, which then write nothing to the archive."""
         if root is None:
             root = layout.find_root(Path.cwd())
         else:
@@ -148,7 +158,7 @@ class Archive:
                 raise ArchiveNotFoundError(f"{root} is not an archive (no {layout.CONFIG_FILE} in it)")
         if settings is None:
             settings = load_settings(root, sources_file=sources_file, overrides=overrides)
-        return cls(root, settings)
+        return cls(root, settings, read_only=read_only)
 
     def close(self) -> None:
         self._search = None
@@ -274,22 +284,26 @@ class Archive:
         limit: int = 20,
         sort: str = "relevance",
     ) -> list[Hit]:
-        """Search the archive (see ``newsarchive.index.search``); the search index first catches up with
-        what changed since it was last brought up to date, unless another run holds the archive."""
-        try:
-            with self.lock():
-                if self.index.journal_items():  # its rows name files it did not write: the next update completes them
-                    log.warning("a run was interrupted before it finished: searching what it had indexed; the next `update` completes it")
-                else:
-                    self.sync_search()
-        except ArchiveLockedError:
-            log.info("the archive is busy: searching what was indexed before")
-        try:
-            hits = self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
-        except ValueError as exc:  # tantivy's word for a damaged index (one the sync above could not rebuild: another run holds the lock)
-            raise ArchiveError(
-                f"{self.root / layout.SEARCH_DIR}: the search index cannot be read: {exc}", hint="run `newsarchive reindex` to rebuild it"
-            ) from exc
+        """Search the archive (see ``newsarchive.index.search``). Nothing is written when the search index is up to
+        date; when it is behind the index (a run was killed before bringing it up to date), missing or unreadable, it
+        is first brought up to date or rebuilt, unless another run holds the archive or it cannot be written (a full
+        disk, a read-only file system)."""
+        if self._search_needs_sync():
+            try:
+                with self.lock():
+                    self.close()
+                    self.read_only = False  # catching up writes the search index and its place in the index
+                    if self.index.journal_items():  # its rows name files it did not write: the next update completes them
+                        log.warning(
+                            "a run was interrupted before it finished: searching what it had indexed; the next `update` completes it"
+                        )
+                    else:
+                        self.sync_search()
+            except ArchiveLockedError:
+                log.info("the archive is busy: searching what was indexed before")
+            except ArchiveError as exc:
+                log.warning("searching what was indexed before: the search index could not catch up: %s", exc)
+        hits = self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
         terms, rows = query_terms(query), self.index.articles_at(hit.path for hit in hits)
         unreadable: list[str] = []
         found = [
@@ -320,6 +334,22 @@ class Archive:
         if self._search is None:
             self._search = SearchIndex(self.root / layout.SEARCH_DIR)
         return self._search
+
+    def _search_needs_sync(self) -> bool:
+        """Whether the search index is behind the index, missing, unreadable or emptied, or a killed run left work
+        (found without writing anything)."""
+        index = self.index
+        rows = index.changed_since(int(index.meta("search:rowid") or 0), int(index.meta("search:updated_ms") or -1))
+        if next(rows, None) is not None or index.journal_items():
+            return True
+        if index.meta("search:rowid") in (None, "0"):
+            return False  # nothing to search
+        if not (self.root / layout.SEARCH_DIR / "meta.json").is_file():
+            return True
+        try:
+            return not self.search_index.index.searcher().num_docs
+        except (ValueError, OSError):  # damaged (SearchIndexError is a ValueError)
+            return True
 
     def sync_search(self, *, rebuild: bool = False, restored: Iterable[str] = ()) -> int:
         """Bring the search index up to date with the archive; returns the articles indexed. The caller
@@ -386,7 +416,12 @@ class Archive:
     def read(self, row: ArticleRow | StrPath) -> ArticleFile:
         """The article file of an index row, or of a path relative to the archive (``articles/rfi/1048574.md``)."""
         path = row.path if isinstance(row, ArticleRow) else os.fspath(row)
-        return parse_article((self.root / path).read_bytes().decode("utf-8"), self.root / path)
+        data = (self.root / path).read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:  # a file cut short in a character, or damaged
+            raise ArticleFileError(self.root / path, data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 at byte {exc.start}") from None
+        return parse_article(text, self.root / path)
 
     def source_name(self, slug: str) -> str:
         source = self.settings.source(slug)

@@ -8,17 +8,19 @@ per file in a row, which is what makes writing thousands of articles fast.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
 import functools
 import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import ArchiveLockedError
+from ..errors import ArchiveLockedError, StorageError
 
 TMP_SUFFIX = ".newsarchive-tmp"
 
@@ -53,6 +55,15 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
+@contextlib.contextmanager
+def storage_errors(path: Path | str) -> Iterator[None]:
+    """OSErrors inside as a StorageError naming ``path`` (os.write names no file) and saying what to do."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, exc.filename or path) from exc
+
+
 class AtomicBatch:
     """Collect writes, then make them all durable and visible together in ``commit()``.
 
@@ -73,33 +84,36 @@ class AtomicBatch:
 
     def write(self, path: Path | str, data: bytes) -> None:
         path = os.fspath(path)
-        self._folder_of(path)
         temporary = path + TMP_SUFFIX
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        with storage_errors(temporary):
+            self._folder_of(path)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
         self._pending.append((temporary, path))
 
     def adopt(self, temporary: str, path: Path | str) -> None:
         """Commit a file another worker already wrote (on the same file system) to ``path``."""
         path = os.fspath(path)
-        self._folder_of(path)
+        with storage_errors(path):
+            self._folder_of(path)
         self._pending.append((temporary, path))
 
     def commit(self) -> None:
         if not self._pending:
             return
-        if not _syncfs(self._pending[0][0]):
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(_fsync_path, (temporary for temporary, _ in self._pending)))
-        for temporary, path in self._pending:
-            os.replace(temporary, path)
-        for folder in {os.path.dirname(path) for _, path in self._pending}:
-            _fsync_path(folder, directory=True)
+        with storage_errors(self._pending[0][1]):
+            if not _syncfs(self._pending[0][0]):
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    list(pool.map(_fsync_path, (temporary for temporary, _ in self._pending)))
+            for temporary, path in self._pending:
+                os.replace(temporary, path)
+            for folder in {os.path.dirname(path) for _, path in self._pending}:
+                _fsync_path(folder, directory=True)
         self._pending.clear()
 
 
@@ -125,8 +139,9 @@ class ArchiveLock:
         self._fd: int | None = None
 
     def acquire(self) -> ArchiveLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with storage_errors(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -134,15 +149,20 @@ class ArchiveLock:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise ArchiveLockedError(f"the archive is locked by another run: {self.path} is held by process {holder}") from None
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            raise StorageError.from_os_error(exc, self.path) from exc
         self._fd = fd
+        try:  # who holds it, for the message of a run refused; the lock itself is the flock
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            self.release()
+            raise StorageError.from_os_error(exc, self.path) from exc
         return self
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -8,6 +8,7 @@ both cores work. A malformed file is reported with its path and reason and skipp
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ArticleFileError
+from ..errors import ArticleFileError, StorageError
 from ..index import ArticleRow
 from ..models import ImportReport
 from ..normalise import article_from_file, guid_key
@@ -123,6 +124,8 @@ def _read_one(path: str, origin: str, copy_root: str | None, folder_slugs: dict[
             try:
                 _copy(origin, staged, data)
             except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # every file would fail: stop, saying why once
+                    raise StorageError.from_os_error(exc, staged) from exc
                 raise _Skip(f"{origin}: cannot copy into the archive: {exc.strerror}") from None
     slug = folder_slugs.get(folder, folder)
     article = article_from_file(slug, title=parsed.title, link=parsed.link, pub_ms=parsed.pub_ms, body=parsed.body)

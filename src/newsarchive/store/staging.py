@@ -18,6 +18,7 @@ from pathlib import Path
 from ..index.db import lookup_fingerprints
 from ..models import Article
 from . import layout
+from .atomic import storage_errors
 from .fileformat import render_article
 
 INCOMING = f"{layout.HIDDEN}/incoming"
@@ -42,7 +43,8 @@ def stage_articles(root: str, articles: list[Article]) -> list[StagedArticle]:
     """Write the new and changed ones of ``articles`` into incoming/ (no fsync: the store syncs the batch)."""
     known = lookup_fingerprints(os.path.join(root, layout.INDEX_FILE), [key for a in articles for key in a.keys])
     incoming = os.path.join(root, INCOMING)
-    os.makedirs(incoming, exist_ok=True)
+    with storage_errors(incoming):
+        os.makedirs(incoming, exist_ok=True)
     staged = []
     for article in articles:
         fingerprint = next((known[key] for key in article.keys if key in known), None)
@@ -50,13 +52,14 @@ def stage_articles(root: str, articles: list[Article]) -> list[StagedArticle]:
             staged.append(StagedArticle(replace(article, body=""), len(article.body)))
             continue
         path = os.path.join(incoming, f"{article.source}-{article.fingerprint}-{os.getpid()}-{next(_counter)}.md")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            data = memoryview(render_bytes(article))
-            while data:
-                data = data[os.write(fd, data) :]
-        finally:
-            os.close(fd)
+        with storage_errors(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                data = memoryview(render_bytes(article))
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
         staged.append(StagedArticle(replace(article, body=""), len(article.body), path))
     return staged
 

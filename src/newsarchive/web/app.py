@@ -7,10 +7,14 @@ carries a Content-Security-Policy that allows scripts only from the server itsel
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import re
+import signal
+import socket
 import socketserver
+import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..errors import ConfigError
 from ..store.archive import Archive
 from . import digest, status
 from .pages import DIFF_PAGE, HOME, SEARCH, STATIC_FILES, Pages, content_security_policy
@@ -52,6 +57,14 @@ class Reader:
             return self._answer(pages, target)
         finally:
             self._idle.put(pages)
+
+    def close(self) -> None:
+        """Close the idle pages' index connections (SQLite then removes the WAL files it made to read)."""
+        while True:
+            try:
+                self._idle.get_nowait().archive.close()
+            except queue.Empty:
+                return
 
     def _answer(self, pages: Pages, target: str) -> tuple[int, str, bytes]:
         parts = urlsplit(target)
@@ -133,7 +146,7 @@ class NoLookupHTTPServer(ThreadingHTTPServer):
 def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
     """A server for ``archive`` bound to ``host:port`` (port 0: any free one); call ``serve_forever()``."""
     root, settings = archive.root, archive.settings
-    reader = Reader(lambda: Archive(root, settings))
+    reader = Reader(lambda: Archive(root, settings, read_only=True))
     csp = content_security_policy(settings.site.remote_images) + "; frame-ancestors 'none'"
 
     class Handler(BaseHTTPRequestHandler):
@@ -165,7 +178,31 @@ def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> 
             if with_body:
                 self.wfile.write(body)
 
-    return NoLookupHTTPServer((host, port), Handler)
+    class Server(NoLookupHTTPServer):
+        def server_close(self) -> None:
+            super().server_close()
+            reader.close()
+
+    try:
+        return Server((host, port), Handler)
+    except OSError as exc:  # socket.gaierror too: a host name that does not resolve
+        raise _bind_error(host, port, exc) from exc
+
+
+def _bind_error(host: str, port: int, error: OSError) -> ConfigError:
+    """Why the reader cannot listen on ``host:port``, naming the option to change."""
+    reason = error.strerror or str(error)
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(
+            f"--host {host}: cannot listen there ({reason})", hint="give an address of this machine, such as 127.0.0.1 or 0.0.0.0"
+        )
+    if error.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"--port {port}: {host}:{port} is already in use by another program", hint="choose another port (--port 0: any free one)"
+        )
+    if error.errno == errno.EACCES:
+        return ConfigError(f"--port {port}: not allowed to listen on {host}:{port} ({reason})", hint="choose a port above 1023")
+    return ConfigError(f"cannot listen on {host}:{port}: {reason}", hint="check --host and --port")
 
 
 def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
@@ -174,6 +211,8 @@ def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, *, on_rea
     address = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_address[1]}/"
     if on_ready:
         on_ready(address)
+    if threading.current_thread() is threading.main_thread():  # stopped by a service manager: as by Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
