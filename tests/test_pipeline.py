@@ -321,6 +321,7 @@ def test_real_corpus_articles_come_out_of_a_feed_byte_for_byte(server: FeedServe
 
 def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedServer, tmp_path: Path) -> None:
     from newsarchive.pipeline import backoff_until
+    from newsarchive.times import beijing
 
     broken = server.add("/broken.xml", "down", status=404)
     archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,)))
@@ -332,12 +333,26 @@ def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedSe
     retry_at = backoff_until(state)
     assert retry_at == state.last_attempt_ms + 30 * 60 * 1000
     hits = server.routes["/broken.xml"].hits
-    resting = update(archive, clock=lambda: (retry_at - 60_000) / 1000)  # too early: not fetched, not a failure
-    assert resting.sources[0].error is None and "failed 3 times in a row" in resting.sources[0].warnings[0]
+    resting = update(archive, clock=lambda: (retry_at - 60_000) / 1000)  # too early: not fetched, and still failed
+    # The outlet's error is its last one and when the feed is tried again, in Beijing time as all human output.
+    retry_shown = beijing(retry_at, named=True)
+    assert resting.sources[0].error == f"{broken}: HTTP 404 Not Found (3 failures in a row; tried again after {retry_shown})"
+    assert retry_shown.endswith(" Beijing time") and not resting.sources[0].warnings
     assert server.routes["/broken.xml"].hits == hits
     server.add("/broken.xml", rss(item(1)))
     back = update(archive, clock=lambda: (retry_at + 60_000) / 1000)  # due again, and the feed is back
     assert back.sources[0].new == 1 and archive.index.feed_state(broken).failures == 0  # type: ignore[union-attr]
+
+
+def test_an_outlet_waiting_for_its_turn_after_failing_is_still_failed(server: FeedServer, tmp_path: Path) -> None:
+    broken = server.add("/broken.xml", "down", status=404)
+    archive = make_archive(tmp_path, Source(name="坏", slug="bad", feeds=(broken,), every=86400.0))
+    assert update(archive, clock=lambda: 1_800_000_000.0).sources[0].error
+    hits = server.routes["/broken.xml"].hits
+    waiting = update(archive, clock=lambda: 1_800_003_600.0)  # an hour later: not its turn, not fetched, still failed
+    assert server.routes["/broken.xml"].hits == hits
+    assert [report.slug for report in waiting.failed] == ["bad"] and "HTTP 404" in str(waiting.sources[0].error)
+    assert "tried again after" in str(waiting.sources[0].error) and "Beijing time" in str(waiting.sources[0].error)
 
 
 def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_path: Path) -> None:
@@ -346,7 +361,7 @@ def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_pa
     for n in range(3):
         update(archive, clock=lambda n=n: 1_800_000_000 + n * 60.0)
     hits = server.routes["/broken.xml"].hits
-    assert update(archive, clock=lambda: 1_800_000_200.0).sources[0].error is None  # resting
+    assert "tried again after" in str(update(archive, clock=lambda: 1_800_000_200.0).sources[0].error)  # resting
     assert server.routes["/broken.xml"].hits == hits
     assert update(archive, only=["bad"], clock=lambda: 1_800_000_200.0).sources[0].error  # tried, still down
     assert server.routes["/broken.xml"].hits > hits

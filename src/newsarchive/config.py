@@ -252,9 +252,9 @@ def _fetch_config(values: Mapping[str, Any], where: str) -> FetchConfig:
 
 
 def load_settings(
-    archive_root: Path | None,
+    archive_root: str | os.PathLike[str] | None,
     *,
-    sources_file: Path | None = None,
+    sources_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
@@ -265,7 +265,7 @@ def load_settings(
     """
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
-    config_path = archive_root / CONFIG_FILE if archive_root else None
+    config_path = Path(archive_root) / CONFIG_FILE if archive_root is not None else None
     if config_path and config_path.exists():
         data = _read_toml(config_path)
     where = config_path or Path(CONFIG_FILE)
@@ -277,18 +277,26 @@ def load_settings(
         )
     archive = _section(data, "archive", where, {"title", "list_size", "warc"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
+    given: dict[str, str] = {}  # fetch settings from the environment or an option: a bad one is blamed there, not on the file
     for f in fields(FetchConfig):
         env_value = env.get(f"NEWSARCHIVE_{f.name.upper()}")
         if env_value is not None:
-            fetch_values[f.name] = env_value
+            fetch_values[f.name], given[f.name] = env_value, f"NEWSARCHIVE_{f.name.upper()}"
     for key, value in (overrides or {}).items():
-        fetch_values[key.removeprefix("fetch.")] = value
+        name = key.removeprefix("fetch.")
+        fetch_values[name], given[name] = value, "--" + name.replace("_", "-")
+    for name, label in given.items():
+        try:
+            _fetch_config({name: fetch_values[name]}, label)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).removeprefix(f"{label}: ").replace(f"fetch.{name}", label, 1), hint=exc.hint) from None
     sources = DEFAULT_SOURCES
     if "sources" in data:
         if not isinstance(data["sources"], list):
             raise ConfigError(f"{where}: sources must be an array of tables: [[sources]]")
         sources = sources_from_tables(data["sources"], str(where), where.parent)
     if sources_file is not None:
+        sources_file = Path(sources_file)
         extra = _read_toml(sources_file)
         tables = extra.get("sources")
         if not isinstance(tables, list) or not tables:

@@ -14,7 +14,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from difflib import SequenceMatcher
 from html import escape
 from itertools import pairwise
@@ -24,6 +23,7 @@ from rich.text import Text
 
 from .errors import ArticleFileError, ConfigError
 from .html import plain_text
+from .times import iso
 
 if TYPE_CHECKING:
     from .index import ArticleRow
@@ -278,8 +278,7 @@ class Version:
         return len(_SPACE.sub("", self.text)) if self.text is not None else None
 
     def to_json(self) -> dict[str, Any]:
-        seen = datetime.fromtimestamp(self.seen_ms / 1000, UTC).isoformat().replace("+00:00", "Z") if self.seen_ms is not None else None
-        data = {"id": self.id, "path": self.path, "seen_ms": self.seen_ms, "seen_at": seen, "title": self.title}
+        data = {"id": self.id, "path": self.path, "seen_ms": self.seen_ms, "seen_at": iso(self.seen_ms), "title": self.title}
         return data | {"characters": self.characters, "latest": self.latest, "error": self.error}
 
 

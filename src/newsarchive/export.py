@@ -35,9 +35,9 @@ from typing import IO, TYPE_CHECKING, Any
 import lxml.etree
 
 from .errors import ArticleFileError, ConfigError
-from .health import iso
 from .html import image_urls, link_urls, plain_text
 from .store.atomic import TMP_SUFFIX
+from .times import iso
 
 if TYPE_CHECKING:
     from .index import ArticleRow

@@ -15,12 +15,12 @@ import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .pipeline import backoff_until
 from .store.archive import Archive
 from .store.atomic import TMP_SUFFIX, AtomicBatch, write_if_changed
+from .times import beijing, iso
 
 HEALTH_JSON = "health.json"
 HEALTH_MD = "health.md"
@@ -71,13 +71,6 @@ class SourceHealth:
             if key == "stale":
                 data["failing"] = self.failing
         return data
-
-
-def iso(ms: int | None) -> str | None:
-    """ISO 8601 in UTC, to the second: 2026-06-01T12:00:00Z."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def usual_gap(seen_times: list[int]) -> int | None:
@@ -156,13 +149,6 @@ def source_health(archive: Archive, now_ms: int | None = None) -> list[SourceHea
 def health_json(rows: list[SourceHealth], now_ms: int) -> str:
     data = {"generated_ms": now_ms, "generated_at": iso(now_ms), "sources": [row.to_json() for row in rows]}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-
-
-def beijing(ms: int | None) -> str:
-    """A time as readers of the lists see it: Beijing time, to the minute."""
-    if ms is None:
-        return "-"
-    return (datetime.fromtimestamp(ms / 1000, UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
 
 
 def status(row: SourceHealth) -> str:

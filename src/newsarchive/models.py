@@ -128,4 +128,5 @@ class ImportReport:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["errors"] = list(self.errors)
+        data["seconds"] = round(self.seconds, 3)
         return data

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -35,6 +34,7 @@ from .sources import Source
 from .store.archive import Archive
 from .store.damage import restore_from_copies, scan
 from .store.staging import StagedArticle
+from .times import beijing
 
 if TYPE_CHECKING:
     from .fulltext import FeedDraft, Need, Page
@@ -65,10 +65,6 @@ class _FeedOutcome:
 
 BACKOFF_FIRST_MS = 15 * 60 * 1000  # after the second failure in a row; doubled for each further one
 BACKOFF_MAX_MS = 12 * 3600 * 1000
-
-
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def backoff_until(state: FeedState) -> int | None:
@@ -151,13 +147,11 @@ class _Run:
         previous = self.states.get(url) or FeedState(url=url, source=source.slug)
         retry_at = backoff_until(previous)
         if self.backoff and retry_at is not None and now_ms < retry_at:
-            # A feed that keeps failing is tried less often, never dropped; its state stays as it was.
-            return _FeedOutcome(
-                url,
-                skipped_items=previous.items or 0,
-                warnings=[f"{url}: failed {previous.failures} times in a row; tried again after {_utc(retry_at)}"],
-                backing_off=True,
-            )
+            # A feed that keeps failing is tried less often, never dropped; its state stays as it was, and it is
+            # still failing: its last error is this run's.
+            last = previous.last_error or f"{url}: failed"
+            resting = f"{last} ({previous.failures} failures in a row; tried again after {beijing(retry_at, named=True)})"
+            return _FeedOutcome(url, skipped_items=previous.items or 0, error=resting, backing_off=True)
         state = replace(previous, source=source.slug, last_attempt_ms=now_ms)
         if source.slug in self.refetch:  # no 304, and the same bytes are parsed again
             state = replace(state, etag=None, last_modified=None, body_hash=None)
@@ -259,13 +253,10 @@ class _Run:
         errors = [o.error for o in outcomes if o.error]
         warnings = [w for o in outcomes for w in o.warnings]
         report = SourceReport(slug=source.slug, name=source.name)
-        resting = [o for o in outcomes if o.backing_off]
-        if resting and len(resting) == len(outcomes):
-            report = replace(report, unchanged=sum(o.skipped_items for o in resting))  # every feed is resting: not a failure
-        elif len(errors) + len(resting) == len(outcomes):
+        if len(errors) == len(outcomes):  # every feed failed now or rests after failing: the outlet has failed
             report = replace(report, error="; ".join(errors))
         else:
-            warnings += [f"dead feed among live ones: {error}" for error in errors]
+            warnings += [error if o.backing_off else f"dead feed among live ones: {error}" for o in outcomes if (error := o.error)]
             try:
                 applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms)
             except StorageError:  # a full or failing disk fails every outlet: the run stops with one error
@@ -316,8 +307,11 @@ async def update_async(
     sources = select_sources(archive.settings.sources, only)
     run_started_ms = int(clock() * 1000)
     states = {url: state for source in sources for url in source.feeds if (state := archive.index.feed_state(url))}
+    waiting: list[SourceReport] = []
     if not only:  # outlets fetched less often than each run wait for their turn; naming them fetches them now
-        sources = [s for s in sources if s.slug in refetch or due_again_ms(s, states, run_started_ms) is None]  # damage cannot wait
+        due = {s.slug: None if s.slug in refetch else due_again_ms(s, states, run_started_ms) for s in sources}  # damage cannot wait
+        waiting = [report for source in sources if (report := _still_failing(source, states, due[source.slug]))]
+        sources = [source for source in sources if due[source.slug] is None]
     warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
     async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
         run = _Run(archive, fetcher, clock, backoff=not only, refetch=refetch)  # naming outlets means: try them now
@@ -341,7 +335,16 @@ async def update_async(
             run.close()
             if warc is not None:
                 warc.close()
-    return UpdateReport(sources=tuple(reports), seconds=time.monotonic() - started)
+    return UpdateReport(sources=(*reports, *waiting), seconds=time.monotonic() - started)
+
+
+def _still_failing(source: Source, states: Mapping[str, FeedState], due_ms: int | None) -> SourceReport | None:
+    """An outlet waiting for its turn (``every``) whose feeds all failed last time: failed still, not quietly fine."""
+    feeds = [states.get(url) for url in source.feeds]
+    if due_ms is None or not feeds or not all(state and state.failures for state in feeds):
+        return None
+    last = "; ".join(state.last_error or f"{state.url}: failed" for state in feeds if state)
+    return SourceReport(slug=source.slug, name=source.name, error=f"{last} (tried again after {beijing(due_ms, named=True)})")
 
 
 async def _rechecks(archive: Archive, fetcher: Fetcher, now_ms: int, *, every: bool) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -61,6 +62,7 @@ class Source:
         for feed in self.feeds:
             if not isinstance(feed, str) or not feed.strip():
                 raise ConfigError(f"source {self.slug!r} has an empty feed address")
+            check_feed(self.slug, feed)
         if self.fulltext not in FULLTEXT_MODES:
             raise ConfigError(
                 f"source {self.slug!r}: fulltext = {self.fulltext!r} is not one of {', '.join(map(repr, FULLTEXT_MODES))}",
@@ -83,6 +85,38 @@ def slug_problem(slug: str) -> str | None:
     if slug.split(".")[0].lower() in _WINDOWS_RESERVED:
         return "Windows reserves that name for a device"
     return None
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C: is a drive
+_MISSING_COLON = re.compile(r"^https?/", re.IGNORECASE)  # http//host/feed, https/host/feed
+
+
+def _feed_problem(feed: str) -> str | None:
+    """What is wrong with a feed address, or None for an http(s) address with a host, a file: URL or a local path."""
+    scheme = _SCHEME.match(feed)
+    if scheme is None:
+        if feed.startswith("//"):
+            return "has no scheme: write http:// or https:// before the host"
+        if _MISSING_COLON.match(feed):
+            return "lacks the ':' after http (write http:// or https://)"
+        return None  # a local path
+    name = scheme.group(1).lower()
+    if name in ("http", "https"):
+        if not feed[len(name) + 1 :].startswith("//") or not urlsplit(feed).hostname:
+            return f"is not a whole {name}:// address with a host"
+        return None
+    if name == "file":
+        return None
+    return f"uses {name}:, which cannot be fetched"
+
+
+def check_feed(slug: str, feed: str) -> None:
+    """Feed addresses are checked when the configuration loads, not taken for local paths at fetch time."""
+    problem = _feed_problem(feed.strip())
+    if problem:
+        raise ConfigError(
+            f"source {slug!r}: feed {feed!r} {problem}", hint="a feed is an http:// or https:// address, a file:// URL or a local path"
+        )
 
 
 def _check_selector(slug: str, selector: str) -> None:
@@ -238,10 +272,12 @@ def source_from_table(table: Mapping[str, Any], where: str, base: Path | None = 
     try:
         if selector is not None:
             _check_selector(slug, selector)
+        for feed in feeds:
+            check_feed(slug, feed)  # as written: a relative path made absolute would hide http//…
         return Source(
             name=name,
             slug=slug,
-            feeds=tuple(_resolve_feed(str(feed), base) for feed in feeds),
+            feeds=tuple(_resolve_feed(feed, base) for feed in feeds),
             enabled=enabled,
             fulltext=fulltext,
             fulltext_selector=selector,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand
 
 from .. import __version__
 from ..errors import NewsarchiveError, StorageError
+from ..times import ZONE
 from . import output
 
 if TYPE_CHECKING:
@@ -25,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 ArchiveOption = Annotated[
@@ -34,6 +38,7 @@ ArchiveOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+DAY = f"YYYY-MM-DD, {ZONE}"  # how --since and --until take a day
 _state = {"debug": False}
 
 
@@ -46,9 +51,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logging.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors and what failed: no progress, tables or summaries.")
+    ] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     _state["debug"] = debug
+    if quiet:
+        output.set_quiet()
     if debug:
         import logging
 
@@ -66,7 +76,7 @@ def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | N
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to make an archive (created if missing).", file_okay=False)],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to make an archive (created if missing).", file_okay=False)],
     git: Annotated[bool, typer.Option("--git", help="Also make it a git repository, for `newsarchive publish`.")] = False,
 ) -> None:
     """Make DIR an archive: newsarchive.toml with the default outlets and an empty layout."""
@@ -125,7 +135,9 @@ def update(
 
 @app.command("import")
 def import_(
-    source: Annotated[Path, typer.Argument(help="A duty-machine archive folder (the one holding articles/).", file_okay=False)],
+    source: Annotated[
+        Path, typer.Argument(metavar="SRC", help="A duty-machine archive folder (the one holding articles/).", file_okay=False)
+    ],
     archive: ArchiveOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -170,7 +182,7 @@ def publish(
         for name in report.pushed:
             output.console.print(f"pushed to {name}")
         for name, error in report.failed:
-            output.console.print(f"not pushed to {name}: {error}", soft_wrap=True, markup=False, style="red")
+            output.alerts.print(f"not pushed to {name}: {error}", soft_wrap=True, markup=False, style="red")
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
 
 
@@ -205,16 +217,29 @@ def run_(
 def schedule(
     archive: ArchiveOption = None,
     kind: Annotated[str, typer.Option("--print", metavar="cron|systemd|github", help="Which schedule to print.")] = "cron",
-    package: Annotated[str, typer.Option("--package", help="What the GitHub workflow installs with pip.")] = "newsarchive",
+    package: Annotated[
+        str | None,
+        typer.Option(
+            "--package", metavar="SPEC", help="What the GitHub workflow installs with pip (default: newsarchive as installed here)."
+        ),
+    ] = None,
 ) -> None:
     """Print a ready schedule that runs update + publish hourly: a crontab line, a systemd service and timer, or a GitHub
     Actions workflow (with a cache for the index and a keep-alive)."""
-    from ..publish.schedule import KINDS, render
+    from ..publish.schedule import KINDS, installed_requirement, only_here, render
 
     if kind not in KINDS:
         raise typer.BadParameter(f"--print takes one of {', '.join(KINDS)}")
+    requirement = (package or installed_requirement()) if kind == "github" else None
     with _open(archive) as opened:
-        print(render(kind, opened.root, package), end="")
+        print(render(kind, opened.root, requirement), end="")
+    if requirement and only_here(requirement):
+        output.alerts.print(
+            f"[yellow]warning:[/yellow] the workflow installs {escape(requirement)}, which only this machine can reach (a"
+            " self-hosted runner); for GitHub's runners pass --package with an address they can reach, e.g."
+            " 'newsarchive @ git+https://github.com/you/newsarchive@main'",
+            soft_wrap=True,
+        )
 
 
 def _day(value: str | None, *, end: bool) -> int | None:
@@ -231,11 +256,13 @@ def _day(value: str | None, *, end: bool) -> int | None:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help='Words or characters, all of which must match; quote a phrase: "一带一路".')],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help='Words or characters, all of which must match; quote a phrase: "一带一路".')
+    ],
     archive: ArchiveOption = None,
     source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Only this outlet.")] = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Published on or after this day (YYYY-MM-DD).")] = None,
-    until: Annotated[str | None, typer.Option("--until", metavar="DATE", help="Published on or before this day (YYYY-MM-DD).")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help=f"Published on or after this day ({DAY}).")] = None,
+    until: Annotated[str | None, typer.Option("--until", metavar="DATE", help=f"Published on or before this day ({DAY}).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Hits to show.")] = 20,
     sort: Annotated[str, typer.Option("--sort", metavar="relevance|date", help="Best matches first, or newest first.")] = "relevance",
     as_json: JsonOption = False,
@@ -244,9 +271,11 @@ def search(
     if sort not in ("relevance", "date"):
         raise typer.BadParameter("--sort takes relevance or date")
     with _open(archive, read_only=True) as opened:
-        hits = opened.search(query, source=source, since_ms=_day(since, end=False), until_ms=_day(until, end=True), limit=limit, sort=sort)
+        since_ms, until_ms = _day(since, end=False), _day(until, end=True)
+        hits = opened.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
         if as_json:
-            output.print_json({"hits": [output.hit_json(hit) for hit in hits]})
+            total = opened.count_matches(query, source=source, since_ms=since_ms, until_ms=until_ms) if hits else 0
+            output.print_json({"hits": [output.hit_json(hit) for hit in hits], "total": total})
         else:
             output.print_hits(hits, opened.source_name)
 
@@ -264,7 +293,7 @@ def serve(
 
 @app.command("build-site")
 def build_site(
-    out: Annotated[Path, typer.Argument(help="Folder for the site (made if missing).", file_okay=False)],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the site (made if missing).", file_okay=False)],
     archive: ArchiveOption = None,
     base_url: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional here
@@ -286,9 +315,11 @@ def build_site(
 
 @app.command()
 def bundle(
-    out: Annotated[Path, typer.Argument(help="The zip file to write.", dir_okay=False)],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="The zip file to write.", dir_okay=False)],
     archive: ArchiveOption = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only articles published on or after this day.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DATE", help=f"Only articles published on or after this day ({DAY}).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write one zip for reading offline: the static site with its search, and the raw archive."""
@@ -313,7 +344,7 @@ def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         output.print_json({"sources": [row.to_json() for row in rows]})
         return
-    output.console.print(output.health_table(rows))
+    output.print_health(rows)
 
 
 @app.command()
@@ -482,7 +513,9 @@ def export(
     archive: ArchiveOption = None,
     format_: Annotated[str, typer.Option("--format", metavar="jsonl|parquet", help="JSON Lines (one object a line) or Parquet.")] = "jsonl",
     source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Only this outlet.")] = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only articles published on or after this day.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DATE", help=f"Only articles published on or after this day ({DAY}).")
+    ] = None,
     out: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional here
         typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (complete or not at all) instead of stdout.", dir_okay=False),
@@ -496,7 +529,7 @@ def export(
     import sys
 
     def skipped(path: str, reason: str) -> None:
-        output.console.print(f"[yellow]warning:[/yellow] {escape(path)}: {escape(reason)}; skipped", soft_wrap=True)
+        output.alerts.print(f"[yellow]warning:[/yellow] {escape(path)}: {escape(reason)}; skipped", soft_wrap=True)
 
     since_ms, target = _day(since, end=False), out or sys.stdout.buffer
     try:
@@ -526,8 +559,8 @@ def media(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The images kept in media/: statistics (the default), pruning those no article shows (a dry run unless --yes),
-    or reading older articles' images now."""
+    """Count the images kept in media/ (the default), prune those no article shows (a dry run unless --yes), or read
+    older articles' images now."""
     with _open(archive, read_only=backfill is None and not prune) as opened:
         if backfill is not None:
             read = opened.backfill_media(backfill)
@@ -589,7 +622,9 @@ def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
         for check in checks:
             mark = "[green]ok[/green]  " if check.ok else "[red]FIX[/red] "
             fix = f" [dim]→ {escape(check.fix)}[/dim]" if check.fix and not check.ok else ""
-            output.console.print(f"{mark}{escape(check.subject)}: {escape(check.detail)}{fix}", soft_wrap=True)
+            (output.console if check.ok else output.alerts).print(
+                f"{mark}{escape(check.subject)}: {escape(check.detail)}{fix}", soft_wrap=True
+            )
     raise typer.Exit(output.EXIT_OK if all(check.ok for check in checks) else output.EXIT_SOME_FAILED)
 
 
@@ -617,25 +652,28 @@ def history(
 @app.command()
 def takedowns(
     archive: ArchiveOption = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only takedowns confirmed on or after this day.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help=f"Only takedowns confirmed on or after this day ({DAY})."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the articles the outlets removed (found gone by a recheck, confirmed on a later run), newest first."""
-    from ..web.pages import beijing_time
-
     with _open(archive, read_only=True) as opened:
         found = opened.takedowns(since_ms=_day(since, end=False))
     if as_json:
         output.print_json({"takedowns": [takedown.to_json() for takedown in found]})
         return
     for takedown in found:
-        when = beijing_time(takedown.confirmed_ms)[0]
+        when = output.when(takedown.confirmed_ms)
         output.console.print(f"{when}  {escape(takedown.path)}  {escape(takedown.title)}  ({escape(takedown.how)})", soft_wrap=True)
-    output.console.print(f"{len(found)} takedown{'s' * (len(found) != 1)}")
+    output.console.print(f"{len(found)} takedown{'s' * (len(found) != 1)}" + (f"; confirmed, {ZONE}" if found else ""))
 
 
 @app.command()
-def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo archive.", file_okay=False)] = Path("demo-archive")) -> None:
+def demo(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the demo archive.", file_okay=False)] = Path("demo-archive"),
+) -> None:
     """Archive the built-in sample outlets, served on 127.0.0.1, into DIR: nothing leaves this machine."""
     from ..demo import demo_archive, serve_samples
 
@@ -652,9 +690,35 @@ def demo(directory: Annotated[Path, typer.Argument(help="Folder for the demo arc
     raise typer.Exit(output.EXIT_SOME_FAILED if report.failed else output.EXIT_OK)
 
 
+class _Command(TyperCommand):
+    """Usage written as command lines conventionally are: ``DIR`` for a required argument (typer writes ``{DIR}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece for piece in super().collect_usage_pieces(ctx)]
+
+
+def _summary(help_text: str) -> str:
+    """The first whole sentence of a help text: what the list of commands shows (else cut at 45 characters)."""
+    return " ".join(help_text.split("\n\n")[0].split()).split(". ")[0].rstrip(".") + "."
+
+
+def _follow_conventions(group: typer.Typer) -> None:
+    """Every command: conventional usage, and its first whole sentence as its summary; the same in sub-groups."""
+    for command in group.registered_commands:
+        command.cls = _Command
+        command.short_help = _summary(inspect.getdoc(command.callback) or "")
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            sub.short_help = _summary(str(sub.typer_instance.info.help))
+            _follow_conventions(sub.typer_instance)
+
+
+_follow_conventions(app)
+
+
 def main() -> None:
     try:
-        app()
+        app(prog_name="newsarchive")  # also under python -m newsarchive
     except NewsarchiveError as error:
         output.fail(error, debug=_state["debug"])
     except KeyboardInterrupt:

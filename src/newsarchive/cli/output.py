@@ -11,7 +11,6 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
@@ -19,8 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import ArchiveNotFoundError, ConfigError, NewsarchiveError
+from ..errors import ArchiveLockedError, ArchiveNotFoundError, ConfigError, NewsarchiveError, SearchError
 from ..models import ImportReport, SourceReport, UpdateReport
+from ..times import ZONE, beijing, iso
 
 if TYPE_CHECKING:
     from ..check import CheckReport
@@ -28,25 +28,57 @@ if TYPE_CHECKING:
     from ..health import SourceHealth
     from ..index.search import Hit
 
-console = Console(stderr=True, highlight=False)
+UNWRAPPED = 1 << 16  # columns off a terminal: a log or a pipe gets whole lines, never cut at 80
 
+
+def _console(*, stderr: bool) -> Console:
+    made = Console(stderr=stderr, highlight=False)
+    if not made.is_terminal:
+        made.width = UNWRAPPED
+    return made
+
+
+console = _console(stderr=True)  # progress, tables and summaries: silent with --quiet
+alerts = _console(stderr=True)  # errors and what failed: shown even with --quiet
+
+
+def set_quiet() -> None:
+    """--quiet: only errors and what failed (failed outlets, skipped files); data on stdout is unchanged."""
+    console.quiet = True
+
+
+# The exit statuses, as the README's table gives them.
 EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
+EXIT_SOME_FAILED = 1  # some outlets failed (the rest are archived), some files skipped, or an error
+EXIT_USAGE = 2  # a bad option, query, configuration or sources file; no archive
+EXIT_LOCKED = 3  # refused: another run holds the archive
 
 
 def exit_status(error: BaseException) -> int:
-    return EXIT_USAGE if isinstance(error, (ConfigError, ArchiveNotFoundError)) else EXIT_SOME_FAILED
+    if isinstance(error, ArchiveLockedError):
+        return EXIT_LOCKED
+    return EXIT_USAGE if isinstance(error, (ConfigError, ArchiveNotFoundError, SearchError)) else EXIT_SOME_FAILED
 
 
 def fail(error: NewsarchiveError, *, debug: bool = False) -> NoReturn:
     """One red line saying what went wrong and where, then the hint; the traceback only with --debug."""
     if debug:
-        console.print_exception()
-    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, emoji=False)
+        alerts.print_exception()
+    alerts.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, emoji=False)
     if error.hint:
-        console.print(f"[dim]hint:[/dim] {escape(error.hint)}", soft_wrap=True)
+        alerts.print(f"[dim]hint:[/dim] {escape(error.hint)}", soft_wrap=True)
     sys.exit(exit_status(error))
+
+
+def _milliseconds(data: Any) -> Any:
+    """Every float (times in seconds, scores) rounded to 3 decimals: milliseconds, as everywhere in JSON."""
+    if isinstance(data, float):
+        return round(data, 3)
+    if isinstance(data, dict):
+        return {key: _milliseconds(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_milliseconds(value) for value in data]
+    return data
 
 
 class _OneLine(logging.Formatter):
@@ -68,26 +100,20 @@ def log_warnings() -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(json.dumps(_milliseconds(data), ensure_ascii=False, indent=2) + "\n")
     sys.stdout.flush()
 
 
 def when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return (datetime.fromtimestamp(ms / 1000, UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+    return beijing(ms)
 
 
 @contextmanager
 def update_progress(total: int) -> Iterator[Callable[[SourceReport], None]]:
-    """Progress while fetching: a transient bar on a terminal, a plain line per outlet elsewhere."""
-    if not console.is_terminal:
-
-        def line(report: SourceReport) -> None:
-            state = f"failed: {report.error}" if report.error else f"+{report.new} ~{report.updated} ={report.unchanged}"
-            console.print(f"{report.slug}: {state} ({report.seconds:.1f} s)", soft_wrap=True, markup=False)
-
-        yield line
+    """Progress while fetching: a transient bar on a terminal; elsewhere (a log) none, so that the table that
+    follows reports each outlet once."""
+    if not console.is_terminal or console.quiet:
+        yield lambda report: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -111,7 +137,7 @@ def update_progress(total: int) -> Iterator[Callable[[SourceReport], None]]:
 @contextmanager
 def count_progress(verb: str) -> Iterator[Callable[[int], None]]:
     """A transient count of files done, on a terminal only."""
-    if not console.is_terminal:
+    if not console.is_terminal or console.quiet:
         yield lambda done: None
         return
     with console.status(f"{verb}…") as status:
@@ -136,6 +162,9 @@ def update_table(report: UpdateReport) -> Table:
 
 def print_update(report: UpdateReport) -> None:
     console.print(update_table(report))
+    if console.quiet:  # only what failed
+        for source in report.failed:
+            alerts.print(f"[red]failed:[/red] {source.slug}: {escape(source.error or '')}", soft_wrap=True)
     for source in report.sources:
         for warning in source.warnings:
             console.print(f"[yellow]warning:[/yellow] {source.slug}: {escape(warning)}", soft_wrap=True)
@@ -163,20 +192,40 @@ def print_import(report: ImportReport, verb: str) -> None:
         f"{report.duplicates} duplicates, {len(report.errors)} skipped in {report.seconds:.1f} s ({rate:,.0f} files/s)"
     )
     for error in report.errors:
-        console.print(f"[yellow]skipped:[/yellow] {escape(error)}", soft_wrap=True)
+        alerts.print(f"[yellow]skipped:[/yellow] {escape(error)}", soft_wrap=True)
 
 
-def health_table(rows: list[SourceHealth]) -> Table:
-    """The table of health.md, with each outlet's article count and last error besides."""
-    from ..health import HEALTH_COLUMNS, health_cells
+def _health_cells(row: SourceHealth) -> tuple[str, ...]:
+    from ..health import health_cells
 
-    table = Table(title="outlets (Beijing time)", title_justify="left")
-    for column in (*HEALTH_COLUMNS, "文章 Articles", "上次错误 Last error"):
+    error = f"{when(row.last_error_ms)}: {row.last_error}" if row.last_error else ""
+    return (*health_cells(row), str(row.articles), error)
+
+
+def print_health(rows: list[SourceHealth]) -> None:
+    """The table of health.md, with each outlet's article count and last error besides; where the table is wider
+    than the terminal, a block per outlet with a line per column instead, which reads at any width."""
+    from rich.measure import Measurement
+
+    from ..health import HEALTH_COLUMNS
+
+    columns = (*HEALTH_COLUMNS, "文章 Articles", "上次错误 Last error")
+    table = Table(title=f"outlets ({ZONE})", title_justify="left")
+    for column in columns:
         table.add_column(column, justify="right" if column.startswith(("24", "文章")) else "left")
     for row in rows:
-        error = f"{when(row.last_error_ms)}: {row.last_error}" if row.last_error else ""
-        table.add_row(*(escape(cell) for cell in health_cells(row)), str(row.articles), f"[red]{escape(error)}[/red]" if error else "")
-    return table
+        cells = [escape(cell) for cell in _health_cells(row)]
+        table.add_row(*cells[:-1], f"[red]{cells[-1]}[/red]" if cells[-1] else "")
+    if Measurement.get(console, console.options.update_width(UNWRAPPED), table).maximum <= console.width:
+        console.print(table)
+        return
+    console.print(f"outlets ({ZONE})")
+    for row in rows:
+        plain = _health_cells(row)
+        console.print(f"\n[bold]{escape(plain[1])}[/bold]")
+        for column, cell in zip(columns, plain, strict=True):
+            if cell and column != columns[1]:
+                console.print(f"  {escape(column)}: {escape(cell)}")
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -184,20 +233,22 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "path": hit.path,
         "source": hit.source,
         "title": hit.title,
+        "link": hit.link,
         "pub_ms": hit.pub_ms,
-        "date": when(hit.pub_ms),
-        "score": round(hit.score, 3),
+        "published_at": iso(hit.pub_ms),
+        "score": hit.score,
         "snippet": hit.snippet,
     }
 
 
 def print_hits(hits: list[Hit], name_of: Callable[[str], str]) -> None:
-    """Search hits on stdout (they are the command's data), matches in bold."""
-    out = Console(highlight=False)
+    """Search hits on stdout (they are the command's data), matches in bold; dates in Beijing time, +08:00."""
+    out = _console(stderr=False)
     if not hits:
         console.print("no matches")
     for hit in hits:
-        out.print(f"{when(hit.pub_ms)}  {escape(name_of(hit.source))}  [bold]{escape(hit.title)}[/bold]  [dim]{escape(hit.path)}[/dim]")
+        date = f"{when(hit.pub_ms)}+08:00"
+        out.print(f"{date}  {escape(name_of(hit.source))}  [bold]{escape(hit.title)}[/bold]  [dim]{escape(hit.path)}[/dim]")
         marked = escape(hit.snippet).replace("【", "[reverse]").replace("】", "[/reverse]")
         out.print(f"    {marked}", soft_wrap=True)
 
@@ -207,7 +258,7 @@ def print_history(history: History, name_of: Callable[[str], str]) -> None:
     a terminal, {+added+} and [-removed-] elsewhere or under NO_COLOR."""
     from ..diff import segments_text
 
-    out = Console(highlight=False)
+    out = _console(stderr=False)
     markers = not out.is_terminal or out.no_color
     row = history.article
     out.print(f"[bold]{escape(row.title)}[/bold]  {escape(name_of(row.source))}  [dim]{escape(row.path)}[/dim]", soft_wrap=True)
@@ -225,6 +276,7 @@ def print_history(history: History, name_of: Callable[[str], str]) -> None:
             out.print(Text("  title: ").append_text(segments_text(diff.title, markers=markers)), soft_wrap=True)
         for paragraph in diff.paragraphs:
             out.print(Text("  ").append_text(segments_text(paragraph, markers=markers)), soft_wrap=True)
+    console.print(f"{len(history.versions)} version{'s' * (len(history.versions) != 1)}, by when each was first seen ({ZONE})")
 
 
 def print_check(report: CheckReport) -> None:
@@ -234,7 +286,7 @@ def print_check(report: CheckReport) -> None:
         if finding.repaired:
             console.print(f"[green]repaired:[/green] {where}; {escape(finding.repaired)}", soft_wrap=True)
         else:
-            console.print(f"[red]wrong:[/red] {where}", soft_wrap=True)
+            alerts.print(f"[red]wrong:[/red] {where}", soft_wrap=True)  # shown even with --quiet
     counts = ", ".join(f"{count:,} {what.replace('_', ' ')}" for what, count in report.checked.items())
     wrong = sum(1 for finding in report.findings if finding.repaired is None)
     repaired = len(report.findings) - wrong

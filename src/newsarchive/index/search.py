@@ -111,6 +111,7 @@ class Hit:
     pub_ms: int
     score: float
     snippet: str = ""  # filled from the article file: each match between 【 and 】
+    link: str | None = None  # the article's original address, from its file
 
 
 class SearchIndexError(StorageError, ValueError):
@@ -199,22 +200,8 @@ class SearchIndex:
             raise SearchIndexError(self.path, exc) from exc
 
     def _search(self, query: str, *, source: str | None, since_ms: int | None, until_ms: int | None, limit: int, sort: str) -> list[Hit]:
-        tantivy = self._tantivy
-        terms = query_terms(query)
-        term_runs = [run for term in terms for run in runs(term)]
-        clauses = [(tantivy.Occur.Must, self._term_query(run)) for run in term_runs]
-        if not clauses:
-            raise SearchError(f"{query!r}: nothing to search for", hint="give a word, a name or a few characters")
-        if source:
-            clauses.append((tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "source", source)))
-        if since_ms is not None or until_ms is not None:
-            clauses.append(
-                (tantivy.Occur.Must, tantivy.Query.range_query(self.schema, "pub_ms", tantivy.FieldType.Integer, since_ms, until_ms))
-            )
+        term_runs, clauses, combined = self._query(query, source, since_ms, until_ms)
         searcher = self.index.searcher()
-        # One clause is searched as it is, not inside a boolean query: the same scores, but tantivy can then
-        # skip the documents that cannot reach the best ones. No count of all matches is asked for either.
-        combined = clauses[0][1] if len(clauses) == 1 else tantivy.Query.boolean_query(clauses)
         if sort == "date":
             found = self._newest_first(searcher, clauses, combined, term_runs, limit, since_ms)
         else:
@@ -232,6 +219,35 @@ class SearchIndex:
                 )
             )
         return hits
+
+    def count(self, query: str, *, source: str | None = None, since_ms: int | None = None, until_ms: int | None = None) -> int:
+        """How many articles match ``query`` (``search`` returns only the best or newest of them)."""
+        _, _, combined = self._query(query, source, since_ms, until_ms)
+        try:
+            found: Any = self.index.searcher().search(combined, 1, count=True)  # (its type stub lacks .count)
+        except (ValueError, OSError) as exc:
+            raise SearchIndexError(self.path, exc) from exc
+        return int(found.count)
+
+    def _query(
+        self, query: str, source: str | None, since_ms: int | None, until_ms: int | None
+    ) -> tuple[list[list[str]], list[tuple[Any, Any]], Any]:
+        """The query's runs of characters, its clauses, and the clauses as one query."""
+        tantivy = self._tantivy
+        term_runs = [run for term in query_terms(query) for run in runs(term)]
+        clauses = [(tantivy.Occur.Must, self._term_query(run)) for run in term_runs]
+        if not clauses:
+            raise SearchError(f"{query!r}: nothing to search for", hint="give a word, a name or a few characters")
+        if source:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "source", source)))
+        if since_ms is not None or until_ms is not None:
+            clauses.append(
+                (tantivy.Occur.Must, tantivy.Query.range_query(self.schema, "pub_ms", tantivy.FieldType.Integer, since_ms, until_ms))
+            )
+        # One clause is searched as it is, not inside a boolean query: the same scores, but tantivy can then
+        # skip the documents that cannot reach the best ones. No count of all matches is asked for either.
+        combined = clauses[0][1] if len(clauses) == 1 else tantivy.Query.boolean_query(clauses)
+        return term_runs, clauses, combined
 
     def _newest_first(
         self, searcher: Any, clauses: list[tuple[Any, Any]], combined: Any, term_runs: list[list[str]], limit: int, since_ms: int | None

@@ -4,10 +4,12 @@ and timer, a GitHub Actions workflow. Text only: nothing is installed."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 KINDS = ("cron", "systemd", "github")
 
@@ -66,8 +68,42 @@ WantedBy=timers.target
 """
 
 
-def github(root: Path, package: str = "newsarchive") -> str:
+def requirement_from(direct_url: dict[str, Any] | None, version: str) -> str:
+    """The pip requirement that installs newsarchive as this copy was installed, from pip's record of it (PEP 610
+    ``direct_url.json``): from a package index (no record), a VCS at the same commit, an archive's or a folder's
+    address. (Not a folder's git origin: its commit may never have been pushed.)"""
+    if not direct_url:
+        return f"newsarchive=={version}"
+    url = str(direct_url["url"])
+    vcs = direct_url.get("vcs_info")
+    if vcs:
+        return f"newsarchive @ {vcs['vcs']}+{url}@{vcs['commit_id']}"
+    return f"newsarchive @ {url}"
+
+
+def installed_requirement() -> str:
+    """How this running copy of newsarchive was installed, as a requirement pip understands."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        found = distribution("newsarchive")
+    except PackageNotFoundError:  # run from a source tree
+        from .. import __version__
+
+        return f"newsarchive=={__version__}"
+    record = found.read_text("direct_url.json")
+    return requirement_from(json.loads(record) if record else None, found.version)
+
+
+def only_here(requirement: str) -> bool:
+    """A requirement only this machine can install from (a local folder or file), not a GitHub runner."""
+    return " @ file:" in requirement
+
+
+def github(root: Path, package: str | None = None) -> str:
+    """The workflow; ``package`` is what pip installs (default: newsarchive as this copy was installed)."""
     del root
+    install = shlex.quote(package or installed_requirement())
     return f"""# .github/workflows/newsarchive.yml: update and publish every hour on GitHub Actions
 name: newsarchive
 on:
@@ -94,7 +130,9 @@ jobs:
           path: .newsarchive
           key: newsarchive-index-${{{{ github.run_id }}}}
           restore-keys: newsarchive-index-
-      - run: pip install {package}
+      - name: Install newsarchive
+        run: |
+          python -m pip install {install}
       - name: Update (exit 1 means some outlets failed; the rest is archived and published)
         run: newsarchive update || test $? -eq 1
       - name: Commit, push here and to the mirrors
@@ -111,7 +149,7 @@ jobs:
 """
 
 
-def render(kind: str, root: Path, package: str = "newsarchive") -> str:
+def render(kind: str, root: Path, package: str | None = None) -> str:
     if kind == "cron":
         return cron(root)
     if kind == "systemd":

@@ -44,6 +44,8 @@ from .staging import StagedArticle, clear_incoming, render_bytes
 
 log = logging.getLogger(__name__)
 
+StrPath = str | os.PathLike[str]  # every path the API takes: a str or any path-like object
+
 
 @dataclass(frozen=True, kw_only=True)
 class ApplyResult:
@@ -114,10 +116,10 @@ class Archive:
     # opening --------------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, root: Path, *, sources: tuple[Source, ...] | None = None) -> Archive:
-        """Make ``root`` an archive: newsarchive.toml with the default outlets and an empty layout.
-        An existing newsarchive.toml is kept."""
-        root = root.resolve()
+    def init(cls, root: StrPath, *, sources: tuple[Source, ...] | None = None) -> Archive:
+        """Make ``root`` (a ``str`` or path) an archive: newsarchive.toml with the default outlets and an empty
+        layout. An existing newsarchive.toml is kept."""
+        root = Path(root).resolve()
         try:
             root.mkdir(parents=True, exist_ok=True)
             config = root / layout.CONFIG_FILE
@@ -138,9 +140,9 @@ class Archive:
     @classmethod
     def open(
         cls,
-        root: Path | None = None,
+        root: StrPath | None = None,
         *,
-        sources_file: Path | None = None,
+        sources_file: StrPath | None = None,
         overrides: Mapping[str, Any] | None = None,
         settings: Settings | None = None,
         read_only: bool = False,
@@ -151,7 +153,7 @@ class Archive:
         if root is None:
             root = layout.find_root(Path.cwd())
         else:
-            root = root.resolve()
+            root = Path(root).resolve()
             if not root.is_dir() or not ((root / layout.CONFIG_FILE).is_file() or (root / layout.HIDDEN).is_dir()):
                 raise ArchiveNotFoundError(f"{root} is not an archive (no {layout.CONFIG_FILE} in it)")
         if settings is None:
@@ -208,13 +210,13 @@ class Archive:
 
         serve(self, host, port, on_ready=on_ready)
 
-    def build_site(self, out: Path, *, base_url: str | None = None, on_progress: Callable[[int], None] | None = None) -> SiteReport:
+    def build_site(self, out: StrPath, *, base_url: str | None = None, on_progress: Callable[[int], None] | None = None) -> SiteReport:
         """Write (or bring up to date) the static site in ``out``; see ``newsarchive.publish.site``."""
         from ..publish.site import build_site
 
         return build_site(self, Path(out), base_url=base_url, on_progress=on_progress)
 
-    def bundle(self, out: Path, *, since_ms: int | None = None) -> BundleReport:
+    def bundle(self, out: StrPath, *, since_ms: int | None = None) -> BundleReport:
         """Write one zip with the static site (search included) and the raw archive, for reading offline;
         see ``newsarchive.publish.bundle``."""
         from ..publish.bundle import bundle
@@ -265,12 +267,12 @@ class Archive:
         with self.lock():
             return backfill_now(self, articles)
 
-    def history(self, article: str, *, source: str | None = None) -> History:
+    def history(self, article: StrPath, *, source: str | None = None) -> History:
         """The versions of an article (named by its link, its file, or ``<slug>/<id>``) and what changed between
         them; ConfigError when no article or several match. See ``newsarchive.diff``."""
         from ..diff import history
 
-        return history(self, article, source=source)
+        return history(self, os.fspath(article), source=source)
 
     def search(
         self,
@@ -302,11 +304,22 @@ class Archive:
             except ArchiveError as exc:
                 log.warning("searching what was indexed before: the search index could not catch up: %s", exc)
         hits = self.search_index.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
-        terms = query_terms(query)
+        terms, rows = query_terms(query), self.index.articles_at(hit.path for hit in hits)
         unreadable: list[str] = []
-        found = [replace(hit, snippet=snippet(self._text_of(hit.path, unreadable) or "", terms)) for hit in hits]
+        found = [
+            replace(
+                hit,
+                snippet=snippet(self._text_of(hit.path, unreadable) or "", terms),
+                link=row.link if (row := rows.get(hit.path)) else None,
+            )
+            for hit in hits
+        ]
         _warn_unreadable(unreadable, "shown without a snippet")
         return found
+
+    def count_matches(self, query: str, *, source: str | None = None, since_ms: int | None = None, until_ms: int | None = None) -> int:
+        """How many articles match ``query`` in all (``search`` returns the best or newest ``limit`` of them)."""
+        return self.search_index.count(query, source=source, since_ms=since_ms, until_ms=until_ms)
 
     def _text_of(self, path: str, unreadable: list[str]) -> str | None:
         """The plain text of an article, or None (its path added to ``unreadable``) when its file cannot be read."""
@@ -400,8 +413,9 @@ class Archive:
         """The index's rows, newest first within each outlet."""
         return self.index.articles(source)
 
-    def read(self, row: ArticleRow | str) -> ArticleFile:
-        path = row.path if isinstance(row, ArticleRow) else row
+    def read(self, row: ArticleRow | StrPath) -> ArticleFile:
+        """The article file of an index row, or of a path relative to the archive (``articles/rfi/1048574.md``)."""
+        path = row.path if isinstance(row, ArticleRow) else os.fspath(row)
         data = (self.root / path).read_bytes()
         try:
             text = data.decode("utf-8")
@@ -622,12 +636,13 @@ class Archive:
 
     # import and reindex ---------------------------------------------------------------------
 
-    def import_from(self, source_root: Path, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
+    def import_from(self, source_root: StrPath, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
         """Take in a duty-machine archive folder: its article files are linked or copied byte for byte (kept
         where they are when ``source_root`` is this archive) and indexed; malformed files are reported and
         skipped. Holds the archive lock."""
         from .importing import Indexer
 
+        started = time.monotonic()  # the report's time is the whole run's, search indexing included
         source_root = Path(source_root).resolve()
         if not (source_root / layout.ARTICLES).is_dir():
             raise ConfigError(
@@ -638,7 +653,7 @@ class Archive:
             self.recover()
             report = Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
             self.sync_search()
-            return report
+            return replace(report, seconds=time.monotonic() - started)
 
     def reindex(self, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
         """Rebuild the index from the files alone, into a new database that replaces the old one at the end.
@@ -646,6 +661,7 @@ class Archive:
         cannot be opened at all is simply replaced. Holds the archive lock."""
         from .importing import Indexer
 
+        started = time.monotonic()  # the report's time is the whole run's, search indexing included
         index_path = self.root / layout.INDEX_FILE
         fresh_path = self.root / (layout.INDEX_FILE + ".rebuild")
         with self.lock():
@@ -666,4 +682,4 @@ class Archive:
                 Path(str(index_path) + suffix).unlink(missing_ok=True)
             os.replace(fresh_path, index_path)
             self.sync_search(rebuild=True)  # whatever state the search index was in
-        return report
+        return replace(report, seconds=time.monotonic() - started)
