@@ -1,7 +1,7 @@
 """Full-text search that works for Chinese: tantivy over characters and character pairs.
 
-Text and queries are both converted to simplified characters (OpenCC t2s) and cut into units: one
-unit per Chinese character, one per Latin word or number (lower-cased). Two fields are indexed:
+Text and queries are both cut into units by index/tokens.py (simplified characters, one unit per Chinese
+character, one per Latin word or number, lower-cased). Two fields are indexed:
 ``uni`` holds every unit and answers one-character queries; ``bi`` holds every pair of neighbouring
 units, with positions, so a longer query is a phrase of consecutive pairs and matches exactly that
 string. Punctuation ends a run of units, so no pair spans it. Several terms must all match.
@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import itertools
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import SearchError, StorageError
+from .tokens import HAN, UNIT, WORD, pairs, query_terms, runs, simplified
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-_WORD = "0-9a-z\u00c0-\u024f"
-_UNIT = re.compile(rf"[{_HAN}]|[{_WORD}]+")
-_BREAK = re.compile(rf"(?:\s*[^\s{_HAN}{_WORD}])+\s*")  # what ends a run: anything but units and white space
-_NOT_HAN = re.compile(rf"[^{_HAN}]")
+__all__ = ["Hit", "SearchDoc", "SearchIndex", "query_terms", "runs", "simplified", "snippet"]
+
+_BREAK = re.compile(rf"(?:\s*[^\s{HAN}{WORD}])+\s*")  # what ends a run: anything but units and white space
+_NOT_HAN = re.compile(rf"[^{HAN}]")
 _GAP = "\u2016"  # between runs: a token no query produces
 _HIT_CANDIDATES = 5  # score a few times the limit, then break ties by recency
 # Two indexing threads, fed by the thread that tokenises, keep two cores busy. The writer's memory is taken
@@ -42,38 +40,6 @@ _RECENT_DAYS = (7, 90, 1095)
 _DAY_MS = 86_400_000
 
 
-@cache
-def _converter() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def simplified(text: str) -> str:
-    return str(_converter().convert(text))
-
-
-def runs(text: str) -> list[list[str]]:
-    """Runs of units: characters and words not separated by punctuation (white space does not separate)."""
-    folded = simplified(text).lower()
-    result: list[list[str]] = []
-    current: list[str] = []
-    position = 0
-    for match in _UNIT.finditer(folded):
-        if current and match.start() > position and not folded[position : match.start()].isspace():
-            result.append(current)
-            current = []
-        current.append(match.group())
-        position = match.end()
-    if current:
-        result.append(current)
-    return result
-
-
-def _pairs(run: list[str]) -> list[str]:
-    return [a + "_" + b for a, b in itertools.pairwise(run)]
-
-
 def _fields(text: str) -> tuple[str, str]:
     """The ``uni`` and ``bi`` field texts: the units of every run, and their pairs, each run followed by
     a gap. The same as joining what ``runs`` gives, a third faster (indexing spends much of its time
@@ -82,7 +48,7 @@ def _fields(text: str) -> tuple[str, str]:
     bis: list[str] = []
     mixed = _NOT_HAN.search
     for piece in _BREAK.split(simplified(text).lower()):
-        run = _UNIT.findall(piece) if mixed(piece) else piece  # white space, words or digits need the pattern
+        run = UNIT.findall(piece) if mixed(piece) else piece  # white space, words or digits need the pattern
         if len(run) > 1:
             unis.append(" ".join(run))
             bis.append(" ".join(map("_".join, itertools.pairwise(run))) + " " + _GAP)
@@ -273,7 +239,7 @@ class SearchIndex:
         if not hasattr(searcher, "doc_freq"):
             return _RECENT_FROM
         bound: int = min(
-            min(searcher.doc_freq("bi", pair) for pair in _pairs(run)) if len(run) > 1 else searcher.doc_freq("uni", run[0])
+            min(searcher.doc_freq("bi", pair) for pair in pairs(run)) if len(run) > 1 else searcher.doc_freq("uni", run[0])
             for run in term_runs
         )
         return bound
@@ -305,18 +271,10 @@ class SearchIndex:
         tantivy = self._tantivy
         if len(run) == 1:
             return tantivy.Query.term_query(self.schema, "uni", run[0])
-        pairs = _pairs(run)
-        if len(pairs) == 1:
-            return tantivy.Query.term_query(self.schema, "bi", pairs[0])
-        return tantivy.Query.phrase_query(self.schema, "bi", pairs)
-
-
-def query_terms(query: str) -> list[str]:
-    """The terms of a query: words, or quoted phrases."""
-    try:
-        return [term for term in shlex.split(query) if term.strip()]
-    except ValueError:
-        return query.replace('"', " ").split()
+        run_pairs = pairs(run)
+        if len(run_pairs) == 1:
+            return tantivy.Query.term_query(self.schema, "bi", run_pairs[0])
+        return tantivy.Query.phrase_query(self.schema, "bi", run_pairs)
 
 
 def snippet(text: str, terms: list[str], width: int = 60) -> str:

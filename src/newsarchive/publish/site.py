@@ -33,13 +33,15 @@ from . import feeds, sitesearch
 log = logging.getLogger(__name__)
 
 STATE_FILE = ".newsarchive-site.sqlite"
-LEAD_HTML = 20_000  # characters of a body parsed for its lead: enough for the first paragraphs, not a whole long article
+# search_docs: each article's search entry (its tokens with their counts), from which a year's search files are made.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (page TEXT PRIMARY KEY, signature TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS docs (
+DROP TABLE IF EXISTS docs;
+CREATE TABLE IF NOT EXISTS search_docs (
     path TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, page TEXT NOT NULL, title TEXT NOT NULL,
-    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, tokens TEXT NOT NULL
+    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS search_docs_year ON search_docs (year, number);
 """
 
 
@@ -53,7 +55,7 @@ class SiteReport:
 
 def _design_version(site: SiteConfig, title: str) -> str:
     """Changes whenever every page must be made again: templates, style, settings, search cutting."""
-    digest = hashlib.sha256(repr((site, title, sitesearch.LEAD_CHARACTERS, sitesearch.SHARDS)).encode())
+    digest = hashlib.sha256(repr((site, title, sitesearch.FORMAT)).encode())
     package = resources.files("newsarchive.web")
     for folder in ("templates", "static"):
         for item in sorted(package.joinpath(folder).iterdir(), key=lambda i: i.name):
@@ -103,7 +105,7 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
         pages = Pages(archive, static=True)
         version = _design_version(archive.settings.site, archive.settings.title)
         with state:
-            documents_changed = _article_pages(archive, pages, state, output, version, on_progress)
+            changed_years = _article_pages(archive, pages, state, output, version, on_progress)
             _outlet_pages(archive, pages, state, output, version)
             _digest_pages(archive, pages, state, output, version)
         for name in STATIC_FILES:
@@ -122,9 +124,7 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
         output.write(digest.DIGEST_FEED, feeds.digest_feed(archive))
         for name, data in feeds.sitemaps(archive, _site_pages(state)).items():
             output.write(name, data)
-        if documents_changed or not (out / "search" / "meta.js").exists():  # else the search files stand as they are
-            for name, data in sitesearch.search_files(_search_entries(state), outlets):
-                output.write(f"search/{name}", data)
+        _search_files(state, output, changed_years, outlets)
         output.write(".nojekyll", b"")  # GitHub Pages: serve the folders as they are
     finally:
         state.close()
@@ -133,12 +133,13 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
 
 def _article_pages(
     archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str, on_progress: Callable[[int], None] | None
-) -> bool:
+) -> set[int]:
     """Write the pages of articles (with their earlier versions and the changes between them) whose inputs changed,
-    remove those of articles that left; returns whether any did either."""
-    changed = False
+    remove those of articles that left; returns the years (of the search) of the articles that did either."""
+    changed: set[int] = set()
     known = dict(state.execute("SELECT page, signature FROM pages"))
-    numbers = dict(state.execute("SELECT path, number FROM docs"))
+    numbers = dict(state.execute("SELECT path, number FROM search_docs"))
+    years = dict(state.execute("SELECT page, year FROM search_docs"))
     next_number = max(numbers.values(), default=-1) + 1
     seen: set[str] = set()
     images = archive.index.local_images_by_article()  # a newly downloaded image re-renders its article's pages
@@ -161,7 +162,7 @@ def _article_pages(
         entry = _search_entry(archive, row, numbers.get(row.path, next_number))
         if entry is None:
             continue
-        changed = True
+        changed.update({sitesearch.year_of(entry.pub_ms), years.get(page, sitesearch.year_of(entry.pub_ms))})
         next_number += row.path not in numbers
         for target in targets:
             html = pages.article(target)
@@ -169,15 +170,25 @@ def _article_pages(
                 output.write(target, html.encode())
                 state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, ?)", (target, signature))
         state.execute(
-            "INSERT OR REPLACE INTO docs (path, number, page, title, source, pub_ms, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (row.path, entry.number, entry.page, entry.title, entry.source, entry.pub_ms, " ".join(entry.tokens)),
+            "INSERT OR REPLACE INTO search_docs (path, number, page, title, source, pub_ms, year, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.path,
+                entry.number,
+                entry.page,
+                entry.title,
+                entry.source,
+                entry.pub_ms,
+                sitesearch.year_of(entry.pub_ms),
+                sitesearch.pack_counts(entry.counts),
+            ),
         )
     for page in set(known) - seen:
         if page.startswith(("articles/", "revisions/")):
             output.remove(page)
             state.execute("DELETE FROM pages WHERE page = ?", (page,))
-            state.execute("DELETE FROM docs WHERE page = ?", (page,))
-            changed = True
+            state.execute("DELETE FROM search_docs WHERE page = ?", (page,))
+            if page in years:
+                changed.add(years[page])
     return changed
 
 
@@ -187,14 +198,13 @@ def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.
     except (OSError, ArticleFileError, UnicodeDecodeError) as exc:
         log.warning("%s: left out of the site: %s", row.path, exc)
         return None
-    lead = plain_text(body[:LEAD_HTML])[: sitesearch.LEAD_CHARACTERS]
     return sitesearch.SearchEntry(
         number=number,
         page=page_of(row.path),
         title=row.title,
         source=row.source,
         pub_ms=row.pub_ms or 0,
-        tokens=tuple(sitesearch.tokens_of(row.title + "\n" + lead)),
+        counts=sitesearch.entry_counts(row.title, plain_text(body)),
     )
 
 
@@ -261,11 +271,34 @@ def _site_pages(state: sqlite3.Connection) -> Iterator[str]:
         yield page
 
 
-def _search_entries(state: sqlite3.Connection) -> Iterator[sitesearch.SearchEntry]:
-    for number, page, title, source, pub_ms, tokens in state.execute(
-        "SELECT number, page, title, source, pub_ms, tokens FROM docs ORDER BY number"
-    ):
-        yield sitesearch.SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=tuple(tokens.split(" ")))
+def _search_files(state: sqlite3.Connection, output: _Output, changed: set[int], outlets: dict[str, str]) -> None:
+    """Write the search files of the years whose articles changed (of every year when meta.js is missing or
+    of another format) and meta.js; remove the search files no year makes any more."""
+    years = dict(state.execute("SELECT year, COUNT(*) FROM search_docs GROUP BY year"))
+    sources = [slug for (slug,) in state.execute("SELECT DISTINCT source FROM search_docs ORDER BY source")]
+    meta = sitesearch.read_meta(output.root / "search" / "meta.js")
+    if meta.get("format") != sitesearch.FORMAT or meta.get("sources") != sources:  # new, another format, or new outlets
+        changed = set(years)
+
+    def entries_of(year: int) -> Iterator[sitesearch.SearchEntry]:
+        for number, page, title, source, pub_ms, tokens in state.execute(
+            "SELECT number, page, title, source, pub_ms, tokens FROM search_docs WHERE year = ? ORDER BY number", (year,)
+        ):
+            yield sitesearch.SearchEntry(
+                number=number, page=page, title=title, source=source, pub_ms=pub_ms, counts=sitesearch.unpack_counts(tokens)
+            )
+
+    made: set[str] = set()
+    for name, data in sitesearch.search_files(years, changed, entries_of, outlets, sources):
+        output.write(f"search/{name}", data)
+        made.add(f"search/{name}")
+    folder = output.root / "search"
+    for file in sorted(folder.rglob("*.js")):
+        path = file.relative_to(output.root).as_posix()
+        year = file.parent.name
+        kept = year.isdigit() and int(year) in years and int(year) not in changed
+        if path not in made and not kept:
+            output.remove(path)
 
 
 def _copy_media(archive: Archive, output: _Output, wanted: set[str]) -> None:

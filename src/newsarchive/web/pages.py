@@ -41,18 +41,19 @@ COUNTS_TTL = 10.0  # seconds
 BEIJING = timezone(timedelta(hours=8))
 
 # Scripts only from the site itself (the static search), no inline script, nothing from another host, and no frames:
-# video embeds are boxes whose link opens the video's own page in a new tab (html.py), so no page needs one.
+# video embeds are boxes whose link opens the video's own page in a new tab (html.py), so no page needs one. (The
+# static search page alone frames the site's own pages, hidden, to read their text: frame-src 'self'.)
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{images}; media-src 'self'{images};"
-    " frame-src 'none'; form-action 'self'; base-uri 'none'"
+    " frame-src {frames}; form-action 'self'; base-uri 'none'"
 )
 # The changes between two versions, beside the article's page: diff-<older>-<newer>.html (versions named by when they
 # were first seen, in ms), or on the server diff.html?from=<older>&to=<newer> for any two.
 DIFF_PAGE = re.compile(r"^(articles/.+)/diff(?:-([0-9]+|latest)-([0-9]+|latest))?\.html$")
 
 
-def content_security_policy(remote_images: bool) -> str:
-    return CSP.format(images=" https: http:" if remote_images else "")
+def content_security_policy(remote_images: bool, *, frames: str = "'none'") -> str:
+    return CSP.format(images=" https: http:" if remote_images else "", frames=frames)
 
 
 def outlet_href(slug: str, number: int | None = None) -> str:
@@ -162,13 +163,14 @@ class Pages:
         copies = local_copies(self.archive.index, self.archive.index.article_images(article))
         return {url: relative(page, path) for url, path in copies.items()}
 
-    def render(self, template: str, current: str, *, base: str | None = None, **context: Any) -> str:
-        """``template`` for the page at ``current``: links relative to it, or absolute under ``base`` when given."""
+    def render(self, template: str, current: str, *, base: str | None = None, frames: str = "'none'", **context: Any) -> str:
+        """``template`` for the page at ``current``: links relative to it, or absolute under ``base`` when given; ``frames``
+        is what the page may show in a frame."""
         rel: Callable[[str], str] = (lambda target: base + quote(target)) if base else (lambda target: relative(current, target))
         return self.env.get_template(template).render(
             rel=rel,
             static=self.static,
-            csp=content_security_policy(self.site.remote_images),
+            csp=content_security_policy(self.site.remote_images, frames=frames),
             site_title=self.archive.settings.title,
             **context,
         )
@@ -355,7 +357,8 @@ class Pages:
             base = {"q": query, "source": source, "since": since, "until": until, "sort": sort}
             context["next"] = search_href(base, number + 1) if len(hits) > size * number else None
             context["previous"] = search_href(base, number - 1) if number > 1 else None
-        return self.render("search.html", SEARCH, entries=entries, **context)
+        # The static search reads each hit's text from its page, loaded in a hidden frame (search.js).
+        return self.render("search.html", SEARCH, frames="'self'" if self.static else "'none'", entries=entries, **context)
 
 
 def search_href(params: dict[str, str], number: int) -> str:

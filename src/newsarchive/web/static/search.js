@@ -1,23 +1,48 @@
-// Search on the static site, with no server and from file:// too: the index is script files
-// (search/meta.js, s<n>.js, d<n>.js, t2s.js) loaded with <script> tags; see publish/sitesearch.py.
-// A query is cut as the archive's search cuts text: traditional folded to simplified, one token per
-// character or Latin word, one per neighbouring pair; every token of every term must be present.
+// Full-text search on the static site, with no server and from file:// too. The index is script files loaded
+// with <script> tags (see publish/sitesearch.py): search/meta.js, t2s.js, and per year s<n>.js (posting lists of
+// the tokens whose hash falls in shard n), w.js (each article's time and outlet) and d<n>.js (titles, pages).
+// A query is cut as the archive's search cuts text (index/tokens.py): traditional folded to simplified, one unit
+// per character or Latin word, pairs of neighbouring units; every term must match. Hits are ranked title hits
+// first, then by a BM25 score of the counts; snippets (and the check of a phrase against the text) come from the
+// hit's own page, loaded in a hidden frame that posts its text back (fetch is refused from file://).
+// On an article page opened in such a frame, this script only posts the article's text to the search page.
 "use strict";
 (function () {
+  var BLOCKS = "p,li,h1,h2,h3,h4,h5,h6,blockquote,td,th,pre,figcaption,div";
+
+  function textOf(root) {
+    var out = [], walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), node, last = null;
+    while ((node = walker.nextNode())) {
+      var block = node.parentElement.closest(BLOCKS);
+      if (block !== last) { out.push("\n"); last = block; }
+      out.push(node.data);
+    }
+    return out.join("");
+  }
+
+  var article = document.querySelector("article .body");
+  if (article) {
+    if (window.parent !== window) {
+      var heading = document.querySelector("article h1");
+      window.parent.postMessage({ naText: (heading ? heading.textContent : "") + "\n" + textOf(article) }, "*");
+    }
+    return;
+  }
   var status = document.getElementById("status");
   if (!status) return;
   var base = status.getAttribute("data-index");
   var results = document.getElementById("results");
   var pager = document.getElementById("pager");
+  var PAGE = 20, K1 = 1.2, FRAMES = 6;
   var loaded = {};
-  var data = { meta: null, t2s: {}, shards: {}, docs: {} };
-  var PAGE = 20;
+  var data = { meta: null, t2s: {}, shards: {}, when: {}, docs: {} };
 
   window.naSearch = {
     meta: function (meta) { data.meta = meta; },
     t2s: function (table) { data.t2s = table; },
-    shard: function (n, postings) { data.shards[n] = postings; },
-    docs: function (n, docs) { data.docs[n] = docs; }
+    shard: function (year, n, lists) { data.shards[year + "/s" + n] = lists; },
+    when: function (year, encoded) { data.when[year] = { encoded: encoded, minutes: null, sources: null }; },
+    docs: function (year, n, docs) { data.docs[year + "/" + n] = docs; }
   };
 
   function load(name) {
@@ -42,13 +67,70 @@
     return h >>> 0;
   }
 
+  // Reading bits, most significant first, from base64 text.
+  function Bits(encoded) {
+    var binary = atob(encoded + "===".slice((encoded.length + 3) % 4));
+    this.bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) this.bytes[i] = binary.charCodeAt(i);
+    this.at = 0;
+  }
+  Bits.prototype.bit = function () {
+    var at = this.at++;
+    return (this.bytes[at >> 3] >> (7 - (at & 7))) & 1;
+  };
+  Bits.prototype.fixed = function (width) {
+    var value = 0;
+    for (var i = 0; i < width; i++) value = value * 2 + this.bit();
+    return value;
+  };
+  Bits.prototype.gamma = function () {
+    var zeros = 0;
+    while (this.bit() === 0) zeros++;
+    return Math.pow(2, zeros) + this.fixed(zeros);
+  };
+  Bits.prototype.rice = function (k) {
+    var quotient = 0;
+    while (this.bit() === 1) quotient++;
+    return quotient * Math.pow(2, k) + this.fixed(k);
+  };
+
+  // A posting list: article numbers within the year, and per article the token's count and whether the title holds it.
+  function decode(encoded) {
+    var bits = new Bits(encoded), count = bits.gamma(), k = bits.fixed(5);
+    var numbers = new Int32Array(count), codes = new Uint8Array(count), previous = -1;
+    for (var i = 0; i < count; i++) {
+      previous += bits.rice(k) + 1;
+      numbers[i] = previous;
+      codes[i] = bits.gamma() - 1;
+    }
+    return { numbers: numbers, codes: codes };
+  }
+
+  function when(year) {
+    var table = data.when[year];
+    if (table.minutes === null) {
+      var articles = data.meta.years[year].articles, sourceBits = Math.max(1, Math.ceil(Math.log2(data.meta.sources.length)));
+      var bits = new Bits(table.encoded), start = Date.UTC(+year, 0, 1) / 60000 - 8 * 60;
+      table.minutes = new Float64Array(articles);
+      table.sources = new Uint16Array(articles);
+      for (var i = 0; i < articles; i++) {
+        table.minutes[i] = start + bits.fixed(data.meta.minuteBits);
+        table.sources[i] = bits.fixed(sourceBits);
+      }
+    }
+    return table;
+  }
+
   var UNIT = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[\ud840-\ud8bf][\udc00-\udfff]|[0-9a-z\u00c0-\u024f]+/g;
 
-  function runs(text) {
+  function fold(text) {
     var folded = "";
     for (var character of text) folded += data.t2s[character] || character;
-    folded = folded.toLowerCase();
-    var out = [], current = [], position = 0, match;
+    return folded.toLowerCase();
+  }
+
+  function runs(text) {
+    var folded = fold(text), out = [], current = [], position = 0, match;
     UNIT.lastIndex = 0;
     while ((match = UNIT.exec(folded)) !== null) {
       var between = folded.slice(position, match.index);
@@ -60,29 +142,50 @@
     return out;
   }
 
-  function tokens(query) {
+  // The runs of a query: each needs its unit (one) or all its pairs (two or more units, a phrase from three).
+  function queryRuns(query) {
     var terms = query.match(/"[^"]+"|\S+/g) || [], found = [];
     terms.forEach(function (term) {
       runs(term.replace(/"/g, "")).forEach(function (run) {
-        if (run.length === 1) found.push(run[0]);
-        for (var i = 0; i + 1 < run.length; i++) found.push(run[i] + "_" + run[i + 1]);
+        var tokens = [];
+        if (run.length === 1) tokens.push(run[0]);
+        for (var i = 0; i + 1 < run.length; i++) tokens.push(run[i] + "_" + run[i + 1]);
+        found.push({ units: run, tokens: tokens, phrase: run.length > 2 });
       });
     });
     return found;
   }
 
-  function postings(token) {
-    var deltas = (data.shards[fnv(token) % data.meta.shards] || {})[token] || [], numbers = [], total = 0;
-    for (var i = 0; i < deltas.length; i++) { total += deltas[i]; numbers.push(total); }
-    return numbers;
+  function shardName(year, token) {
+    return year + "/s" + (fnv(token) & (data.meta.years[year].shards - 1));
   }
 
-  function intersect(a, b) {
-    var out = [], i = 0, j = 0;
-    while (i < a.length && j < b.length) {
-      if (a[i] === b[j]) { out.push(a[i]); i++; j++; } else if (a[i] < b[j]) i++; else j++;
+  function postings(year, token) {
+    var key = year + "\u0000" + token;
+    if (!(key in data.decoded)) {
+      var encoded = (data.shards[shardName(year, token)] || {})[token];
+      data.decoded[key] = encoded ? decode(encoded) : { numbers: new Int32Array(0), codes: new Uint8Array(0) };
     }
-    return out;
+    return data.decoded[key];
+  }
+  data.decoded = {};
+
+  // Articles of one year holding every token of a run: number -> [count, in title] (the least over the tokens).
+  function matchRun(year, run) {
+    var found = null;
+    run.tokens.forEach(function (token) {
+      var list = postings(year, token), next = new Map();
+      for (var i = 0; i < list.numbers.length; i++) {
+        var number = list.numbers[i], code = list.codes[i], count = (code >> 1) + 1, title = code & 1;
+        if (found === null) next.set(number, [count, title]);
+        else if (found.has(number)) {
+          var before = found.get(number);
+          next.set(number, [Math.min(before[0], count), before[1] & title]);
+        }
+      }
+      found = next;
+    });
+    return found;
   }
 
   function dayMs(value, end) {
@@ -97,27 +200,155 @@
 
   function show(message) { status.textContent = message; }
 
-  function render(found, page, params) {
-    results.textContent = "";
-    found.slice((page - 1) * PAGE, page * PAGE).forEach(function (doc) {
-      var li = document.createElement("li"), time = document.createElement("time"), outlet = document.createElement("span");
-      var link = document.createElement("a");
-      time.textContent = beijing(doc[3]);
-      outlet.className = "outlet";
-      outlet.textContent = data.meta.outlets[doc[2]] || doc[2];
-      link.href = base + "../" + doc[0];
-      link.textContent = doc[1];
-      li.append(time, " ", outlet, " ", link);
-      results.appendChild(li);
+  function search(params) {
+    var wanted = queryRuns(params.get("q") || "");
+    if (!wanted.length) throw new Error("没有可搜索的字词 nothing to search for");
+    var since = dayMs(params.get("since"), false), until = dayMs(params.get("until"), true);
+    var years = Object.keys(data.meta.years).filter(function (year) {
+      var first = Date.UTC(+year, 0, 1) - 8 * 3600000, last = Date.UTC(+year + 1, 0, 1) - 8 * 3600000 - 1;
+      return (since === null || last >= since) && (until === null || first <= until);
     });
-    pager.textContent = "";
-    [[page - 1, "← 上一页 Previous", page > 1], [page + 1, "下一页 Next →", page * PAGE < found.length]].forEach(function (item) {
-      if (!item[2]) return;
-      params.set("page", item[0]);
-      var a = document.createElement("a");
-      a.href = "?" + params.toString();
-      a.textContent = item[1];
-      pager.appendChild(a);
+    var files = {};
+    years.forEach(function (year) {
+      files[year + "/w.js"] = true;
+      wanted.forEach(function (run) { run.tokens.forEach(function (token) { files[shardName(year, token) + ".js"] = true; }); });
+    });
+    return Promise.all(Object.keys(files).map(load)).then(function () {
+      return rank(wanted, years, params, since, until);
+    });
+  }
+
+  function rank(wanted, years, params, since, until) {
+    var total = 0, frequency = wanted.map(function () { return 0; }), matches = [];
+    years.forEach(function (year) {
+      total += data.meta.years[year].articles;
+      var perRun = wanted.map(function (run, r) {
+        var found = matchRun(year, run);
+        frequency[r] += found.size;
+        return found;
+      });
+      matches.push([year, perRun]);
+    });
+    var weights = frequency.map(function (df) { return Math.log(1 + (total - df + 0.5) / (df + 0.5)); });
+    var source = params.get("source") || "", sourceIndex = source ? data.meta.sources.indexOf(source) : -1;
+    var sinceMinute = since === null ? -Infinity : since / 60000, untilMinute = until === null ? Infinity : until / 60000;
+    var hits = [];
+    matches.forEach(function (item) {
+      var year = item[0], perRun = item[1], table = when(year);
+      perRun[0].forEach(function (first, number) {
+        var minute = table.minutes[number];
+        if (source && table.sources[number] !== sourceIndex) return;
+        if (minute < sinceMinute || minute > untilMinute) return;
+        var score = 0, titles = 0;
+        for (var r = 0; r < perRun.length; r++) {
+          var found = perRun[r].get(number);
+          if (!found) return;
+          score += weights[r] * found[0] * (K1 + 1) / (found[0] + K1);
+          titles += found[1];
+        }
+        hits.push({ year: year, number: number, minute: minute, titles: titles, score: score });
+      });
+    });
+    if (params.get("sort") === "date") hits.sort(function (a, b) { return b.minute - a.minute; });
+    else hits.sort(function (a, b) { return b.titles - a.titles || b.score - a.score || b.minute - a.minute; });
+    return hits;
+  }
+
+  function snippet(text, wanted) {
+    var folded = fold(text), shown = folded.length === text.length ? text : folded, needles = [];
+    wanted.forEach(function (run) { needles.push(run.units.join(/^[\u3400-\u9fff\uf900-\ufaff]/.test(run.units[0]) ? "" : " ")); });
+    var first = folded.length;
+    needles.forEach(function (needle) { var at = folded.indexOf(needle); if (at >= 0 && at < first) first = at; });
+    if (first === folded.length) first = 0;
+    var start = Math.max(0, first - 20), end = Math.min(folded.length, start + 90), fragment = document.createDocumentFragment();
+    var piece = folded.slice(start, end), marks = [];
+    needles.forEach(function (needle) {
+      for (var at = piece.indexOf(needle); needle && at >= 0; at = piece.indexOf(needle, at + needle.length)) marks.push([at, at + needle.length]);
+    });
+    marks.sort(function (a, b) { return a[0] - b[0]; });
+    var cursor = 0;
+    fragment.append(start ? "…" : "");
+    marks.forEach(function (mark) {
+      if (mark[0] < cursor) return;
+      var element = document.createElement("mark");
+      element.textContent = shown.slice(start + mark[0], start + mark[1]);
+      fragment.append(shown.slice(start + cursor, start + mark[0]).replace(/\s+/g, " "), element);
+      cursor = mark[1];
+    });
+    fragment.append(shown.slice(start + cursor, end).replace(/\s+/g, " ") + (end < folded.length ? "…" : ""));
+    return fragment;
+  }
+
+  // Whether the text holds every phrase of the query as consecutive units of one run.
+  function holdsPhrases(text, wanted) {
+    var textRuns = runs(text).map(function (run) { return "\u0001" + run.join("\u0001") + "\u0001"; });
+    return wanted.every(function (run) {
+      if (!run.phrase) return true;
+      var needle = "\u0001" + run.units.join("\u0001") + "\u0001";
+      return textRuns.some(function (textRun) { return textRun.indexOf(needle) >= 0; });
+    });
+  }
+
+  // Each hit's page in a hidden frame, a few at a time; its text comes back by postMessage.
+  function fillSnippets(items, wanted, onExcluded) {
+    var queue = items.slice(), waiting = new Map();
+    window.addEventListener("message", function (event) {
+      var item = waiting.get(event.source);
+      if (!item || !event.data || typeof event.data.naText !== "string") return;
+      waiting.delete(event.source);
+      item.frame.remove();
+      if (holdsPhrases(event.data.naText, wanted)) {
+        var p = document.createElement("p");
+        p.className = "snippet";
+        p.appendChild(snippet(event.data.naText.replace(/^[^\n]*\n/, ""), wanted));
+        item.li.appendChild(p);
+      } else {
+        item.li.remove();
+        onExcluded();
+      }
+      next();
+    });
+    function next() {
+      var item = queue.shift();
+      if (!item) return;
+      item.frame = document.createElement("iframe");
+      item.frame.hidden = true;
+      item.frame.src = item.href;
+      document.body.appendChild(item.frame);
+      waiting.set(item.frame.contentWindow, item);
+    }
+    for (var i = 0; i < FRAMES; i++) next();
+  }
+
+  function render(hits, page, params, wanted) {
+    var shown = hits.slice((page - 1) * PAGE, page * PAGE), files = {};
+    shown.forEach(function (hit) { files[hit.year + "/d" + Math.floor(hit.number / data.meta.docsPerFile) + ".js"] = true; });
+    return Promise.all(Object.keys(files).map(load)).then(function () {
+      results.textContent = "";
+      var items = [];
+      shown.forEach(function (hit) {
+        var doc = data.docs[hit.year + "/" + Math.floor(hit.number / data.meta.docsPerFile)][hit.number % data.meta.docsPerFile];
+        var li = document.createElement("li"), time = document.createElement("time"), outlet = document.createElement("span");
+        var link = document.createElement("a");
+        time.textContent = beijing(doc[3]);
+        outlet.className = "outlet";
+        outlet.textContent = data.meta.outlets[doc[2]] || doc[2];
+        link.href = base + "../" + doc[0];
+        link.textContent = doc[1];
+        li.append(time, " ", outlet, " ", link);
+        results.appendChild(li);
+        items.push({ li: li, href: link.href });
+      });
+      pager.textContent = "";
+      [[page - 1, "← 上一页 Previous", page > 1], [page + 1, "下一页 Next →", page * PAGE < hits.length]].forEach(function (item) {
+        if (!item[2]) return;
+        params.set("page", item[0]);
+        var a = document.createElement("a");
+        a.href = "?" + params.toString();
+        a.textContent = item[1];
+        pager.appendChild(a);
+      });
+      return items;
     });
   }
 
@@ -127,31 +358,26 @@
     document.querySelectorAll("form input, form select").forEach(function (field) {
       if (field.name && params.get(field.name) !== null) field.value = params.get(field.name);
     });
-    if (!query) { show("输入搜索词。Type a word to search titles and leads."); return; }
+    if (!query) { show("输入搜索词。Type a word to search every article."); return; }
     show("搜索中… Searching…");
+    var wanted = null, hits = null, excluded = 0;
+    var page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
+    var order = params.get("sort") === "date" ? "最新在前 newest first" : "按相关度 by relevance";
+    function summary() {
+      var found = hits.length - excluded;
+      var phrase = wanted.some(function (r) { return r.phrase; }) ? "（短语逐篇核对 phrases checked as shown）" : "";
+      show(found ? "找到 " + found + " 篇，" + order + phrase + "。" + found + " found." : "没有找到。Nothing found.");
+    }
     Promise.all([load("meta.js"), load("t2s.js")]).then(function () {
-      var wanted = tokens(query);
-      if (!wanted.length) throw new Error("nothing to search for");
-      var shards = wanted.map(function (t) { return fnv(t) % data.meta.shards; });
-      return Promise.all(shards.map(function (n) { return load("s" + n + ".js"); })).then(function () {
-        var numbers = null;
-        wanted.forEach(function (token) { numbers = numbers === null ? postings(token) : intersect(numbers, postings(token)); });
-        var files = {};
-        numbers.forEach(function (n) { files[Math.floor(n / data.meta.docsPerFile)] = true; });
-        return Promise.all(Object.keys(files).map(function (f) { return load("d" + f + ".js"); })).then(function () { return numbers; });
-      });
-    }).then(function (numbers) {
-      var source = params.get("source") || "", since = dayMs(params.get("since"), false), until = dayMs(params.get("until"), true);
-      var found = [];
-      numbers.forEach(function (n) {
-        var doc = (data.docs[Math.floor(n / data.meta.docsPerFile)] || [])[n % data.meta.docsPerFile];
-        if (!doc || (source && doc[2] !== source) || (since !== null && doc[3] < since) || (until !== null && doc[3] > until)) return;
-        found.push(doc);
-      });
-      found.sort(function (a, b) { return b[3] - a[3]; });
-      var page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
-      show(found.length ? "找到 " + found.length + " 篇（标题和导语），最新在前。" + found.length + " found in titles and leads, newest first." : "没有找到。Nothing found.");
-      render(found, page, params);
+      wanted = queryRuns(query);
+      return search(params);
+    }).then(function (found) {
+      hits = found;
+      summary();
+      return render(hits, page, params, wanted);
+    }).then(function (items) {
+      document.body.setAttribute("data-results", "shown");
+      fillSnippets(items, wanted, function () { excluded++; summary(); });
     }).catch(function (error) {
       show("搜索出错：" + error.message + "。Search failed.");
     });
