@@ -174,8 +174,8 @@ def lexicons(seed: int) -> list[Lexicon]:
     return out
 
 
-def articles(count: int, seed: int) -> Iterator[SearchDoc]:
-    """``count`` articles, oldest first, each the same for the same seed."""
+def articles(count: int, seed: int, characters: tuple[int, int] = (700, 1700)) -> Iterator[SearchDoc]:
+    """``count`` articles, oldest first, each the same for the same seed, of ``characters`` (least, most) long."""
     rng = random.Random(seed)
     lexes = lexicons(seed)
     outlet_cum = list(itertools.accumulate(share for _, share, _ in OUTLETS))
@@ -186,7 +186,7 @@ def articles(count: int, seed: int) -> Iterator[SearchDoc]:
     for n in range(count):
         slug, _, traditional = OUTLETS[rng.choices(range(len(OUTLETS)), cum_weights=outlet_cum)[0]]
         lex = lexes[0] if rng.random() >= traditional else lexes[1 + (n & 1)]
-        size = int(rng.randint(700, 1700) / average)
+        size = int(rng.randint(*characters) / average)
         tokens = rng.choices(lex.tokens, cum_weights=lex.cum, k=size)
         title = rng.choices(lex.words, cum_weights=lex.word_cum, k=rng.randint(3, 6))
         for topic in rng.choices(range(len(TOPICS)), cum_weights=topic_cum, k=rng.choice((0, 1, 1, 1, 2, 2, 3))):

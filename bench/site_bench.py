@@ -1,9 +1,14 @@
-"""Time `newsarchive build-site` on a generated archive of N articles: the first build, a rebuild with
-nothing new, and a rebuild after one new article (what it rewrites).
+"""Time `newsarchive build-site` on a generated archive of N articles (the first build, a rebuild with nothing new,
+a rebuild after one new article), measure the site's size, and time its full-text search in headless Chromium
+from file://.
 
-    python bench/site_bench.py [--files 100000]
+    python bench/site_bench.py [--files 100000] [--characters 700,2900] [--skip-rebuilds]
 
-Prints seconds, files written and the size of the site and of its search files.
+The articles are those of search_bench.py (words of news text with realistic frequencies, topics, a tenth or so in
+traditional characters, 8 outlets over 5 years), written as duty-machine files with their text in paragraphs.
+Prints seconds, files written, the size of the site, of its search files and of the articles' plain text, each per
+article, and for each kind of query the time until the first page of results is shown (from the navigation's
+start, Chromium's performance.now()) and the search files it loaded, against the budgets of issue 15.
 """
 
 from __future__ import annotations
@@ -11,15 +16,46 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 from common import newsarchive, settle, timed
-from import_bench import generate
+from search_bench import articles
+
+SITE_BUDGET_MB = 1000  # GitHub Pages stops at 1 GB
+SEARCH_SHARE = 0.5  # search files at most half the articles' plain text
+QUERY_BUDGET_MB = 1.0
+QUERY_BUDGET_MS = 300.0
+QUERIES = {
+    "1 character (疫)": "q=疫",
+    "1 character, newest first (的)": "q=的&sort=date",
+    "2 characters (台湾)": "q=台湾",
+    "2 characters, newest first (王毅)": "q=王毅&sort=date",
+    "traditional (臺灣)": "q=臺灣",
+    "English word (biden)": "q=biden",
+    "phrase (一带一路)": "q=一带一路",
+    "2 terms (香港 选举)": "q=香港+选举",
+    "2 characters, outlet + year (芯片)": "q=芯片&source=rfa&since=2021-01-01&until=2021-12-31",
+}
 
 
-def size_of(folder: Path) -> float:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
+def generate(root: Path, count: int, characters: tuple[int, int]) -> int:
+    """Write ``count`` article files under root/articles; returns the bytes of their plain text (title and text)."""
+    text_bytes = 0
+    for doc in articles(count, 0, characters):
+        paragraphs = "".join(f"<p>{line}</p>" for line in doc.text.split("\n") if line)
+        target = root / doc.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        link = f"https://{doc.source}.example.org/zh/{target.stem}"
+        target.write_text(f"<!--{doc.pub_ms}-->\n[{doc.title}]({link})\n------\n\n{paragraphs}\n", encoding="utf-8")
+        text_bytes += len((doc.title + "\n" + doc.text).encode())
+    return text_bytes
+
+
+def size_of(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def row(label: str, seconds: float, peak: float, report: dict[str, int]) -> str:
@@ -32,37 +68,86 @@ def build(archive: Path, site: Path) -> tuple[float, float, dict[str, int]]:
     return seconds, peak, report
 
 
+def browse(site: Path, runs: int) -> None:
+    """Each query from file:// in a fresh page of one headless Chromium: ms until the results are shown, and the
+    search files loaded by then (sizes read from disk: file:// responses carry no length)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("no chromium: search not timed (apt-get install chromium)")
+        return
+    print(f"\n{'query (from file://, ' + str(runs) + ' runs)':<40} {'ms p50':>7} {'ms max':>7} {'MB':>6} {'hits':>8}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        for label, query in QUERIES.items():
+            times, loaded, status = [], 0, ""
+            for _ in range(runs):
+                page = browser.new_page()
+                files: list[str] = []
+                page.on("request", lambda request, files=files: files.append(request.url))
+                page.goto((site / "search.html").as_uri() + "?" + query)
+                page.wait_for_selector("body[data-results]", timeout=60_000)
+                times.append(float(page.get_attribute("body", "data-results") or 0))
+                status = page.inner_text("#status")
+                wanted = [url for url in files if "/search/" in url]
+                loaded = sum((site / "search" / url.split("/search/", 1)[1]).stat().st_size for url in wanted)
+                page.close()
+            found = status.split(" 篇")[0].removeprefix("找到 ") if "找到" in status else "0"
+            flag = "" if max(times) <= QUERY_BUDGET_MS and loaded <= QUERY_BUDGET_MB * 1e6 else "  over budget"
+            print(f"{label:<40} {statistics.median(times):7.0f} {max(times):7.0f} {loaded / 1e6:6.2f} {found:>8}{flag}")
+        browser.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=100_000, help="articles in the generated archive")
+    parser.add_argument("--characters", default="700,2900", help="least and most characters of an article's text")
+    parser.add_argument("--runs", type=int, default=5, help="times each query is timed")
+    parser.add_argument("--skip-rebuilds", action="store_true", help="time the first build only")
     parser.add_argument("--settle", type=float, default=20, help="seconds to let the disk go quiet before each timed run")
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
+    parser.add_argument("--keep", action="store_true", help="keep the archive and site (their folder is printed)")
     options = parser.parse_args()
+    least, most = (int(n) for n in options.characters.split(","))
     options.workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="site-", dir=options.workdir))
     try:
-        generate(work / "source", options.files)
+        text_bytes = generate(work / "source", options.files, (least, most))
         timed(newsarchive("init", str(work / "archive")))
         timed(newsarchive("import", str(work / "source"), "--archive", str(work / "archive")))
         site = work / "site"
         print(f"{'build':<28} {'s':>8} {'peak MB':>8} {'written':>8} {'unchanged':>10} {'removed':>8}")
-        for label in ("first build", "again, nothing new"):
+        for label in ("first build", "again, nothing new")[: 1 if options.skip_rebuilds else 2]:
             settle(options.settle)
             seconds, peak, report = build(work / "archive", site)
             print(row(label, seconds, peak, report))
-        # One new article, imported as a file from outside (as update would add it: the next id down).
-        extra = work / "extra" / "articles" / "rfi"
-        extra.mkdir(parents=True)
-        text = "<!--1900000000000-->\n[新来的一条新闻](https://rfi.example.org/zh/new)\n------\n\n<p>新来的一条新闻的正文。</p>\n"
-        (extra / "1000000.md").write_text(text, encoding="utf-8")
-        timed(newsarchive("import", str(work / "extra"), "--archive", str(work / "archive")))
-        settle(options.settle)
-        seconds, peak, report = build(work / "archive", site)
-        print(row("after one new article", seconds, peak, report))
-        articles = size_of(work / "archive" / "articles")
-        print(f"site: {size_of(site):,.0f} MB, of which search/ {size_of(site / 'search'):,.0f} MB; archive articles {articles:,.0f} MB")
+        if not options.skip_rebuilds:
+            # One new article, imported as a file from outside (as update would add it: the next id down).
+            extra = work / "extra" / "articles" / "rfi"
+            extra.mkdir(parents=True)
+            text = "<!--1700000000000-->\n[新来的一条新闻](https://rfi.example.org/zh/new)\n------\n\n<p>新来的一条新闻的正文。</p>\n"
+            (extra / "1000000.md").write_text(text, encoding="utf-8")
+            timed(newsarchive("import", str(work / "extra"), "--archive", str(work / "archive")))
+            settle(options.settle)
+            seconds, peak, report = build(work / "archive", site)
+            print(row("after one new article", seconds, peak, report))
+        count = options.files
+        total, search, pages = size_of(site), size_of(site / "search"), size_of(site / "articles")
+        articles_mb = size_of(work / "archive" / "articles") / 1e6
+        print(f"\narticles {articles_mb:,.0f} MB; their plain text {text_bytes / 1e6:,.0f} MB ({text_bytes / count:,.0f} bytes an article)")
+        print(f"site {total / 1e6:,.0f} MB ({total / count:,.0f} bytes an article; budget {SITE_BUDGET_MB:,} MB)")
+        print(f"  article pages {pages / 1e6:,.0f} MB ({pages / count:,.0f} bytes an article)")
+        print(
+            f"  search files {search / 1e6:,.0f} MB ({search / count:,.0f} bytes an article), "
+            f"{search / text_bytes:.2f} of the plain text (budget {SEARCH_SHARE})"
+        )
+        browse(site, options.runs)
+        if options.keep:
+            print(f"kept: {work}", file=sys.stderr)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not options.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

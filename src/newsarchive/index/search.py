@@ -12,19 +12,16 @@ The search index is derived data in ``.newsarchive/search/``: ``reindex`` rebuil
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import SearchError, StorageError
-from .tokens import HAN, UNIT, WORD, pairs, query_terms, runs, simplified
+from .tokens import pairs, query_terms, runs, simplified, unit_runs
 
 __all__ = ["Hit", "SearchDoc", "SearchIndex", "query_terms", "runs", "simplified", "snippet"]
 
-_BREAK = re.compile(rf"(?:\s*[^\s{HAN}{WORD}])+\s*")  # what ends a run: anything but units and white space
-_NOT_HAN = re.compile(rf"[^{HAN}]")
 _GAP = "\u2016"  # between runs: a token no query produces
 _HIT_CANDIDATES = 5  # score a few times the limit, then break ties by recency
 # Two indexing threads, fed by the thread that tokenises, keep two cores busy. The writer's memory is taken
@@ -42,13 +39,10 @@ _DAY_MS = 86_400_000
 
 def _fields(text: str) -> tuple[str, str]:
     """The ``uni`` and ``bi`` field texts: the units of every run, and their pairs, each run followed by
-    a gap. The same as joining what ``runs`` gives, a third faster (indexing spends much of its time
-    here): a run of Chinese characters alone, the common case, is cut by iterating the string."""
+    a gap (indexing spends much of its time here)."""
     unis: list[str] = []
     bis: list[str] = []
-    mixed = _NOT_HAN.search
-    for piece in _BREAK.split(simplified(text).lower()):
-        run = UNIT.findall(piece) if mixed(piece) else piece  # white space, words or digits need the pattern
+    for run in unit_runs(text):
         if len(run) > 1:
             unis.append(" ".join(run))
             bis.append(" ".join(map("_".join, itertools.pairwise(run))) + " " + _GAP)

@@ -12,12 +12,15 @@ import itertools
 import re
 import shlex
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 WORD = "0-9a-z\u00c0-\u024f"
 UNIT = re.compile(rf"[{HAN}]|[{WORD}]+")
+_BREAK = re.compile(rf"(?:\s*[^\s{HAN}{WORD}])+\s*")  # what ends a run: anything but units and white space
+_NOT_HAN = re.compile(rf"[^{HAN}]")
 
 
 @cache
@@ -31,21 +34,20 @@ def simplified(text: str) -> str:
     return str(_converter().convert(text))
 
 
+def unit_runs(text: str) -> Iterator[Sequence[str]]:
+    """The runs of units of ``text``: characters and words not separated by punctuation (white space does not
+    separate). A run of Chinese characters alone, the common case, comes as the string itself (a sequence of its
+    units), which is much faster than matching each unit."""
+    mixed = _NOT_HAN.search
+    for piece in _BREAK.split(simplified(text).lower()):
+        run = UNIT.findall(piece) if mixed(piece) else piece  # white space, words or digits need the pattern
+        if run:
+            yield run
+
+
 def runs(text: str) -> list[list[str]]:
-    """Runs of units: characters and words not separated by punctuation (white space does not separate)."""
-    folded = simplified(text).lower()
-    result: list[list[str]] = []
-    current: list[str] = []
-    position = 0
-    for match in UNIT.finditer(folded):
-        if current and match.start() > position and not folded[position : match.start()].isspace():
-            result.append(current)
-            current = []
-        current.append(match.group())
-        position = match.end()
-    if current:
-        result.append(current)
-    return result
+    """The runs of units of ``text``, as lists."""
+    return [list(run) for run in unit_runs(text)]
 
 
 def pairs(run: list[str]) -> list[str]:
@@ -56,9 +58,10 @@ def pairs(run: list[str]) -> list[str]:
 def token_counts(text: str) -> Counter[str]:
     """How often each token (unit or pair) occurs in ``text``."""
     counts: Counter[str] = Counter()
-    for run in runs(text):
+    for run in unit_runs(text):
         counts.update(run)
-        counts.update(pairs(run))
+        if len(run) > 1:
+            counts.update(map("_".join, itertools.pairwise(run)))
     return counts
 
 

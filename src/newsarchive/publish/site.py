@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS pages (page TEXT PRIMARY KEY, signature TEXT NOT NULL
 DROP TABLE IF EXISTS docs;
 CREATE TABLE IF NOT EXISTS search_docs (
     path TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, page TEXT NOT NULL, title TEXT NOT NULL,
-    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens TEXT NOT NULL
+    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS search_docs_year ON search_docs (year, number);
 """
@@ -179,7 +179,7 @@ def _article_pages(
                 entry.source,
                 entry.pub_ms,
                 sitesearch.year_of(entry.pub_ms),
-                sitesearch.pack_counts(entry.counts),
+                sitesearch.pack_tokens(entry.tokens, entry.counts),
             ),
         )
     for page in set(known) - seen:
@@ -198,13 +198,15 @@ def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.
     except (OSError, ArticleFileError, UnicodeDecodeError) as exc:
         log.warning("%s: left out of the site: %s", row.path, exc)
         return None
+    tokens, counts = sitesearch.entry_tokens(row.title, plain_text(body))
     return sitesearch.SearchEntry(
         number=number,
         page=page_of(row.path),
         title=row.title,
         source=row.source,
         pub_ms=row.pub_ms or 0,
-        counts=sitesearch.entry_counts(row.title, plain_text(body)),
+        tokens=tokens,
+        counts=counts,
     )
 
 
@@ -279,17 +281,17 @@ def _search_files(state: sqlite3.Connection, output: _Output, changed: set[int],
     meta = sitesearch.read_meta(output.root / "search" / "meta.js")
     if meta.get("format") != sitesearch.FORMAT or meta.get("sources") != sources:  # new, another format, or new outlets
         changed = set(years)
+    changed |= {year for year in years if str(year) not in meta.get("years", {})}
 
     def entries_of(year: int) -> Iterator[sitesearch.SearchEntry]:
         for number, page, title, source, pub_ms, tokens in state.execute(
             "SELECT number, page, title, source, pub_ms, tokens FROM search_docs WHERE year = ? ORDER BY number", (year,)
         ):
-            yield sitesearch.SearchEntry(
-                number=number, page=page, title=title, source=source, pub_ms=pub_ms, counts=sitesearch.unpack_counts(tokens)
-            )
+            words, counts = sitesearch.unpack_tokens(tokens)
+            yield sitesearch.SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=words, counts=counts)
 
     made: set[str] = set()
-    for name, data in sitesearch.search_files(years, changed, entries_of, outlets, sources):
+    for name, data in sitesearch.search_files(years, changed, entries_of, outlets, sources, meta):
         output.write(f"search/{name}", data)
         made.add(f"search/{name}")
     folder = output.root / "search"

@@ -25,11 +25,13 @@ import base64
 import json
 import math
 import struct
+import zlib
 from array import array
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from ..index.tokens import simplified, token_counts
 
 FORMAT = 2  # of the files: the script reads only what it knows
 DOCS_PER_FILE = 50
-DOCS_PER_SHARD = 32  # a year of n articles has the power of two nearest above n/32 shards (at most MAX_SHARDS)
+SHARD_BYTES = 24_000  # a year's token shards are as many (a power of two) as keep each near this size or below
 MAX_SHARDS = 4096
 MAX_COUNT = 31  # counts of a token in an article above this are stored as this
 MINUTE_BITS = 20  # minutes since the start of the year: 527,040 at most
@@ -56,10 +58,6 @@ def fnv(token: str) -> int:
     for unit in struct.unpack(f"<{len(encoded) // 2}H", encoded):
         digest = ((digest ^ unit) * 0x01000193) & 0xFFFFFFFF
     return digest
-
-
-def shards_for(articles: int) -> int:
-    return min(MAX_SHARDS, 1 << max(0, math.ceil(math.log2(max(1, articles) / DOCS_PER_SHARD))))
 
 
 def shard_of(token: str, shards: int) -> int:
@@ -81,46 +79,30 @@ class SearchEntry:
     title: str
     source: str
     pub_ms: int
-    counts: dict[str, int]  # token -> how often the title and text hold it
+    tokens: list[str]  # every token of the title and text
+    counts: bytes  # how often each occurs (at most 255)
 
 
-def entry_counts(title: str, text: str) -> dict[str, int]:
-    return dict(token_counts(title + "\n" + text))
+def entry_tokens(title: str, text: str) -> tuple[list[str], bytes]:
+    counts = token_counts(title + "\n" + text)
+    return list(counts), bytes(min(n, 255) for n in counts.values())
 
 
-def pack_counts(counts: dict[str, int]) -> str:
-    """``counts`` as one string for the site's state database: ``token`` or ``token*count``, space-separated."""
-    return " ".join(token if n == 1 else f"{token}*{n}" for token, n in counts.items())
+def pack_tokens(tokens: list[str], counts: bytes) -> bytes:
+    """Tokens and counts as one compressed value for the site's state database."""
+    return zlib.compress(" ".join(tokens).encode() + b"\0" + counts, 1)
 
 
-def unpack_counts(text: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in text.split(" "):
-        token, _, n = item.partition("*")
-        if token:
-            counts[token] = int(n) if n else 1
-    return counts
+def unpack_tokens(packed: bytes) -> tuple[list[str], bytes]:
+    tokens, _, counts = zlib.decompress(packed).partition(b"\0")
+    return (tokens.decode().split(" ") if tokens else []), counts
 
 
-class _Bits:
-    """Bits written most significant first, as strings of 0 and 1 (Python turns them into bytes in C)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def gamma(self, value: int) -> None:  # value >= 1
-        self.parts.append(_gamma(value))
-
-    def fixed(self, value: int, width: int) -> None:
-        if width:
-            self.parts.append(format(value, f"0{width}b"))
-
-    def to_base64(self) -> str:
-        bits = "".join(self.parts)
-        if not bits:
-            return ""
-        padded = bits + "0" * (-len(bits) % 8)
-        return base64.b64encode(int(padded, 2).to_bytes(len(padded) // 8, "big")).decode().rstrip("=")
+def _bits_to_base64(bits: str) -> str:
+    if not bits:
+        return ""
+    padded = bits + "0" * (-len(bits) % 8)
+    return base64.b64encode(int(padded, 2).to_bytes(len(padded) // 8, "big")).decode().rstrip("=")
 
 
 @cache
@@ -129,30 +111,34 @@ def _gamma(value: int) -> str:
     return "0" * (len(binary) - 1) + binary
 
 
-@cache
 def _rice(value: int, k: int) -> str:
     return "1" * (value >> k) + "0" + (format(value & ((1 << k) - 1), f"0{k}b") if k else "")
 
 
-def encode_postings(numbers: Iterable[int], codes: Iterable[int], count: int, total: int) -> str:
-    """A posting list: gamma(count), the Rice parameter in 5 bits, then per article the gap from the previous
-    number (minus one) Rice-coded and gamma(code + 1). ``total`` is the number of articles of the year."""
-    k = max(0, int(math.log2(max(1.0, total / count * math.log(2)))))
-    bits = _Bits()
-    bits.gamma(count)
-    bits.fixed(k, 5)
+_POSTING_CODES: dict[int, dict[int, str]] = {}  # Rice parameter -> (gap << 6 | code) -> bits, for small gaps
+_CODE_OF_COUNT = [max(0, min(n, MAX_COUNT) - 1) * 2 for n in range(256)]
+
+
+def encode_postings(values: array[int], total: int) -> str:
+    """A posting list (``values``: article number << 6 | code, ascending): gamma(length), the Rice parameter in 5
+    bits, then per article the gap from the previous number (minus one) Rice-coded and gamma(code + 1), in base64.
+    The code is the token's count (capped) and whether the title holds it (``code_of``). ``total``: the year's
+    articles, from which the parameter is chosen."""
+    k = max(0, int(math.log2(max(1.0, total / len(values) * math.log(2)))))
+    table = _POSTING_CODES.setdefault(k, {})
+    parts = [_gamma(len(values)), format(k, "05b")]
     previous = -1
-    parts = bits.parts
-    for number, code in zip(numbers, codes, strict=True):
-        parts.append(_rice(number - previous - 1, k))
-        parts.append(_gamma(code + 1))
+    for value in values:
+        number = value >> 6
+        key = (number - previous - 1) << 6 | (value & 63)
+        bits = table.get(key)
+        if bits is None:
+            bits = _rice(key >> 6, k) + _gamma((key & 63) + 1)
+            if key < 1 << 18:
+                table[key] = bits
+        parts.append(bits)
         previous = number
-    return bits.to_base64()
-
-
-def code_of(count: int, in_title: bool) -> int:
-    """What a posting says besides the article: the token's count (capped) and whether the title holds it."""
-    return (min(count, MAX_COUNT) - 1) * 2 + in_title
+    return _bits_to_base64("".join(parts))
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -169,42 +155,43 @@ def _script(call: str, *args: object) -> bytes:
     return (f"naSearch.{call}(" + ",".join(json.dumps(a, ensure_ascii=False, separators=(",", ":")) for a in args) + ");\n").encode()
 
 
-def year_files(year: int, entries: Iterable[SearchEntry], sources: list[str]) -> Iterator[tuple[str, bytes]]:
-    """The files of one year, as (path under search/, bytes). ``entries`` come in ascending numbers; their
-    rank is their number within the year. Memory holds the postings, 4 bytes each."""
-    postings: dict[str, array[int]] = {}
-    when = _Bits()
+def year_files(year: int, entries: Iterable[SearchEntry], sources: list[str]) -> tuple[int, list[tuple[str, bytes]]]:
+    """The number of token shards of one year and its files, as (path under search/, bytes). ``entries`` come in
+    ascending numbers; their rank is their number within the year."""
+    postings: defaultdict[str, array[int]] = defaultdict(partial(array, "I"))
+    when: list[str] = []
     source_bits = max(1, (len(sources) - 1).bit_length())
     source_index = {slug: n for n, slug in enumerate(sources)}
     start = year_start_ms(year)
     documents: list[list[object]] = []
+    codes = _CODE_OF_COUNT
     for local, entry in enumerate(entries):
-        title_tokens = set(token_counts(entry.title))
-        for token, count in entry.counts.items():
-            numbers = postings.get(token)
-            if numbers is None:
-                numbers = postings[token] = array("I")
-            numbers.append(local << 6 | code_of(count, token in title_tokens))
-        when.fixed(max(0, min((entry.pub_ms - start) // 60_000, (1 << MINUTE_BITS) - 1)), MINUTE_BITS)
-        when.fixed(source_index[entry.source], source_bits)
+        base = local << 6
+        for token, count in zip(entry.tokens, entry.counts, strict=True):
+            postings[token].append(base | codes[count])
+        for token in token_counts(entry.title):
+            if token in postings:
+                postings[token][-1] |= 1  # this article's posting: the title holds the token
+        minute = max(0, min((entry.pub_ms - start) // 60_000, (1 << MINUTE_BITS) - 1))
+        when.append(format(minute, f"0{MINUTE_BITS}b") + format(source_index[entry.source], f"0{source_bits}b"))
         documents.append([entry.page, entry.title, entry.source, entry.pub_ms])
     total = len(documents)
-    shards = shards_for(total)
-    grouped: list[list[str]] = [[] for _ in range(shards)]
-    for token in postings:
-        grouped[shard_of(token, shards)].append(token)
-    for shard, tokens in enumerate(grouped):
-        lists = {}
-        for token in sorted(tokens):
-            values = postings[token]
-            lists[token] = encode_postings((v >> 6 for v in values), (v & 63 for v in values), len(values), total)
-        yield f"{year}/s{shard}.js", _script("shard", year, shard, lists)
-    yield f"{year}/w.js", _script("when", year, when.to_base64())
+    encoded = {token: encode_postings(values, total) for token, values in postings.items()}
+    size = sum(len(token) * 3 + len(value) + 6 for token, value in encoded.items())
+    shards = min(MAX_SHARDS, 1 << max(0, math.ceil(math.log2(max(1, size / SHARD_BYTES)))))
+    grouped: list[dict[str, str]] = [{} for _ in range(shards)]
+    for token in sorted(encoded):
+        grouped[shard_of(token, shards)][token] = encoded[token]
+    files = [(f"{year}/s{shard}.js", _script("shard", year, shard, lists)) for shard, lists in enumerate(grouped)]
+    files.append((f"{year}/w.js", _script("when", year, _bits_to_base64("".join(when)))))
     for first in range(0, total, DOCS_PER_FILE):
-        yield (
-            f"{year}/d{first // DOCS_PER_FILE}.js",
-            _script("docs", year, first // DOCS_PER_FILE, documents[first : first + DOCS_PER_FILE]),
+        files.append(
+            (
+                f"{year}/d{first // DOCS_PER_FILE}.js",
+                _script("docs", year, first // DOCS_PER_FILE, documents[first : first + DOCS_PER_FILE]),
+            )
         )
+    return shards, files
 
 
 def search_files(
@@ -213,16 +200,22 @@ def search_files(
     entries_of: Callable[[int], Iterable[SearchEntry]],
     outlets: dict[str, str],
     sources: list[str],
+    previous: dict[str, Any],
 ) -> Iterator[tuple[str, bytes]]:
     """The files of the years in ``changed`` (``entries_of(year)`` gives a year's entries in ascending numbers), then
-    meta.js and t2s.js. ``years`` maps every year to its number of articles; ``sources`` orders the outlets."""
-    for year in sorted(changed & set(years)):
-        yield from year_files(year, entries_of(year), sources)
+    t2s.js and meta.js. ``years`` maps every year to its number of articles, ``sources`` orders the outlets, and
+    ``previous`` is what the existing meta.js says (for the years not made again)."""
+    summary: dict[str, dict[str, int]] = {}
+    for year, articles in sorted(years.items()):
+        if year in changed:
+            shards, files = year_files(year, entries_of(year), sources)
+            yield from files
+        else:
+            shards = previous["years"][str(year)]["shards"]
+        summary[str(year)] = {"articles": articles, "shards": shards}
     meta = {
         "format": FORMAT,
-        "years": {
-            str(year): {"articles": n, "shards": shards_for(n), "files": -(-n // DOCS_PER_FILE)} for year, n in sorted(years.items())
-        },
+        "years": summary,
         "docsPerFile": DOCS_PER_FILE,
         "minuteBits": MINUTE_BITS,
         "sources": sources,

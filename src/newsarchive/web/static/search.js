@@ -214,7 +214,10 @@
       wanted.forEach(function (run) { run.tokens.forEach(function (token) { files[shardName(year, token) + ".js"] = true; }); });
     });
     return Promise.all(Object.keys(files).map(load)).then(function () {
-      return rank(wanted, years, params, since, until);
+      performance.mark("search-loaded");
+      var hits = rank(wanted, years, params, since, until);
+      performance.mark("search-ranked");
+      return hits;
     });
   }
 
@@ -260,7 +263,7 @@
     var first = folded.length;
     needles.forEach(function (needle) { var at = folded.indexOf(needle); if (at >= 0 && at < first) first = at; });
     if (first === folded.length) first = 0;
-    var start = Math.max(0, first - 20), end = Math.min(folded.length, start + 90), fragment = document.createDocumentFragment();
+    var start = Math.max(0, first - 20), end = Math.min(folded.length, start + 70), fragment = document.createDocumentFragment();
     var piece = folded.slice(start, end), marks = [];
     needles.forEach(function (needle) {
       for (var at = piece.indexOf(needle); needle && at >= 0; at = piece.indexOf(needle, at + needle.length)) marks.push([at, at + needle.length]);
@@ -360,6 +363,7 @@
     });
     if (!query) { show("输入搜索词。Type a word to search every article."); return; }
     show("搜索中… Searching…");
+    performance.mark("search-start");
     var wanted = null, hits = null, excluded = 0;
     var page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
     var order = params.get("sort") === "date" ? "最新在前 newest first" : "按相关度 by relevance";
@@ -368,7 +372,9 @@
       var phrase = wanted.some(function (r) { return r.phrase; }) ? "（短语逐篇核对 phrases checked as shown）" : "";
       show(found ? "找到 " + found + " 篇，" + order + phrase + "。" + found + " found." : "没有找到。Nothing found.");
     }
-    Promise.all([load("meta.js"), load("t2s.js")]).then(function () {
+    // meta.js and t2s.js come with the page (script tags after this one), so the first round loads the shards.
+    Promise.resolve(data.meta ? null : Promise.all([load("meta.js"), load("t2s.js")])).then(function () {
+      performance.mark("search-meta");
       wanted = queryRuns(query);
       return search(params);
     }).then(function (found) {
@@ -376,12 +382,12 @@
       summary();
       return render(hits, page, params, wanted);
     }).then(function (items) {
-      document.body.setAttribute("data-results", "shown");
+      document.body.setAttribute("data-results", String(Math.round(performance.now())));  // when shown: for tests and bench
       fillSnippets(items, wanted, function () { excluded++; summary(); });
     }).catch(function (error) {
       show("搜索出错：" + error.message + "。Search failed.");
     });
   }
 
-  run();
+  document.addEventListener("DOMContentLoaded", run);
 })();
