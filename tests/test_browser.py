@@ -8,14 +8,17 @@ import shutil
 import threading
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from newsarchive.config import Settings
+from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
 from newsarchive.web.app import make_server
 
-from .conftest import FeedServer
-from .reading import make_reading_archive
+from .conftest import FeedServer, item, rss
+from .reading import FAST, make_reading_archive
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -38,8 +41,31 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     archive.close()
 
 
+FILLER = "".join(f"第{n}段：甲乙丙丁戊己庚辛壬癸，子丑寅卯辰巳午未申酉戌亥。" for n in range(60))  # ~2,000 characters
+
+
 @pytest.fixture(scope="module")
-def browser(archive: Archive) -> Iterator[object]:
+def long_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A static site of two outlets whose articles hold the words searched for far past their start: c's long article
+    has 鹦鹉螺 (in simplified), 臺灣海峽 (in traditional), Joe Biden and the phrase 深海探测计划; d's has 鹦鹉 and every pair
+    of 深海探测 but not the phrase."""
+    feeds = FeedServer()
+    root = tmp_path_factory.mktemp("long")
+    deep = f"<p>开头一段。</p><p>{FILLER}</p><p>{FILLER}科学家乘坐鹦鹉螺号潜入臺灣海峽，Joe Biden 称赞这项深海探测计划。</p>"
+    near = "<p>鹦鹉学舌。深海探险的人说，这座海探测站很旧。</p>"
+    c = feeds.add("/c.xml", rss(item(1, day=3, title="一篇很长的报道", body=deep), item(2, day=4, title="另一篇报道")))
+    d = feeds.add("/d.xml", rss(item(3, day=5, title="丁台的短讯", body=near)))
+    Archive.init(root / "archive").close()
+    sources = (Source(name="丙台", slug="c", feeds=(c,)), Source(name="丁台", slug="d", feeds=(d,)))
+    with Archive.open(root / "archive", settings=Settings(sources=sources, fetch=FAST)) as archive:
+        archive.update()
+        archive.build_site(root / "site")
+    feeds.close()
+    yield root / "site"
+
+
+@pytest.fixture(scope="module")
+def browser(archive: Archive, long_site: Path) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -105,3 +131,38 @@ def test_offline_bundle_opens_and_searches_from_file_urls(browser: object, archi
     page, errors, strays = visit(browser, (usb / "index.html").as_uri(), usb.as_uri())
     read_and_search(page)
     assert errors == [] and strays == []
+
+
+def search_results(browser: object, site: Path, query: str) -> tuple[str, list[str], list[str]]:
+    """The status line, the titles found and their snippets' marked words, once the snippets are in (from file://)."""
+    page, errors, strays = visit(browser, (site / "search.html").as_uri() + "?" + query, site.as_uri())
+    page.wait_for_selector("body[data-results]")  # type: ignore[attr-defined]
+    page.wait_for_function("document.querySelectorAll('iframe').length === 0")  # type: ignore[attr-defined]
+    status = page.inner_text("#status")  # type: ignore[attr-defined]
+    titles = [a.inner_text() for a in page.query_selector_all("#results li > a")]  # type: ignore[attr-defined]
+    marks = [m.inner_text() for m in page.query_selector_all("#results .snippet mark")]  # type: ignore[attr-defined]
+    page.close()  # type: ignore[attr-defined]
+    assert errors == [] and strays == [], (errors, strays)
+    return status, titles, marks
+
+
+@pytest.mark.parametrize(
+    ("query", "titles", "marked"),
+    [
+        ("q=鹦鹉螺", ["一篇很长的报道"], "鹦鹉螺"),  # a word 4,000 characters into the article
+        ("q=鸚鵡螺", ["一篇很长的报道"], "鹦鹉螺"),  # traditional query, simplified text
+        ("q=台湾海峡", ["一篇很长的报道"], "臺灣海峽"),  # simplified query, traditional text
+        ("q=螺", ["一篇很长的报道"], "螺"),  # one character
+        ("q=BIDEN", ["一篇很长的报道"], "Biden"),  # an English word, any case
+        ("q=%22深海探测%22", ["一篇很长的报道"], "深海探测"),  # a phrase: d holds its pairs, not the phrase
+        ("q=鹦鹉+计划", ["一篇很长的报道"], "鹦鹉"),  # several terms, all needed
+        ("q=鹦鹉", ["丁台的短讯", "一篇很长的报道"], "鹦鹉"),  # the same count: the newest first
+        ("q=鹦鹉&source=d", ["丁台的短讯"], "鹦鹉"),  # an outlet
+        ("q=报道&sort=date", ["另一篇报道", "一篇很长的报道"], ""),  # newest first (in titles only: nothing marked)
+        ("q=报道&until=2026-06-03", ["一篇很长的报道"], ""),  # up to a day
+    ],
+)
+def test_static_search_finds_every_word_of_the_text(browser: object, long_site: Path, query: str, titles: list[str], marked: str) -> None:
+    status, found, marks = search_results(browser, long_site, query)
+    assert found == titles and f"找到 {len(titles)} 篇" in status, (status, found)
+    assert marks[:1] == ([marked] if marked else []), marks

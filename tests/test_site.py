@@ -3,6 +3,7 @@ search index files."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -11,10 +12,10 @@ import feedparser
 import pytest
 from lxml import etree, html
 
-from newsarchive.publish.sitesearch import shard_of, tokens_of
+from newsarchive.publish.sitesearch import read_meta, shard_of, tokens_of
 from newsarchive.store.archive import Archive
 
-from .conftest import FeedServer, item
+from .conftest import FeedServer, item, rss
 from .reading import make_reading_archive, outlet_a
 
 
@@ -77,8 +78,10 @@ def test_rebuild_after_one_new_article_rewrites_only_what_changed(server: FeedSe
         "outlets/a/page-3.html",
     ]
     assert pages == expected, pages
-    shards = {f"search/s{shard_of(token)}.js" for token in tokens_of("新来的一条\n第7条新闻的正文。")}
-    assert set(changed) - set(pages) <= shards | {"search/d0.js"}
+    # Only the search files of its year (2026): the shards of its tokens, its documents file, the times; and meta.js.
+    shards = read_meta(out / "search/meta.js")["years"]["2026"]["shards"]
+    touched = {f"search/2026/s{shard_of(token, shards)}.js" for token in tokens_of("新来的一条\n第7条新闻的正文。")}
+    assert set(changed) - set(pages) <= touched | {"search/2026/d0.js", "search/2026/w.js", "search/meta.js"}
     assert not any(path.startswith("outlets/a/page-1") or path.startswith("outlets/b/") for path in changed), changed
     assert all(before[path] == after[path] for path in before if path.startswith("articles/") and path != new_page)
 
@@ -123,21 +126,75 @@ def test_without_base_url_feeds_point_at_the_originals_and_no_sitemap(server: Fe
     assert not (tmp_path / "site/sitemap.xml").exists()
 
 
-def test_search_files_hold_the_tokens_of_titles_and_leads(server: FeedServer, tmp_path: Path) -> None:
+def postings(search: Path, year: int, token: str) -> list[tuple[int, int, bool]]:
+    """(article number in the year, count, in the title) for each article holding ``token``, read back from the
+    search files as search.js reads them."""
+    shards = read_meta(search / "meta.js")["years"][str(year)]["shards"]
+    text = (search / f"{year}/s{shard_of(token, shards)}.js").read_text()
+    encoded = json.loads(re.match(r"naSearch\.shard\(\d+,\d+,(.*)\);\n$", text, re.S)[1]).get(token)  # type: ignore[index]
+    if encoded is None:
+        return []
+    bits = "".join(format(byte, "08b") for byte in base64.b64decode(encoded + "=" * (-len(encoded) % 4)))
+    at = 0
+
+    def read(width: int) -> int:
+        nonlocal at
+        at += width
+        return int(bits[at - width : at] or "0", 2)
+
+    def gamma() -> int:
+        nonlocal at
+        zeros = bits.index("1", at) - at
+        at += zeros
+        return read(zeros + 1)
+
+    count, k = gamma(), read(5)
+    found, number = [], -1
+    for _ in range(count):
+        quotient = bits.index("0", at) - at
+        at += quotient + 1
+        number += (quotient << k) + read(k) + 1
+        code = gamma() - 1
+        found.append((number, code // 2 + 1, bool(code & 1)))
+    return found
+
+
+def test_search_files_hold_every_token_of_the_text_with_counts(server: FeedServer, tmp_path: Path) -> None:
     archive = make_reading_archive(server, tmp_path / "archive")
+    filler = "甲乙丙丁，戊己庚辛。" * 40  # 400 characters before the word
+    server.add("/b.xml", rss(item(20, day=9, title="台灣選舉結果", body=f"<p>台湾的选举。</p><p>{filler}鹦鹉螺号，鹦鹉螺。</p>")))
+    archive.update()
     archive.build_site(tmp_path / "site")
     search = tmp_path / "site/search"
-
-    def postings(token: str) -> list[int]:
-        text = (search / f"s{shard_of(token)}.js").read_text()
-        deltas = json.loads(re.match(r"naSearch\.shard\(\d+,(.*)\);\n$", text, re.S)[1]).get(token, [])  # type: ignore[index]
-        return [sum(deltas[: i + 1]) for i in range(len(deltas))]
-
-    assert len(postings("台_湾")) == 1 and len(postings("一_带")) == 1  # traditional text, simplified tokens
+    assert sorted(path.name for path in search.iterdir()) == ["2026", "meta.js", "t2s.js"]
+    assert [(count, title) for _, count, title in postings(search, 2026, "鹉_螺")] == [(2, False)]  # 400 characters in
+    assert [(count, title) for _, count, title in postings(search, 2026, "台_湾")] == [(2, True)]  # 灣 folded to 湾
+    assert len(postings(search, 2026, "一_带")) == 1 and postings(search, 2026, "新_闻")  # 一帶一路 in a lead, 新闻 everywhere
     assert tokens_of("台灣，Joe Biden") == ["台", "湾", "台_湾", "joe", "biden", "joe_biden"]  # punctuation ends a run
-    documents = (search / "d0.js").read_text()
+    documents = (search / "2026/d0.js").read_text()
     assert "台灣選舉結果" in documents and "t2s" not in documents
     assert '"灣":"湾"' in (search / "t2s.js").read_text()
+
+
+def test_search_files_are_sharded_by_year(server: FeedServer, tmp_path: Path) -> None:
+    """Articles of another year go to that year's files, which a rebuild for this year leaves as they are."""
+    archive = make_reading_archive(server, tmp_path / "archive")
+    old = item(30, day=1, title="旧闻一则", body="<p>二〇二五年的鹦鹉螺。</p>")
+    old["pubDate"] = "Mon, 02 Jun 2025 08:00:00 GMT"
+    server.add("/b.xml", rss(item(20, day=9, title="台灣選舉結果", body="<p>台湾的选举。</p>"), old))
+    archive.update()
+    out = tmp_path / "site"
+    archive.build_site(out)
+    meta = read_meta(out / "search/meta.js")
+    assert {year: summary["articles"] for year, summary in meta["years"].items()} == {"2025": 1, "2026": 7}
+    assert [number for number, _, _ in postings(out / "search", 2025, "鹦_鹉")] == [0] and not postings(out / "search", 2026, "鹦_鹉")
+    before = site_files(out)
+    server.add("/a.xml", outlet_a(item(7, day=7, title="新来的一条"), edited=True))
+    archive.update()
+    archive.build_site(out)
+    after = site_files(out)
+    assert all(after[path] == data for path, data in before.items() if path.startswith("search/2025/"))
+    assert any(after[path] != data for path, data in before.items() if path.startswith("search/2026/"))
 
 
 def test_site_is_refused_inside_the_archive_folders(server: FeedServer, tmp_path: Path) -> None:
