@@ -6,7 +6,7 @@ own: plain script files that a ``<script>`` tag may load anywhere, sharded by ye
 year, by the hash of the token, so a query loads one small file per token and year, and a bundle of one year has
 only that year's files:
 
-- ``search/meta.js``: the years (articles, shards, document files), the outlets, the format's constants;
+- ``search/meta.js``: the years (their articles and shards), the outlets, the format's constants;
 - ``search/t2s.js``: the traditional-to-simplified table with which the script folds a query;
 - ``search/<year>/s<n>.js``: for each token whose hash falls in shard n, its posting list;
 - ``search/<year>/w.js``: for each article of the year, its minute of the year and its outlet (filters, order);
@@ -176,7 +176,7 @@ def year_files(year: int, entries: Iterable[SearchEntry], sources: list[str]) ->
         when.append(format(minute, f"0{MINUTE_BITS}b") + format(source_index[entry.source], f"0{source_bits}b"))
         documents.append([entry.page, entry.title, entry.source, entry.pub_ms])
     total = len(documents)
-    encoded = {token: encode_postings(values, total) for token, values in postings.items()}
+    encoded = {token: encode_postings(postings.pop(token), total) for token in list(postings)}  # freeing as it goes
     size = sum(len(token) * 3 + len(value) + 6 for token, value in encoded.items())
     shards = min(MAX_SHARDS, 1 << max(0, math.ceil(math.log2(max(1, size / SHARD_BYTES)))))
     grouped: list[dict[str, str]] = [{} for _ in range(shards)]
