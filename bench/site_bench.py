@@ -55,7 +55,8 @@ def generate(root: Path, count: int, characters: tuple[int, int]) -> int:
 
 
 def size_of(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    """Bytes of the files under ``folder``, but the site's state database (not part of the site: bundle leaves it out)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and path.name != ".newsarchive-site.sqlite")
 
 
 def row(label: str, seconds: float, peak: float, report: dict[str, int]) -> str:
@@ -77,11 +78,12 @@ def browse(site: Path, runs: int) -> None:
     if chromium is None:
         print("no chromium: search not timed (apt-get install chromium)")
         return
-    print(f"\n{'query (from file://, ' + str(runs) + ' runs)':<40} {'ms p50':>7} {'ms max':>7} {'MB':>6} {'hits':>8}")
+    heading = f"query (from file://, {runs} runs)"
+    print(f"\n{heading:<40} {'ms p50':>7} {'ms max':>7} {'MB':>6} {'hits':>8}   p50 ms: page ready, loaded, ranked")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for label, query in QUERIES.items():
-            times, loaded, status = [], 0, ""
+            times, loaded, status, marks = [], 0, "", []
             for _ in range(runs):
                 page = browser.new_page()
                 files: list[str] = []
@@ -89,13 +91,19 @@ def browse(site: Path, runs: int) -> None:
                 page.goto((site / "search.html").as_uri() + "?" + query)
                 page.wait_for_selector("body[data-results]", timeout=60_000)
                 times.append(float(page.get_attribute("body", "data-results") or 0))
+                marks.append(
+                    page.evaluate(
+                        "['search-start', 'search-loaded', 'search-ranked'].map(n => performance.getEntriesByName(n)[0].startTime)"
+                    )
+                )
                 status = page.inner_text("#status")
                 wanted = [url for url in files if "/search/" in url]
                 loaded = sum((site / "search" / url.split("/search/", 1)[1]).stat().st_size for url in wanted)
                 page.close()
             found = status.split(" 篇")[0].removeprefix("找到 ") if "找到" in status else "0"
             flag = "" if max(times) <= QUERY_BUDGET_MS and loaded <= QUERY_BUDGET_MB * 1e6 else "  over budget"
-            print(f"{label:<40} {statistics.median(times):7.0f} {max(times):7.0f} {loaded / 1e6:6.2f} {found:>8}{flag}")
+            phases = "/".join(f"{statistics.median(mark[n] for mark in marks):.0f}" for n in range(3))
+            print(f"{label:<40} {statistics.median(times):7.0f} {max(times):7.0f} {loaded / 1e6:6.2f} {found:>8}   {phases}{flag}")
         browser.close()
 
 

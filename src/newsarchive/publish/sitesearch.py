@@ -37,7 +37,7 @@ from typing import Any
 
 from ..index.tokens import simplified, token_counts
 
-FORMAT = 2  # of the files: the script reads only what it knows
+FORMAT = 3  # of the files: the script reads only what it knows
 DOCS_PER_FILE = 50
 SHARD_BYTES = 24_000  # a year's token shards are as many (a power of two) as keep each near this size or below
 MAX_SHARDS = 4096
@@ -221,7 +221,7 @@ def search_files(
         "sources": sources,
         "outlets": outlets,
     }
-    yield "t2s.js", _script("t2s", traditional_pairs())
+    yield "t2s.js", _script("t2s", "".join(a + b for a, b in traditional_pairs().items()))
     yield "meta.js", _script("meta", meta)
 
 

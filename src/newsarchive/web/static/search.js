@@ -35,13 +35,17 @@
   var pager = document.getElementById("pager");
   var PAGE = 20, K1 = 1.2, FRAMES = 6;
   var loaded = {};
-  var data = { meta: null, t2s: {}, shards: {}, when: {}, docs: {} };
+  var data = { meta: null, t2s: new Map(), shards: {}, when: {}, docs: {} };
 
   window.naSearch = {
     meta: function (meta) { data.meta = meta; },
-    t2s: function (table) { data.t2s = table; },
+    t2s: function (pairs) {  // "繁简繁简…": each traditional character followed by its simplified one
+      var characters = Array.from(pairs);  // by code point: a few simplified characters lie beyond U+FFFF
+      data.t2s = new Map();
+      for (var i = 0; i + 1 < characters.length; i += 2) data.t2s.set(characters[i], characters[i + 1]);
+    },
     shard: function (year, n, lists) { data.shards[year + "/s" + n] = lists; },
-    when: function (year, encoded) { data.when[year] = { encoded: encoded, minutes: null, sources: null }; },
+    when: function (year, encoded) { data.when[year] = { encoded: encoded }; },
     docs: function (year, n, docs) { data.docs[year + "/" + n] = docs; }
   };
 
@@ -78,9 +82,14 @@
     var at = this.at++;
     return (this.bytes[at >> 3] >> (7 - (at & 7))) & 1;
   };
-  Bits.prototype.fixed = function (width) {
+  Bits.prototype.fixed = function (width) {  // as many bits of each byte at once as it holds
     var value = 0;
-    for (var i = 0; i < width; i++) value = value * 2 + this.bit();
+    while (width > 0) {
+      var left = 8 - (this.at & 7), take = left < width ? left : width;
+      value = value * (1 << take) + ((this.bytes[this.at >> 3] >> (left - take)) & ((1 << take) - 1));
+      this.at += take;
+      width -= take;
+    }
     return value;
   };
   Bits.prototype.gamma = function () {
@@ -106,26 +115,28 @@
     return { numbers: numbers, codes: codes };
   }
 
+  // An article's minute (since 1970) and outlet, read where they lie in its year's table: only the candidates' are read.
   function when(year) {
     var table = data.when[year];
-    if (table.minutes === null) {
-      var articles = data.meta.years[year].articles, sourceBits = Math.max(1, Math.ceil(Math.log2(data.meta.sources.length)));
-      var bits = new Bits(table.encoded), start = Date.UTC(+year, 0, 1) / 60000 - 8 * 60;
-      table.minutes = new Float64Array(articles);
-      table.sources = new Uint16Array(articles);
-      for (var i = 0; i < articles; i++) {
-        table.minutes[i] = start + bits.fixed(data.meta.minuteBits);
-        table.sources[i] = bits.fixed(sourceBits);
-      }
+    if (!table.bits) {
+      table.bits = new Bits(table.encoded);
+      table.width = data.meta.minuteBits + Math.max(1, Math.ceil(Math.log2(data.meta.sources.length)));
+      table.start = Date.UTC(+year, 0, 1) / 60000 - 8 * 60;
     }
     return table;
+  }
+
+  function minuteAndSource(table, number) {
+    table.bits.at = number * table.width;
+    var minute = table.start + table.bits.fixed(data.meta.minuteBits);
+    return [minute, table.bits.fixed(table.width - data.meta.minuteBits)];
   }
 
   var UNIT = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[\ud840-\ud8bf][\udc00-\udfff]|[0-9a-z\u00c0-\u024f]+/g;
 
   function fold(text) {
     var folded = "";
-    for (var character of text) folded += data.t2s[character] || character;
+    for (var character of text) folded += data.t2s.get(character) || character;
     return folded.toLowerCase();
   }
 
@@ -170,18 +181,29 @@
   }
   data.decoded = {};
 
-  // Articles of one year holding every token of a run: number -> [count, in title] (the least over the tokens).
+  // Articles of one year holding every token of a run, ascending: their numbers, and per article the least count of
+  // the tokens and whether the title holds them all (lists merged, as they are sorted).
   function matchRun(year, run) {
     var found = null;
     run.tokens.forEach(function (token) {
-      var list = postings(year, token), next = new Map();
-      for (var i = 0; i < list.numbers.length; i++) {
-        var number = list.numbers[i], code = list.codes[i], count = (code >> 1) + 1, title = code & 1;
-        if (found === null) next.set(number, [count, title]);
-        else if (found.has(number)) {
-          var before = found.get(number);
-          next.set(number, [Math.min(before[0], count), before[1] & title]);
+      var list = postings(year, token), size = list.numbers.length;
+      var counts = new Uint8Array(size), titles = new Uint8Array(size);
+      for (var n = 0; n < size; n++) { counts[n] = (list.codes[n] >> 1) + 1; titles[n] = list.codes[n] & 1; }
+      var next = { numbers: list.numbers, counts: counts, titles: titles };
+      if (found !== null) {
+        var numbers = [], least = [], both = [], i = 0, j = 0;
+        while (i < found.numbers.length && j < size) {
+          if (found.numbers[i] < next.numbers[j]) i++;
+          else if (found.numbers[i] > next.numbers[j]) j++;
+          else {
+            numbers.push(found.numbers[i]);
+            least.push(Math.min(found.counts[i], counts[j]));
+            both.push(found.titles[i] & titles[j]);
+            i++;
+            j++;
+          }
         }
+        next = { numbers: numbers, counts: least, titles: both };
       }
       found = next;
     });
@@ -227,7 +249,7 @@
       total += data.meta.years[year].articles;
       var perRun = wanted.map(function (run, r) {
         var found = matchRun(year, run);
-        frequency[r] += found.size;
+        frequency[r] += found.numbers.length;
         return found;
       });
       matches.push([year, perRun]);
@@ -237,20 +259,22 @@
     var sinceMinute = since === null ? -Infinity : since / 60000, untilMinute = until === null ? Infinity : until / 60000;
     var hits = [];
     matches.forEach(function (item) {
-      var year = item[0], perRun = item[1], table = when(year);
-      perRun[0].forEach(function (first, number) {
-        var minute = table.minutes[number];
-        if (source && table.sources[number] !== sourceIndex) return;
-        if (minute < sinceMinute || minute > untilMinute) return;
-        var score = 0, titles = 0;
-        for (var r = 0; r < perRun.length; r++) {
-          var found = perRun[r].get(number);
-          if (!found) return;
-          score += weights[r] * found[0] * (K1 + 1) / (found[0] + K1);
-          titles += found[1];
+      var year = item[0], perRun = item[1], table = when(year), at = perRun.map(function () { return 0; });
+      var first = perRun[0];
+      articles: for (var i = 0; i < first.numbers.length; i++) {
+        var number = first.numbers[i], score = 0, titles = 0;
+        for (var r = 0; r < perRun.length; r++) {  // every run's list is ascending: step each along
+          var found = perRun[r];
+          while (at[r] < found.numbers.length && found.numbers[at[r]] < number) at[r]++;
+          if (found.numbers[at[r]] !== number) continue articles;
+          var count = found.counts[at[r]];
+          score += weights[r] * count * (K1 + 1) / (count + K1);
+          titles += found.titles[at[r]];
         }
+        var place = minuteAndSource(table, number), minute = place[0];
+        if ((source && place[1] !== sourceIndex) || minute < sinceMinute || minute > untilMinute) continue;
         hits.push({ year: year, number: number, minute: minute, titles: titles, score: score });
-      });
+      }
     });
     if (params.get("sort") === "date") hits.sort(function (a, b) { return b.minute - a.minute; });
     else hits.sort(function (a, b) { return b.titles - a.titles || b.score - a.score || b.minute - a.minute; });
