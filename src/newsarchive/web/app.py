@@ -73,6 +73,10 @@ class Reader:
         html = "text/html; charset=utf-8"
         if path in ("", HOME):
             return 200, html, pages.home().encode()
+        if path.startswith("api/"):
+            from . import api
+
+            return api.answer(pages, path, query)
         if path == SEARCH:
             number = query.get("page", "1")
             return (
