@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..errors import NewsarchiveError
-from ..health import iso, source_health
+from ..health import source_health
 from ..html import plain_text
+from ..times import iso
 from .pages import Pages, day_ms, page_of
 
 MAX_SIZE = 100  # hits or records in one answer at most
