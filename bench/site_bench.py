@@ -56,7 +56,7 @@ def generate(root: Path, count: int, characters: tuple[int, int]) -> int:
 
 def size_of(folder: Path) -> int:
     """Bytes of the files under ``folder``, but the site's state database (not part of the site: bundle leaves it out)."""
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and path.name != ".newsarchive-site.sqlite")
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def row(label: str, seconds: float, peak: float, report: dict[str, int]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..store import layout
 from ..store.archive import Archive
-from .site import STATE_FILE
+from .site import SITE_MARK
 
 RAW = ("README.md", layout.CONFIG_FILE, "health.json", "health.md", layout.LISTS, layout.ARTICLES, layout.REVISIONS)
 SITE_CACHE = f"{layout.HIDDEN}/bundle-site"  # the full bundle's site, rebuilt incrementally
@@ -104,7 +104,7 @@ def bundle(archive: Archive, out: Path, *, since_ms: int | None = None) -> Bundl
         with zipfile.ZipFile(partial_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zipped:
             mirrors = [f"{mirror.name}: {mirror.read_url}\n" for mirror in archive.settings.mirrors if mirror.read_url]
             zipped.writestr("README.txt", READ_ME + (MIRRORS + "".join(mirrors) if mirrors else ""))
-            for path in sorted(p for p in site.rglob("*") if p.is_file() and p.name != STATE_FILE):
+            for path in sorted(p for p in site.rglob("*") if p.is_file() and p.name != SITE_MARK):
                 zipped.write(path, path.relative_to(site).as_posix())
                 files += 1
             for path in _files(source.root, RAW):

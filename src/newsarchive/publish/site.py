@@ -1,9 +1,11 @@
 """``newsarchive build-site``: the reader's pages as static HTML, with Atom feeds, a sitemap and a search
 that needs no server.
 
-Incremental: ``OUT/.newsarchive-site.sqlite`` remembers what each page was made from (the article's
-fingerprint, its versions, the templates), so a rebuild renders only the pages whose inputs changed
-and writes only files whose bytes differ; pages of articles no longer in the archive are removed.
+Incremental: a state database remembers what each page was made from (the article's fingerprint, its versions,
+the templates), so a rebuild renders only the pages whose inputs changed and writes only files whose bytes differ;
+pages of articles no longer in the archive are removed. The state lives in the archive's hidden folder, never in
+the site (it holds every article's search tokens: hundreds of MB that must not be published with it), tied to
+the site's folder by the mark file ``OUT/.newsarchive-site``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from . import feeds, sitesearch
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = ".newsarchive-site.sqlite"
+SITE_MARK = ".newsarchive-site"  # in the site's folder: which state in the archive is this folder's
+LEGACY_STATE = ".newsarchive-site.sqlite"  # where the state was kept before: inside the site, so published with it
 # search_docs: each article's search entry (its tokens with their counts), from which a year's search files are made.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (page TEXT PRIMARY KEY, signature TEXT NOT NULL);
@@ -98,7 +101,7 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
     if out == archive.root or inside[:1] in (("articles",), ("lists",), ("revisions",)) or inside == (layout.HIDDEN,):
         raise PublishError(f"{out}: the site cannot be built inside the archive's own folders", hint="give a folder of its own, e.g. site/")
     out.mkdir(parents=True, exist_ok=True)
-    state = sqlite3.connect(out / STATE_FILE)
+    state = _open_state(archive.root, out)
     try:
         state.executescript(_SCHEMA)
         output = _Output(out)
@@ -129,6 +132,25 @@ def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_p
     finally:
         state.close()
     return SiteReport(written=output.written, unchanged=output.unchanged, removed=output.removed, seconds=time.monotonic() - started)
+
+
+def _open_state(root: Path, out: Path) -> sqlite3.Connection:
+    """The build state of the site in ``out``: ``.newsarchive/sites/<key of the folder>.sqlite``. A folder without
+    its mark (new, emptied, or made by an older newsarchive) starts from a fresh state, so that no page is taken
+    for written when it is not there."""
+    key = hashlib.sha256(os.fsencode(out)).hexdigest()[:32]
+    path = root / layout.HIDDEN / "sites" / f"{key}.sqlite"
+    mark = out / SITE_MARK
+    try:
+        marked = mark.read_text(encoding="utf-8").strip() == key
+    except (OSError, UnicodeDecodeError):
+        marked = False
+    if not marked:
+        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), out / LEGACY_STATE):
+            stale.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(key + "\n", encoding="utf-8")
+    return sqlite3.connect(path)
 
 
 def _article_pages(
