@@ -43,15 +43,17 @@ def article_html(rng: random.Random, size: int) -> str:
     return "\n".join(parts)
 
 
-def rss_feed(slug: str, items: int, body_bytes: int, seed: int = 0) -> bytes:
-    rng = random.Random(f"{slug}-{seed}")
+def rss_feed(slug: str, items: int, body_bytes: int, seed: int = 0, first: int = 0) -> bytes:
+    """A feed of items ``first`` .. ``first + items - 1``, newest first (item n is 10 minutes older than n - 1).
+    Each item's text depends only on its number, so feeds cut from different ``first`` share their items."""
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>',
         f"<title>{slug}</title><link>https://{slug}.example.org/</link>",
     ]
     base = 1_780_000_000
-    for n in range(items):
+    for n in range(first, first + items):
+        rng = random.Random(f"{slug}-{seed}-{n}")
         when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(base - n * 600))
         title = paragraph(rng, rng.randint(10, 24))[:-1]
         link = f"https://{slug}.example.org/zh/新闻/{n:06d}-{hashlib.md5(title.encode()).hexdigest()[:8]}"
