@@ -2,7 +2,7 @@
 where the time goes; with --original, time the job it replaces on the same feeds, interleaved.
 
     python bench/update_bench.py [--outlets 8] [--items 500] [--new 20] [--body 12000] [--runs 3]
-                                 [--shapes hourly,empty,same,304] [--original DIR] [--no-profile]
+                                 [--shapes hourly,empty,same,304] [--original DIR] [--baseline SRC] [--no-profile]
 
 Shapes (everything on at its defaults: search, WARC, images, health, rechecks):
   hourly  the archive already holds an earlier feed; the feed now brings --new items, the rest archived
@@ -12,7 +12,9 @@ Shapes (everything on at its defaults: search, WARC, images, health, rechecks):
 Each timed run is the command as users run it (a fresh process); the state before it is made by untimed
 runs. Printed per shape: median wall and CPU seconds (the process and its worker processes), peak MB,
 and with --original the original's figures and the ratio (original / newsarchive, median of the
-interleaved pairs: a ratio holds on a busy machine where absolute times do not).
+interleaved pairs: a ratio holds on a busy machine where absolute times do not). --baseline SRC runs another
+version of newsarchive (its ``src`` folder, e.g. ``git archive main src | tar -x -C /tmp/main``) interleaved
+too, with the ratio baseline / this one.
 
 The profile (one more run per shape, not counted) samples every thread of the update process every 2 ms
 and tells where its wall time goes: the main thread's time by phase (start-up, fetch, parse, store, search
@@ -163,6 +165,7 @@ def main() -> None:
     parser.add_argument("--shapes", default="hourly,empty,same,304", help=f"comma-separated, of: {', '.join(SHAPES)}")
     parser.add_argument("--original", type=Path, help="folder with duty-machine/news's perform.js and node_modules")
     parser.add_argument("--node", default=shutil.which("node") or "node")
+    parser.add_argument("--baseline", type=Path, help="the src folder of another newsarchive version, timed interleaved")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the per-phase profile")
     parser.add_argument("--settle", type=float, default=10, help="seconds to let the disk go quiet before each timed run")
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
@@ -186,18 +189,19 @@ def main() -> None:
         server.bodies.clear()
         server.bodies.update(bodies)
 
-    def ours(shape: str, profile: bool) -> None:
+    def ours(shape: str, profile: bool, who: str = "newsarchive") -> None:
+        env = {**os.environ, "PYTHONPATH": str(options.baseline.resolve())} if who == "baseline" else None
         server = servers[shape == "304"]
         work = Path(tempfile.mkdtemp(prefix="update-", dir=options.workdir))
         try:
             sources = work / "sources.toml"
             sources.write_text("".join(f'[[sources]]\nname = "{s}"\nslug = "{s}"\nfeeds = ["{server.base}/{s}.xml"]\n\n' for s in slugs))
             archive = str(work / "archive")
-            run(newsarchive("init", archive))
+            run(newsarchive("init", archive), env=env)
             update = newsarchive("update", "--archive", archive, "--sources", str(sources), "--json")
             if shape != "empty":  # the state before: an earlier feed (hourly) or this very one
                 serve(server, earlier if shape == "hourly" else now)
-                run(update)
+                run(update, env=env)
             serve(server, now)
             settle(options.settle)
             if profile:
@@ -205,9 +209,9 @@ def main() -> None:
                 profiles[shape] = json.loads(run(command)[3])
                 report = profiles[shape]
             else:
-                seconds, cpu, peak, out = run(update)
+                seconds, cpu, peak, out = run(update, env=env)
                 report = json.loads(out)
-                results.setdefault((shape, "newsarchive"), []).append((seconds, cpu, peak))
+                results.setdefault((shape, who), []).append((seconds, cpu, peak))
             field, want = {"hourly": ("new", options.outlets * options.new), "empty": ("new", count)}.get(shape, ("unchanged", count))
             got = sum(s[field] for s in report["sources"])  # type: ignore[attr-defined]
             assert got == want, (shape, field, got, want, report)
@@ -236,6 +240,8 @@ def main() -> None:
     for shape in shapes:
         for _ in range(options.runs):
             ours(shape, profile=False)
+            if options.baseline:
+                ours(shape, profile=False, who="baseline")
             if job and shape != "304":  # the original sends no conditional requests: 304 is the same to it
                 original(shape, job)
         if options.profile:
@@ -246,18 +252,19 @@ def main() -> None:
     print(f"\n{'update':48} {'':12} {'median s':>9} {'CPU s':>7} {'peak MB':>8} {'articles/s':>11}")
     for shape in shapes:
         name = SHAPES[shape].format(new=options.new, old=options.items - options.new)
-        for who in ("newsarchive", "original"):
+        for who in ("newsarchive", "baseline", "original"):
             runs = results.get((shape, who))
             if not runs:
                 continue
             seconds = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
             print(f"{name:48} {who:12} {seconds:9.2f} {cpu:7.2f} {max(r[2] for r in runs):8.0f} {count / seconds:11,.0f}")
-        if (shape, "original") in results:
-            pairs = zip(results[(shape, "original")], results[(shape, "newsarchive")], strict=True)
-            ratios = sorted(o[0] / n[0] for o, n in pairs)
-            low, high = ratios[0], ratios[-1]
-            print(f"{'':48} {'ratio':12} {statistics.median(ratios):8.2f}x  (original / newsarchive; pairs {low:.2f}-{high:.2f})")
+        for who in ("baseline", "original"):
+            if (shape, who) in results:
+                pairs = zip(results[(shape, who)], results[(shape, "newsarchive")], strict=True)
+                ratios = sorted(o[0] / n[0] for o, n in pairs)
+                low, high = ratios[0], ratios[-1]
+                print(f"{'':48} {'ratio':12} {statistics.median(ratios):8.2f}x  ({who} / newsarchive; pairs {low:.2f}-{high:.2f})")
     for shape, profile in profiles.items():
         print_profile(SHAPES[shape].format(new=options.new, old=options.items - options.new), profile)
 
@@ -275,7 +282,7 @@ def print_profile(name: str, profile: dict[str, object]) -> None:
     for label, seconds in rows:
         print(f"  {label:40} {seconds:6.2f} {seconds / wall:6.0%}")
     busy = ", ".join(f"{label} {seconds:.2f}" for label, seconds in sorted(threads.items(), key=lambda kv: -kv[1]))
-    print(f"  thread-seconds busy, all threads: {busy}")
+    print(f"  thread-seconds inside each phase (running or blocked), all threads: {busy}")
     print(f"  CPU s: {profile['cpu']:.2f} in the process (its threads), {profile['cpu_workers']:.2f} in worker processes")
 
 
