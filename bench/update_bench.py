@@ -212,6 +212,7 @@ def main() -> None:
                 seconds, cpu, peak, out = run(update, env=env)
                 report = json.loads(out)
                 results.setdefault((shape, who), []).append((seconds, cpu, peak))
+                print(f"  {shape}, {who}: {seconds:.2f} s, {cpu:.2f} CPU s", flush=True)
             field, want = {"hourly": ("new", options.outlets * options.new), "empty": ("new", count)}.get(shape, ("unchanged", count))
             got = sum(s[field] for s in report["sources"])  # type: ignore[attr-defined]
             assert got == want, (shape, field, got, want, report)
@@ -228,6 +229,7 @@ def main() -> None:
             serve(servers[False], now)
             settle(options.settle)
             results.setdefault((shape, "original"), []).append(run(command, cwd, env)[:3])
+            print(f"  {shape}, original: {results[(shape, 'original')][-1][0]:.2f} s", flush=True)
             files = sum(len(os.listdir(work / "articles" / s)) for s in slugs)
             assert files == count + (options.outlets * options.new if shape == "hourly" else 0), files
         finally:
