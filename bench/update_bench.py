@@ -14,7 +14,9 @@ runs. Printed per shape: median wall and CPU seconds (the process and its worker
 and with --original the original's figures and the ratio (original / newsarchive, median of the
 interleaved pairs: a ratio holds on a busy machine where absolute times do not). --baseline SRC runs another
 version of newsarchive (its ``src`` folder, e.g. ``git archive main src | tar -x -C /tmp/main``) interleaved
-too, with the ratio baseline / this one.
+too, with the ratio baseline / this one. "This one" is the newsarchive that ``python -m newsarchive`` imports:
+point PYTHONPATH at a copy of ``src`` so that edits made while the bench runs do not mix versions. The
+original sends no conditional requests, so it is not run for 304 (it would be the same as ``same``).
 
 The profile (one more run per shape, not counted) samples every thread of the update process every 2 ms
 and tells where its wall time goes: the main thread's time by phase (start-up, fetch, parse, store, search
