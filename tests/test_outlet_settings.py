@@ -63,6 +63,11 @@ def test_good_outlet_settings(keys: dict[str, Any], expected: dict[str, Any]) ->
         ({"headers": {"Bad Name": "x"}}, "header 'Bad Name' cannot be set"),
         ({"headers": {"X-A": "b\r\nX-Injected: 1"}}, "header 'X-A' cannot be set"),
         ({"proxy": "ftp://127.0.0.1:21"}, "proxy = 'ftp://127.0.0.1:21' is not a proxy address"),
+        # httpx refuses these only when it fetches (a traceback from `save`): refused where they are read
+        ({"proxy": "http"}, "proxy = 'http' is not a proxy address"),
+        ({"proxy": "socks5://"}, "proxy = 'socks5://' is not a proxy address"),
+        ({"user_agent": "存档机器人"}, "user_agent must be one line"),
+        ({"headers": {"X-A": "值"}}, "header 'X-A' cannot be set"),
         ({"evry": "6h"}, "unknown key 'evry'"),
     ],
 )
@@ -71,6 +76,12 @@ def test_bad_outlet_settings_name_the_outlet(keys: dict[str, Any], says: str) ->
         sources_from_tables([table(**keys)], "newsarchive.toml")
     assert says in str(raised.value)
     assert "newsarchive.toml" in str(raised.value)
+
+
+def test_a_proxy_without_a_host_is_refused_for_all_fetching(tmp_path: Path) -> None:
+    (tmp_path / "newsarchive.toml").write_text('[fetch]\nproxy = "http"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"fetch\.proxy 'http' is not a proxy address"):
+        load_settings(tmp_path)
 
 
 def test_init_writes_them_back(tmp_path: Path) -> None:

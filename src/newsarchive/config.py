@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError
-from .sources import DEFAULT_SOURCES, Source, source_fields, sources_from_tables
+from .sources import DEFAULT_SOURCES, Source, bad_proxy, source_fields, sources_from_tables
 
 CONFIG_FILE = "newsarchive.toml"
 
@@ -101,7 +101,7 @@ class FetchConfig:
         for name in ("retries", "max_redirects", "backoff", "max_retry_after", "low_speed_limit"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"fetch.{name} cannot be negative")
-        if self.proxy and self.proxy.split("://", 1)[0] not in {"http", "https", "socks5", "socks5h"}:
+        if self.proxy and bad_proxy(self.proxy):
             raise ConfigError(
                 f"fetch.proxy {self.proxy!r} is not a proxy address",
                 hint="use http://host:port, https://host:port, socks5://host:port or socks5h://host:port",

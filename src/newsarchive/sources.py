@@ -177,6 +177,19 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 _OWN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "if-none-match", "if-modified-since"}
 
 
+def bad_proxy(proxy: object) -> bool:
+    """True unless ``proxy`` is a whole proxy address (scheme://host…) of a scheme httpx can use."""
+    if not isinstance(proxy, str):
+        return True
+    parts = urlsplit(proxy)
+    return parts.scheme not in PROXY_SCHEMES or not proxy.startswith(f"{parts.scheme}://") or not parts.hostname
+
+
+def _header_text(value: str) -> bool:
+    """Text httpx can send in a header: printable ASCII (it encodes header values as ASCII)."""
+    return value.isascii() and value.isprintable()
+
+
 def reader_settings(table: Mapping[str, Any], slug: str) -> dict[str, Any]:
     """The per-outlet settings that feed readers offer, checked and converted (``every`` and ``recheck_schedule``
     are durations: "10m", "6h", "1d")."""
@@ -197,18 +210,18 @@ def reader_settings(table: Mapping[str, Any], slug: str) -> dict[str, Any]:
             raise ConfigError(f"source {slug!r}: max_items = {max_items!r} must be a whole number of at least 1")
         settings["max_items"] = max_items
     if (agent := table.get("user_agent")) is not None:
-        if not isinstance(agent, str) or not agent.strip() or "\n" in agent or "\r" in agent:
-            raise ConfigError(f"source {slug!r}: user_agent must be one line of text")
+        if not isinstance(agent, str) or not agent.strip() or not _header_text(agent):
+            raise ConfigError(f"source {slug!r}: user_agent must be one line of text", hint="printable ASCII: HTTP headers carry no other")
         settings["user_agent"] = agent.strip()
     if (headers := table.get("headers")) is not None:
         if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
             raise ConfigError(f"source {slug!r}: headers must be a table of names and text", hint='headers = { Referer = "https://…" }')
         for name, value in headers.items():
-            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name) or name.lower() in _OWN_HEADERS or "\n" in value or "\r" in value:
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name) or name.lower() in _OWN_HEADERS or not _header_text(value):
                 raise ConfigError(f"source {slug!r}: header {name!r} cannot be set", hint="newsarchive sets it, or it is not a header")
         settings["headers"] = tuple(sorted(headers.items()))
     if (proxy := table.get("proxy")) is not None:
-        if not isinstance(proxy, str) or proxy.split("://", 1)[0] not in PROXY_SCHEMES:
+        if bad_proxy(proxy):
             raise ConfigError(
                 f"source {slug!r}: proxy = {proxy!r} is not a proxy address", hint="use http://, https://, socks5:// or socks5h://host:port"
             )
