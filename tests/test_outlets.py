@@ -112,6 +112,18 @@ def test_add_a_page_finds_its_feed(server: FeedServer, archive: Path, announced:
     assert added["slug"] == "outlet"  # a loopback host says nothing and the feed's title is not ASCII
 
 
+def test_add_does_not_follow_a_page_to_loopback_elsewhere(server: FeedServer, archive: Path) -> None:
+    inside = server.add("/internal.rss", rss(item(1)))
+    elsewhere = inside.replace("127.0.0.1", "localhost")  # the machine itself, under another name than the page's
+    page = f'<html><head><link rel="alternate" type="application/rss+xml" href="{elsewhere}"></head><body>新闻</body></html>'
+    page_url = server.add("/index.html", page, headers={"Content-Type": "text/html; charset=utf-8"})
+    before = config(archive)
+    result = run("add", page_url, "--archive", archive)
+    assert result.returncode == 1 and "no feed found" in result.stderr, explain(result)
+    assert server.routes["/internal.rss"].hits == 0, "a page's link to a private address is not fetched"
+    assert config(archive) == before
+
+
 @pytest.mark.parametrize(
     ("case", "status", "says"),
     [

@@ -234,18 +234,20 @@ async def find_feed(url: str, fetch: Any) -> FoundFeed:
     from .parse import parse_feed
 
     async def try_feed(address: str) -> tuple[FoundFeed | None, bytes]:
-        result = await fetch(address)
+        # The page's links are its content: only those on the site the user named are trusted as that address is;
+        # others are fetched as untrusted addresses are (public ones only), never at loopback or the private network.
+        result = await fetch(address, untrusted="{0.scheme}://{0.netloc}".format(urlsplit(address)) != origin)
         body = result.body or b""
         if not _looks_like_feed(body):
             return None, body
         parsed = parse_feed(body, url=address, http_charset=result.charset)
         return FoundFeed(url=address, title=feed_title(body), items=len(parsed.items)), body
 
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
     found, page = await try_feed(url)
     if found is not None:
         return found
     tried = [url]
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
     candidates = feed_links(page, url) + [origin + path for path in COMMON_FEED_PATHS]
     for candidate in dict.fromkeys(candidates):
         tried.append(candidate)
