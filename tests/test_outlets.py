@@ -177,6 +177,18 @@ def test_remove_keeps_the_articles_unless_asked(server: FeedServer, archive: Pat
     assert "no outlet with slug 'nothing'" in missing.stderr
 
 
+def test_delete_files_spares_another_outlets_folder_named_like_it(server: FeedServer, archive: Path) -> None:
+    for n, (slug, name) in enumerate([("one", "壹"), ("two", "one")]):  # two's display name is one's slug
+        feed = server.add(f"/{slug}.xml", rss(item(n, title=f"{slug}独有标题{n}")))
+        assert run("add", feed, "--archive", archive, "--slug", slug, "--name", name).returncode == 0
+    assert run("update", "--archive", archive, "--only", "one,two").returncode == 0
+    result = run("remove", "two", "--delete-files", "--archive", archive)
+    assert result.returncode == 0, explain(result)
+    assert not (archive / "articles" / "two").exists()
+    assert any((archive / "articles" / "one").iterdir()), "outlet one's articles are not two's to delete"
+    assert (archive / "lists" / "壹.md").exists()
+
+
 def test_opml_import_as_miniflux_writes_it(server: FeedServer, archive: Path, tmp_path: Path) -> None:
     a = server.add("/a.xml", rss(item(1)))
     b, c = server.add("/b.xml", rss(item(2))), server.add("/c.xml", rss(item(3)))

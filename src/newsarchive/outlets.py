@@ -420,14 +420,16 @@ def import_opml(root: Path, feeds: Sequence[OpmlFeed]) -> OpmlReport:
     return report
 
 
-def delete_outlet_files(root: Path, source: Source) -> int:
+def delete_outlet_files(root: Path, source: Source, others: Iterable[Source] = ()) -> int:
     """Delete an outlet's articles, earlier versions and list (its folders under articles/ and revisions/, by slug
-    or by the name older archives used). The index must be rebuilt after (``reindex``). Returns the files deleted."""
+    or by the name older archives used, unless that name is the slug of one of the ``others``, whose folder it is).
+    The index must be rebuilt after (``reindex``). Returns the files deleted."""
     import shutil
 
+    theirs = {other.slug for other in others if other.slug != source.slug}
     deleted = 0
     for top in ("articles", "revisions"):
-        for folder in dict.fromkeys((source.slug, source.name)):
+        for folder in dict.fromkeys(folder for folder in (source.slug, source.name) if folder not in theirs):
             path = root / top / folder
             if path.is_dir() and path.parent == root / top:
                 deleted += sum(len(files) for _, _, files in os.walk(path))

@@ -436,7 +436,7 @@ def remove(
         if not keep_files:
             with opened.lock():  # no file goes while another run holds the archive
                 source = remove_source(opened.root, slug)
-                removed = delete_outlet_files(opened.root, source)
+                removed = delete_outlet_files(opened.root, source, opened.settings.sources)
             opened.reindex()
             output.console.print(f"removed {slug} ({source.name}) and its {removed:,} files; the index was rebuilt", markup=False)
             return
