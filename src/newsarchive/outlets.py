@@ -220,6 +220,10 @@ def feed_title(data: bytes) -> str:
     return str(feedparser.parse(data).feed.get("title", "") or "").strip()
 
 
+def origin_of(url: str) -> str:
+    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+
 @dataclass(frozen=True, kw_only=True)
 class FoundFeed:
     url: str
@@ -236,14 +240,14 @@ async def find_feed(url: str, fetch: Any) -> FoundFeed:
     async def try_feed(address: str) -> tuple[FoundFeed | None, bytes]:
         # The page's links are its content: only those on the site the user named are trusted as that address is;
         # others are fetched as untrusted addresses are (public ones only), never at loopback or the private network.
-        result = await fetch(address, untrusted="{0.scheme}://{0.netloc}".format(urlsplit(address)) != origin)
+        result = await fetch(address, untrusted=origin_of(address) != origin)
         body = result.body or b""
         if not _looks_like_feed(body):
             return None, body
         parsed = parse_feed(body, url=address, http_charset=result.charset)
         return FoundFeed(url=address, title=feed_title(body), items=len(parsed.items)), body
 
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    origin = origin_of(url)
     found, page = await try_feed(url)
     if found is not None:
         return found
