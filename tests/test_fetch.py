@@ -218,6 +218,21 @@ def test_redirects_followed_within_limit(server: FeedServer) -> None:
         fetch(server.base + "/loop")
 
 
+def test_an_outlets_credentials_do_not_follow_a_redirect_to_another_host(server: FeedServer) -> None:
+    # As curl does without --location-trusted: Cookie and Authorization go to the host they were meant for only.
+    server.add("/same", "<rss/>")
+    server.add("/other", "<rss/>")
+    server.add("/to-same", status=302, headers={"Location": "/same"})
+    server.add("/to-other", status=302, headers={"Location": server.base.replace("127.0.0.1", "localhost") + "/other"})
+    own = {"Cookie": "session=secret", "Authorization": "Bearer secret", "Referer": "https://outlet.invalid/"}
+    for path in ("/to-same", "/to-other"):
+        assert fetch(server.base + path, headers=own).body == b"<rss/>"
+    [same], [other] = server.routes["/same"].requests, server.routes["/other"].requests
+    assert same["Cookie"] == "session=secret" and same["Authorization"] == "Bearer secret"
+    assert "Cookie" not in other and "Authorization" not in other, other
+    assert other["Referer"] == "https://outlet.invalid/"
+
+
 @pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://files.example.org/feed.xml", "javascript:alert(1)"])
 def test_redirect_only_to_http(server: FeedServer, target: str) -> None:
     url = server.add("/r", status=302, headers={"Location": target})

@@ -203,6 +203,9 @@ class _LowSpeed:
             self._restart()
 
 
+_CREDENTIALS = frozenset({"cookie", "authorization", "proxy-authorization"})  # an outlet's headers that stay on its host
+
+
 class _Retry(Exception):
     def __init__(self, reason: str, status: int | None = None, wait: float | None = None) -> None:
         super().__init__(reason)
@@ -402,9 +405,12 @@ class Fetcher:
                     if scheme not in ("", "http", "https"):
                         raise FetchError(f"{url}: redirect to {location[:100]!r} refused: only http(s) addresses are followed", url=url)
                     try:
-                        target = target.join(location)
+                        target, previous = target.join(location), target
                     except httpx.InvalidURL:
                         raise FetchError(f"{url}: redirect to {location[:100]!r} refused: not a valid address", url=url) from None
+                    if (target.scheme, target.host, target.port) != (previous.scheme, previous.host, previous.port):
+                        # as curl without --location-trusted: credentials go to the host they were given for only
+                        headers = {name: value for name, value in headers.items() if name.lower() not in _CREDENTIALS}
                     continue
                 try:
                     result = await self._result(url, response, limit, speed)
