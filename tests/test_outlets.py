@@ -207,6 +207,21 @@ def test_opml_import_as_miniflux_writes_it(server: FeedServer, archive: Path, tm
     assert "0 outlets added, 4 feeds skipped as duplicates, 1 refused" in again.stderr
 
 
+def test_opml_import_keeps_apart_a_slug_taken_in_another_case(server: FeedServer, archive: Path, tmp_path: Path) -> None:
+    # articles/RFI and articles/rfi are one folder on Windows and macOS: the outlet gets a slug of its own instead
+    feed = server.add("/a.xml", rss(item(1)))
+    opml = tmp_path / "other.opml"
+    opml.write_text(
+        f'<opml version="2.0" xmlns:n="https://newsarchive.invalid/opml"><body>'
+        f'<outline text="甲报" xmlUrl="{feed}" n:slug="RFI"/></body></opml>',
+        encoding="utf-8",
+    )
+    result = run("opml", "import", opml, "--archive", archive, "--json")
+    assert result.returncode == 0, explain(result)
+    [added] = json.loads(result.stdout)["added"]
+    assert added["slug"].casefold() != "rfi" and added["slug"] in slugs(archive)
+
+
 def test_opml_export_imports_back_unchanged(server: FeedServer, archive: Path, tmp_path: Path) -> None:
     server.add("/a.xml", rss(item(1)))
     assert run("add", server.base + "/a.xml", "--archive", archive, "--slug", "local", "--name", "本地").returncode == 0

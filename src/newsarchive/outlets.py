@@ -407,8 +407,8 @@ def import_opml(root: Path, feeds: Sequence[OpmlFeed]) -> OpmlReport:
             grouped.setdefault(feed.slug or "\0" + feed.xml_url, []).append(feed)
     for group in grouped.values():
         first, taken = group[0], existing + report.added
-        slugs = [s.slug for s in taken]
-        slug = first.slug if first.slug and first.slug not in slugs else propose_slug(first.xml_url, slugs, first.title)
+        slugs = [s.slug.casefold() for s in taken]  # one folder where case does not count (Windows, macOS)
+        slug = first.slug if first.slug and first.slug.casefold() not in slugs else propose_slug(first.xml_url, slugs, first.title)
         name = _unique_name(_clean_name(first.title, slug), (s.name for s in taken))
         fields: dict[str, Any] = {"name": name, "slug": slug, "feeds": [g.xml_url for g in group]}
         fields |= {key: value for key in ("fulltext", "fulltext_selector") if (value := getattr(first, key))}
