@@ -52,6 +52,8 @@ def test_good_outlet_settings(keys: dict[str, Any], expected: dict[str, Any]) ->
     [
         ({"every": "soon"}, "every = 'soon' is not a duration"),
         ({"every": "0m"}, "must be longer than zero"),
+        ({"every": "inf"}, "every = 'inf' is not a duration"),  # float() reads it: an OverflowError in update after
+        ({"recheck_schedule": ["10m", "nan"]}, "recheck_schedule item 'nan' is not a duration"),
         ({"recheck_schedule": "10m"}, "recheck_schedule must be a list of durations"),
         ({"recheck_schedule": []}, "recheck_schedule must be a list of durations"),
         ({"recheck_schedule": ["10m", "later"]}, "recheck_schedule item 'later' is not a duration"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import ConfigError
@@ -20,6 +21,8 @@ def parse_duration(text: str, *, what: str = "--every") -> float:
             raise ConfigError(f"{what} {text!r} is not a duration", hint="write it like 1d, 6h, 30m, 90s or 1h30m") from None
         days, hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
         seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
+    if not math.isfinite(seconds):  # float() reads "inf" and "nan" too
+        raise ConfigError(f"{what} {text!r} is not a duration", hint="write it like 1d, 6h, 30m, 90s or 1h30m")
     if seconds <= 0:
         raise ConfigError(f"{what} {text!r} must be longer than zero")
     return seconds
