@@ -86,6 +86,12 @@ def test_a_proxy_without_a_host_is_refused_for_all_fetching(tmp_path: Path) -> N
         load_settings(tmp_path)
 
 
+def test_a_user_agent_httpx_cannot_send_is_refused_for_all_fetching(tmp_path: Path) -> None:
+    (tmp_path / "newsarchive.toml").write_text('[fetch]\nuser_agent = "新闻存档"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"fetch\.user_agent '新闻存档' must be one line of text"):
+        load_settings(tmp_path)
+
+
 def test_init_writes_them_back(tmp_path: Path) -> None:
     source = Source(name="本地", slug="local", feeds=("http://127.0.0.1:9/f",), every=3600, max_items=5, headers=(("Referer", "x"),))
     (tmp_path / "newsarchive.toml").write_text(render_config((source,)), encoding="utf-8")

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError
-from .sources import DEFAULT_SOURCES, Source, bad_proxy, source_fields, sources_from_tables
+from .sources import DEFAULT_SOURCES, Source, bad_proxy, header_text, source_fields, sources_from_tables
 
 CONFIG_FILE = "newsarchive.toml"
 
@@ -101,6 +101,10 @@ class FetchConfig:
         for name in ("retries", "max_redirects", "backoff", "max_retry_after", "low_speed_limit"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"fetch.{name} cannot be negative")
+        if not self.user_agent.strip() or not header_text(self.user_agent):
+            raise ConfigError(
+                f"fetch.user_agent {self.user_agent!r} must be one line of text", hint="printable ASCII: HTTP headers carry no other"
+            )
         if self.proxy and bad_proxy(self.proxy):
             raise ConfigError(
                 f"fetch.proxy {self.proxy!r} is not a proxy address",

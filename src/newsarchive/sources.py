@@ -185,7 +185,7 @@ def bad_proxy(proxy: object) -> bool:
     return parts.scheme not in PROXY_SCHEMES or not proxy.startswith(f"{parts.scheme}://") or not parts.hostname
 
 
-def _header_text(value: str) -> bool:
+def header_text(value: str) -> bool:
     """Text httpx can send in a header: printable ASCII (it encodes header values as ASCII)."""
     return value.isascii() and value.isprintable()
 
@@ -210,14 +210,14 @@ def reader_settings(table: Mapping[str, Any], slug: str) -> dict[str, Any]:
             raise ConfigError(f"source {slug!r}: max_items = {max_items!r} must be a whole number of at least 1")
         settings["max_items"] = max_items
     if (agent := table.get("user_agent")) is not None:
-        if not isinstance(agent, str) or not agent.strip() or not _header_text(agent):
+        if not isinstance(agent, str) or not agent.strip() or not header_text(agent):
             raise ConfigError(f"source {slug!r}: user_agent must be one line of text", hint="printable ASCII: HTTP headers carry no other")
         settings["user_agent"] = agent.strip()
     if (headers := table.get("headers")) is not None:
         if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
             raise ConfigError(f"source {slug!r}: headers must be a table of names and text", hint='headers = { Referer = "https://…" }')
         for name, value in headers.items():
-            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name) or name.lower() in _OWN_HEADERS or not _header_text(value):
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name) or name.lower() in _OWN_HEADERS or not header_text(value):
                 raise ConfigError(f"source {slug!r}: header {name!r} cannot be set", hint="newsarchive sets it, or it is not a header")
         settings["headers"] = tuple(sorted(headers.items()))
     if (proxy := table.get("proxy")) is not None:
