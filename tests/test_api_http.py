@@ -78,7 +78,14 @@ def test_search_is_paged_with_a_total(reader: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/search?q=", "/api/search?q=x&sort=best", "/api/search?q=x&page=0", "/api/search?q=x&size=1000", "/api/search?q=x&since=june"],
+    [
+        "/api/search?q=",
+        "/api/search?q=x&sort=best",
+        "/api/search?q=x&page=0",
+        "/api/search?q=x&size=1000",
+        "/api/search?q=x&since=june",
+        "/api/search?q=x&page=101&size=100",
+    ],
 )
 def test_bad_parameters_are_400_with_the_reason(reader: str, path: str) -> None:
     status, data, _ = get(reader, path)

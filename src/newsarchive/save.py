@@ -142,8 +142,8 @@ class Saver:
         now_ms = int(self.clock() * 1000)
         item = FeedItem(title=page_title(text, link) or link, link=link, guid=None, published_ms=published_ms(text, link), body=main)
         article = normalise_item(item, source=source.slug, seen_ms=now_ms)
-        if source is REQUESTS:  # written into newsarchive.toml, so that lists, reader and site name it
-            ensure_source(self.archive.root, REQUESTS)
+        if source is REQUESTS and self.archive.settings.source(REQUESTS.slug) is None:
+            ensure_source(self.archive.root, REQUESTS)  # written into newsarchive.toml, so that lists, reader and site name it
             self.archive.settings = replace(self.archive.settings, sources=(*self.archive.settings.sources, REQUESTS))
         self.archive.apply(source, [article], now_ms)
         return Saved(url=url, outcome="saved", path=self.already_there(link))

@@ -18,6 +18,7 @@ from ..times import iso
 from .pages import Pages, day_ms, page_of
 
 MAX_SIZE = 100  # hits or records in one answer at most
+MAX_DEPTH = 10_000  # hits a search may be paged through: a deeper page would rank that many first
 _ARTICLE = re.compile(r"^api/articles/([^/]+)/([0-9]{1,7})$")
 JSON = "application/json; charset=utf-8"
 
@@ -49,6 +50,8 @@ def search(pages: Pages, query: Mapping[str, str]) -> dict[str, Any]:
     if sort not in ("relevance", "date"):
         raise BadRequest("sort must be relevance or date")
     page, size = _paging(query, pages.site.page_size)
+    if page * size > MAX_DEPTH:
+        raise BadRequest(f"a search shows its first {MAX_DEPTH:,} hits: narrow it with source, since or until")
     try:
         since = day_ms(query["since"]) if query.get("since") else None
         until = day_ms(query["until"], end=True) if query.get("until") else None
