@@ -7,11 +7,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from newsarchive.store.archive import Archive
 
 FEEDS = Path(__file__).parent / "feeds"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -196,3 +201,17 @@ def snapshot(root: Path) -> dict[str, bytes]:
         and path.relative_to(root).parts[0] != "warc"  # raw captures grow with every run
         and str(path.relative_to(root)) not in ("health.json", "health.md")
     }
+
+
+@contextmanager
+def serving(archive: Archive) -> Iterator[str]:
+    """The reader (`serve`) over ``archive`` on a free loopback port, in a thread; yields its address, ending in /."""
+    from newsarchive.web.app import make_server
+
+    http = make_server(archive, "127.0.0.1", 0)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{http.server_address[1]}/"
+    finally:
+        http.shutdown()
+        http.server_close()

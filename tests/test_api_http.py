@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,9 +14,8 @@ import pytest
 from newsarchive.config import FetchConfig, RecheckConfig, Settings
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
-from newsarchive.web.app import make_server
 
-from .conftest import FeedServer, item, rss
+from .conftest import FeedServer, item, rss, serving
 
 T0 = 1_780_000_000.0
 
@@ -38,12 +36,8 @@ def reader(server: FeedServer, tmp_path: Path) -> Iterator[str]:
     items[0]["description"] = "<![CDATA[<p>改过的正文，水库决堤。</p>]]>"
     server.routes["/feed.xml"].body = rss(*items)
     archive.update(clock=lambda: T0 + 3600)
-    httpd = make_server(archive, "127.0.0.1", 0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(archive) as base:
+        yield base.removesuffix("/")
     archive.close()
 
 

@@ -5,7 +5,6 @@ to any host but the server (or, from file://, to anything but the site's files).
 from __future__ import annotations
 
 import shutil
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,8 @@ import pytest
 from newsarchive.config import Settings
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
-from newsarchive.web.app import make_server
 
-from .conftest import FeedServer, item, rss
+from .conftest import FeedServer, item, rss, serving
 from .reading import FAST, make_reading_archive
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -100,19 +98,13 @@ def read_and_search(page: object) -> None:
 
 
 def test_reader_in_chromium(browser: object, archive: Archive) -> None:
-    http = make_server(archive, "127.0.0.1", 0)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{http.server_address[1]}/"
-    try:
+    with serving(archive) as base:
         page, errors, strays = visit(browser, base, base)
         read_and_search(page)
         page.goto(base + "outlets/a/page-1.html")  # type: ignore[attr-defined]
         page.click("a:has-text('上海疫情')")  # type: ignore[attr-defined]
         page.wait_for_selector("a.image-link")  # type: ignore[attr-defined]
         assert errors == [] and strays == []
-    finally:
-        http.shutdown()
-        http.server_close()
 
 
 def test_static_site_from_file_urls(browser: object, archive: Archive) -> None:

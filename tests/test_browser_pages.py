@@ -7,16 +7,14 @@ is the one thing that reaches another host, and only when the reader clicks it."
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from newsarchive.store.archive import Archive
-from newsarchive.web.app import make_server
 from newsarchive.web.pages import page_of
 
-from .conftest import FeedServer
+from .conftest import FeedServer, serving
 from .reading import make_every_page_archive
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -117,10 +115,7 @@ def read_every_page(browser: object, base: str, paths: dict[str, str], allowed: 
 
 
 def test_reader_requests_nothing_from_another_host(browser: object, archive: Archive) -> None:
-    http = make_server(archive, "127.0.0.1", 0)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{http.server_address[1]}/"
-    try:
+    with serving(archive) as base:
         read_every_page(browser, base, page_paths(archive), base)
         # The 404 page, however deep the address, links home.
         page = browser.new_page()  # type: ignore[attr-defined]
@@ -129,9 +124,6 @@ def test_reader_requests_nothing_from_another_host(browser: object, archive: Arc
         page.click("a.home-link")
         page.wait_for_selector("h1:has-text('媒体 Outlets')")
         page.close()
-    finally:
-        http.shutdown()
-        http.server_close()
 
 
 def test_static_site_requests_nothing_from_another_host(browser: object, archive: Archive) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -17,10 +16,9 @@ from lxml import html
 
 from newsarchive.diff import GAP, Segment, diff_texts, diff_versions, segments_html, segments_text
 from newsarchive.store.archive import Archive
-from newsarchive.web.app import make_server
 from newsarchive.web.pages import diff_pages
 
-from .conftest import FeedServer, item, rss, sources_file
+from .conftest import FeedServer, item, rss, serving, sources_file
 from .reading import make_reading_archive
 from .test_cli import explain, run
 
@@ -148,11 +146,8 @@ def test_history_on_the_command_line(server: FeedServer, tmp_path: Path) -> None
 @pytest.fixture
 def reader(server: FeedServer, tmp_path: Path) -> Iterator[tuple[str, Archive]]:
     archive = make_reading_archive(server, tmp_path / "archive")
-    http = make_server(archive, "127.0.0.1", 0)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{http.server_address[1]}/", archive
-    http.shutdown()
-    http.server_close()
+    with serving(archive) as base:
+        yield base, archive
     archive.close()
 
 

@@ -19,9 +19,8 @@ from newsarchive.index.images import MEDIA_DUE
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
-from newsarchive.web.app import make_server
 
-from .conftest import FeedServer, item, rss
+from .conftest import FeedServer, item, rss, serving
 
 FAST = FetchConfig(connect_timeout=2, read_timeout=1, total_timeout=1.5, retries=0, backoff=0.01)
 
@@ -218,10 +217,7 @@ def test_reader_and_site_show_the_local_copy_and_fall_back_to_the_original(tmp_p
         row = next(archive.index.articles())
         stored = archive.index.media_row(kept)
         assert stored is not None and stored.path is not None
-        http = make_server(archive, "127.0.0.1", 0)
-        threading.Thread(target=http.serve_forever, daemon=True).start()
-        try:
-            base = f"http://127.0.0.1:{http.server_address[1]}/"
+        with serving(archive) as base:
             page = urllib.request.urlopen(base + row.path.removesuffix(".md") + ".html", timeout=10).read().decode()
             assert f'src="../../{stored.path}"' in page and f'href="{kept}"' in page  # the copy, linking to the original
             assert f'href="{later}"' in page and f'src="{later}"' not in page  # not kept: a link (remote_images is off)
@@ -230,9 +226,6 @@ def test_reader_and_site_show_the_local_copy_and_fall_back_to_the_original(tmp_p
                 assert answer.read() == png(6, 6)
             with pytest.raises(HTTPError):
                 urllib.request.urlopen(base + "media/../newsarchive.toml", timeout=10)
-        finally:
-            http.shutdown()
-            http.server_close()
         out = tmp_path / "site"
         archive.build_site(out)
         article_page = out / (row.path.removesuffix(".md") + ".html")

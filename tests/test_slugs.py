@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,8 @@ from newsarchive.pipeline import update
 from newsarchive.sources import Source, slug_for_folder
 from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import render_article
-from newsarchive.web.app import make_server
 
-from .conftest import FeedServer, item, rss
+from .conftest import FeedServer, item, rss, serving
 
 FAST = FetchConfig(connect_timeout=2, read_timeout=2, total_timeout=4, retries=0, backoff=0.01)
 SLUG, NAME = "法广", "法国国际广播电台"
@@ -187,19 +185,13 @@ def test_static_site_links_are_percent_encoded_and_lead_to_its_files(archive: Ar
 
 
 def test_reader_serves_the_outlet_and_its_articles(archive: Archive) -> None:
-    http = make_server(archive, "127.0.0.1", 0)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{http.server_address[1]}/"
-    try:
+    with serving(archive) as base:
         outlet = urllib.request.urlopen(base + f"outlets/{quote(SLUG)}/index.html", timeout=10).read().decode()
         assert NAME in outlet and "巴黎新闻一则" in outlet
         article = next(h for h in _hrefs(outlet) if "1042088" in h)
         assert "卢浮宫" in urllib.request.urlopen(urljoin(base + f"outlets/{quote(SLUG)}/", article), timeout=10).read().decode()
         found = urllib.request.urlopen(base + f"search.html?q={quote('卢浮宫')}&source={quote(SLUG)}", timeout=10).read().decode()
         assert f'href="articles/{quote(SLUG)}/1042088.html"' in found
-    finally:
-        http.shutdown()
-        http.server_close()
 
 
 def test_publish_commits_the_chinese_folder_under_the_outlet_name(archive: Archive) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -12,22 +11,17 @@ from urllib.error import HTTPError
 import pytest
 
 from newsarchive.store.archive import Archive
-from newsarchive.web.app import make_server
 from newsarchive.web.pages import relative
 
-from .conftest import FeedServer
+from .conftest import FeedServer, serving
 from .reading import make_reading_archive
 
 
 @pytest.fixture
 def reader(server: FeedServer, tmp_path: Path) -> Iterator[tuple[str, Archive]]:
     archive = make_reading_archive(server, tmp_path / "archive")
-    http = make_server(archive, "127.0.0.1", 0)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_address[1]}/", archive
-    http.shutdown()
-    http.server_close()
+    with serving(archive) as base:
+        yield base, archive
     archive.close()
 
 
@@ -128,11 +122,8 @@ def every_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     feeds = FeedServer()
     archive = make_every_page_archive(feeds, tmp_path_factory.mktemp("every") / "archive")
     feeds.close()
-    http = make_server(archive, "127.0.0.1", 0)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{http.server_address[1]}/", archive
-    http.shutdown()
-    http.server_close()
+    with serving(archive) as base:
+        yield base, archive
     archive.close()
 
 
