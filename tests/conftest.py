@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,13 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the shared corpus is only beside the project in its own workspace")
     return path
+
+
+# The browser tests drive Debian's chromium through Playwright (no browser download); without it they are skipped.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)"
+)
 
 
 @dataclass

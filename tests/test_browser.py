@@ -4,7 +4,6 @@ to any host but the server (or, from file://, to anything but the site's files).
 
 from __future__ import annotations
 
-import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +14,10 @@ from newsarchive.config import Settings
 from newsarchive.sources import Source
 from newsarchive.store.archive import Archive
 
-from .conftest import FeedServer, item, rss, serving
+from .conftest import CHROMIUM, FeedServer, item, needs_chromium, rss, serving
 from .reading import FAST, make_reading_archive
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")

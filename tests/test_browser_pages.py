@@ -6,7 +6,6 @@ is the one thing that reaches another host, and only when the reader clicks it."
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -14,13 +13,10 @@ import pytest
 from newsarchive.store.archive import Archive
 from newsarchive.web.pages import page_of
 
-from .conftest import FeedServer, serving
+from .conftest import CHROMIUM, FeedServer, needs_chromium, serving
 from .reading import make_every_page_archive
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")

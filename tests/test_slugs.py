@@ -22,11 +22,10 @@ from newsarchive.sources import Source, slug_for_folder
 from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import render_article
 
-from .conftest import FeedServer, item, rss, serving
+from .conftest import CHROMIUM, FeedServer, item, needs_chromium, rss, serving
 
 FAST = FetchConfig(connect_timeout=2, read_timeout=2, total_timeout=4, retries=0, backoff=0.01)
 SLUG, NAME = "法广", "法国国际广播电台"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.parametrize(
@@ -209,7 +208,7 @@ def test_publish_commits_the_chinese_folder_under_the_outlet_name(archive: Archi
     assert f"articles/{SLUG}/1042089_旧闻 塞纳河畔.md" in files
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+@needs_chromium
 def test_static_site_from_file_urls_in_chromium(archive: Archive) -> None:
     from playwright.sync_api import sync_playwright
 
