@@ -21,10 +21,11 @@ import tomlkit
 from lxml import etree
 from tomlkit.items import AoT, Table
 
+from .config import CONFIG_FILE
 from .errors import ConfigError, FeedError, FetchError
 from .sources import DEFAULT_SOURCES, Source, source_fields, sources_from_tables
+from .store.atomic import TMP_SUFFIX, AtomicBatch
 
-CONFIG_FILE = "newsarchive.toml"
 # The `type` of a page's <link rel="alternate"> that announces a feed.
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+xml"})
 # Where sites usually keep their feed, tried in this order when a page announces none.
@@ -117,15 +118,12 @@ def _checked(root: Path, document: tomlkit.TOMLDocument) -> tuple[str, tuple[Sou
 
 def _write(root: Path, text: str) -> None:
     path = _config_path(root)
-    temporary = path.with_name(path.name + ".tmp")
+    batch = AtomicBatch()
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        batch.write(path, text.encode("utf-8"))
+        batch.commit()
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        Path(f"{path}{TMP_SUFFIX}").unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write it: {exc.strerror}", hint="check the folder's permissions and free space") from None
 
 
