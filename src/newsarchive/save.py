@@ -71,21 +71,17 @@ def outlet_hosts(archive: Archive) -> dict[str, str]:
     return hosts
 
 
-def published_ms(page: str, url: str) -> int | None:
-    """The page's publication time: its article:published_time (or the like) meta, else the day trafilatura finds."""
+def title_and_date(page: str, url: str) -> tuple[str, int | None]:
+    """The page's title (trafilatura's reading of og:title, <title> …; "" when none) and publication time: its
+    article:published_time (or the like) meta, else the day trafilatura finds. The page is read by trafilatura once."""
+    from trafilatura import extract_metadata
+
+    found = extract_metadata(page, default_url=url)
+    title = (found.title or "").strip()
     for tag in _DATE_META.findall(page):
         if (content := _CONTENT.search(tag)) and (ms := parse_date(content[1])) is not None:
-            return ms
-    from trafilatura import extract_metadata
-
-    day = extract_metadata(page, default_url=url).date
-    return parse_date(f"{day}T00:00:00+08:00") if day else None
-
-
-def page_title(page: str, url: str) -> str:
-    from trafilatura import extract_metadata
-
-    return (extract_metadata(page, default_url=url).title or "").strip()
+            return title, ms
+    return title, parse_date(f"{found.date}T00:00:00+08:00") if found.date else None
 
 
 class Saver:
@@ -140,7 +136,8 @@ class Saver:
         if text_length(main) < MIN_TEXT:  # a menu or a cookie notice is not an article
             raise ExtractionError(f"the page holds no main text (found {text_length(main)} characters)")
         now_ms = int(self.clock() * 1000)
-        item = FeedItem(title=page_title(text, link) or link, link=link, guid=None, published_ms=published_ms(text, link), body=main)
+        title, published = title_and_date(text, link)
+        item = FeedItem(title=title or link, link=link, guid=None, published_ms=published, body=main)
         article = normalise_item(item, source=source.slug, seen_ms=now_ms)
         if source is REQUESTS and self.archive.settings.source(REQUESTS.slug) is None:
             ensure_source(self.archive.root, REQUESTS)  # written into newsarchive.toml, so that lists, reader and site name it
