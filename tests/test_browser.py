@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from newsarchive.store.archive import Archive
 
 from newsarchive.config import Settings
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 from .conftest import CHROMIUM, FeedServer, item, needs_chromium, rss, serving
 from .reading import FAST, make_reading_archive

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from newsarchive.store.archive import Archive
 
 from newsarchive.config import FetchConfig, Settings
 from newsarchive.index.db import CHANGED_SINCE
 from newsarchive.index.search import SearchIndex
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import parse_article
 from newsarchive.store.layout import SEARCH_DIR
 
@@ -320,7 +320,7 @@ def test_real_corpus_articles_come_out_of_a_feed_byte_for_byte(server: FeedServe
 
 
 def test_a_feed_that_keeps_failing_backs_off_but_is_never_dropped(server: FeedServer, tmp_path: Path) -> None:
-    from newsarchive.pipeline import backoff_until
+    from newsarchive.due import backoff_until
     from newsarchive.times import beijing
 
     broken = server.add("/broken.xml", "down", status=404)

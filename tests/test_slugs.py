@@ -14,12 +14,12 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urljoin
 
 import pytest
+from newsarchive.store.archive import Archive
 
 from newsarchive.config import FetchConfig, Settings, SiteConfig, load_settings
 from newsarchive.errors import ConfigError
 from newsarchive.pipeline import update
 from newsarchive.sources import Source, slug_for_folder
-from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import render_article
 
 from .conftest import CHROMIUM, FeedServer, item, needs_chromium, rss, serving

@@ -17,10 +17,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS = {
-    "Archive": "newsarchive.store.archive",
+    "Archive": "newsarchive.archive",
     "Article": "newsarchive.models",
     "ArticleFileError": "newsarchive.errors",
     "ArticleRow": "newsarchive.index",
@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .archive import Archive
     from .config import FetchConfig, Settings, load_settings
     from .errors import (
         ArchiveError,
@@ -89,7 +90,6 @@ if TYPE_CHECKING:
     from .index import ArticleRow
     from .models import Article, ImportReport, SourceReport, UpdateReport
     from .sources import Source
-    from .store.archive import Archive
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:] == ["--version"]:  # answered before the command line is built: typer and rich take most of start-up
-        from newsarchive import __version__
+        from newsarchive.version import __version__
 
         print(f"newsarchive {__version__}")
         return

@@ -25,7 +25,7 @@ from .store import layout
 from .store.damage import DAMAGED_DIR, restore_from_copies, scan
 
 if TYPE_CHECKING:
-    from .store.archive import Archive
+    from .store.store import Store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +63,7 @@ class CheckReport:
         }
 
 
-def check(archive: Archive, *, repair: bool = False) -> CheckReport:
+def check(archive: Store, *, repair: bool = False) -> CheckReport:
     """Check the whole archive; with ``repair``, under the archive's lock, fix what can be fixed."""
     started = time.monotonic()
     checked: dict[str, int] = {}
@@ -80,7 +80,7 @@ def check(archive: Archive, *, repair: bool = False) -> CheckReport:
     return CheckReport(checked=checked, findings=tuple(findings), repair=repair, seconds=time.monotonic() - started)
 
 
-def _check(archive: Archive, checked: dict[str, int], *, repair: bool) -> list[Finding]:
+def _check(archive: Store, checked: dict[str, int], *, repair: bool) -> list[Finding]:
     findings = _files(archive, checked, repair)
     findings += _lists(archive, checked, repair)
     findings += _media(archive, checked, repair)
@@ -89,7 +89,7 @@ def _check(archive: Archive, checked: dict[str, int], *, repair: bool) -> list[F
     return findings
 
 
-def _files(archive: Archive, checked: dict[str, int], repair: bool) -> list[Finding]:
+def _files(archive: Store, checked: dict[str, int], repair: bool) -> list[Finding]:
     index = archive.index
     checked["articles"] = sum(index.counts().values())
     checked["revisions"] = sum(1 for _ in index.file_rows("revisions"))
@@ -114,7 +114,7 @@ def _files(archive: Archive, checked: dict[str, int], repair: bool) -> list[Find
     return findings
 
 
-def _unknown_articles(archive: Archive) -> list[str]:
+def _unknown_articles(archive: Store) -> list[str]:
     folder = archive.root / layout.ARTICLES
     if not folder.is_dir():
         return []
@@ -127,7 +127,7 @@ def _unknown_articles(archive: Archive) -> list[str]:
     return found
 
 
-def _lists(archive: Archive, checked: dict[str, int], repair: bool) -> list[Finding]:
+def _lists(archive: Store, checked: dict[str, int], repair: bool) -> list[Finding]:
     slugs = archive.index.sources_present()
     expected = archive.list_files(slugs)
     # An outlet not in the configuration (an update with --sources) has a list named as that run named it: not judged.
@@ -152,8 +152,8 @@ def _lists(archive: Archive, checked: dict[str, int], repair: bool) -> list[Find
     return [Finding(part="lists", path=path, problem=problem, repaired="written again" if repair else None) for path, problem in wrong]
 
 
-def _media(archive: Archive, checked: dict[str, int], repair: bool) -> list[Finding]:
-    from .media import media_path
+def _media(archive: Store, checked: dict[str, int], repair: bool) -> list[Finding]:
+    from .index.images import media_path
 
     index = archive.index
     stored = index.stored_media()
@@ -188,7 +188,7 @@ def _image_problem(path: Path, sha256: str) -> str | None:
     return None if digest.hexdigest() == sha256 else "damaged: its bytes are not those its name is the SHA-256 of"
 
 
-def _warc(archive: Archive, checked: dict[str, int], repair: bool) -> list[Finding]:
+def _warc(archive: Store, checked: dict[str, int], repair: bool) -> list[Finding]:
     from .store.warc import reindex_file, salvage, scan_file
 
     index, root = archive.index, archive.root
@@ -222,7 +222,7 @@ def _warc(archive: Archive, checked: dict[str, int], repair: bool) -> list[Findi
     return findings
 
 
-def _search(archive: Archive, checked: dict[str, int], repair: bool) -> list[Finding]:
+def _search(archive: Store, checked: dict[str, int], repair: bool) -> list[Finding]:
     folder = archive.root / layout.SEARCH_DIR
     articles = sum(archive.index.counts().values())
     problem = None

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .errors import ConfigError
 from .sources import DEFAULT_SOURCES, Source, bad_proxy, header_text, source_fields, sources_from_tables
+from .version import __version__
 
 CONFIG_FILE = "newsarchive.toml"
 

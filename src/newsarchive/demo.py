@@ -19,12 +19,12 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .archive import Archive
 from .config import CONFIG_FILE, render_config
 from .errors import ConfigError
 from .models import FeedItem
 from .parse import parse_feed
 from .sources import Source
-from .store.archive import Archive
 from .web.app import NoLookupHTTPServer
 
 # Where the sample outlets live. Reached through the demo's server (a proxy), whatever port that listens on.

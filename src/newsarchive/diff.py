@@ -27,7 +27,7 @@ from .times import iso
 
 if TYPE_CHECKING:
     from .index import ArticleRow
-    from .store.archive import Archive
+    from .store.store import Store
 
 Kind = Literal["equal", "insert", "delete", "gap"]
 GAP = "…"
@@ -288,7 +288,7 @@ def versions_of(row: ArticleRow, revisions: Iterable[tuple[str, str, int]]) -> l
     return [*earlier, Version(path=row.path, title=row.title, seen_ms=row.updated_ms, latest=True)]
 
 
-def read_version(archive: Archive, version: Version) -> Version:
+def read_version(archive: Store, version: Version) -> Version:
     """The version with its title and plain text from its file, or with the reason it could not be read."""
     try:
         stored = archive.read(version.path)
@@ -320,13 +320,13 @@ class History:
         }
 
 
-def history(archive: Archive, reference: str, *, source: str | None = None) -> History:
+def history(archive: Store, reference: str, *, source: str | None = None) -> History:
     """The versions of the article that ``reference`` names (see ``find_article``), read from their files."""
     row = find_article(archive, reference, source=source)
     return History(article=row, versions=tuple(read_version(archive, v) for v in versions_of(row, archive.index.revisions(row.rowid))))
 
 
-def find_article(archive: Archive, reference: str, *, source: str | None = None) -> ArticleRow:
+def find_article(archive: Store, reference: str, *, source: str | None = None) -> ArticleRow:
     """The article named by its original link, its file or page (``articles/rfi/1048574.md``, a revision's
     file too), or its outlet and id (``rfi/1048574``, or the id with ``source``). ConfigError when none or
     several match."""

@@ -7,10 +7,10 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
+from .archive import Archive
 from .errors import FetchError, NewsarchiveError, PublishError
 from .fetch import Fetcher
 from .parse import parse_feed
-from .store.archive import Archive
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,7 +41,7 @@ from .times import iso
 
 if TYPE_CHECKING:
     from .index import ArticleRow
-    from .store.archive import Archive
+    from .store.store import Store
 
 FORMATS = ("jsonl", "parquet")
 FIELDS = (
@@ -80,7 +80,7 @@ class ExportReport:
 
 
 def export(
-    archive: Archive,
+    archive: Store,
     target: ExportTarget,
     *,
     format: str = "jsonl",
@@ -134,7 +134,7 @@ def _rowid(version: tuple[ArticleRow, str | None, int | None]) -> int:
 class _Exporter:
     """Turns index rows into records: reads the version's file, derives text, links and images, writes."""
 
-    def __init__(self, archive: Archive, writer: _JsonLinesWriter | _ParquetWriter, on_skip: SkipHandler | None) -> None:
+    def __init__(self, archive: Store, writer: _JsonLinesWriter | _ParquetWriter, on_skip: SkipHandler | None) -> None:
         self.archive = archive
         self.writer = writer
         self.on_skip = on_skip

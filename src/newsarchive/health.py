@@ -17,9 +17,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .pipeline import backoff_until
-from .store.archive import Archive
+from .due import backoff_until
 from .store.atomic import TMP_SUFFIX, AtomicBatch, write_if_changed
+from .store.store import Store
 from .times import beijing, iso
 
 HEALTH_JSON = "health.json"
@@ -88,7 +88,7 @@ def is_stale(last_new_ms: int | None, gap_ms: int | None, now_ms: int) -> bool:
     return now_ms - last_new_ms > max(STALE_FACTOR * gap_ms, STALE_MIN_MS)
 
 
-def source_health(archive: Archive, now_ms: int | None = None) -> list[SourceHealth]:
+def source_health(archive: Store, now_ms: int | None = None) -> list[SourceHealth]:
     """The health of every configured outlet, then of outlets that only have imported articles."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     index = archive.index
@@ -222,7 +222,7 @@ def health_markdown(rows: list[SourceHealth], now_ms: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_health(archive: Archive, now_ms: int) -> bool:
+def write_health(archive: Store, now_ms: int) -> bool:
     """Write ``health.json`` and ``health.md`` into the archive root, atomically and only when their bytes
     change. The caller holds the lock. Returns whether anything was written."""
     rows = source_health(archive, now_ms)

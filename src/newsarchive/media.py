@@ -25,17 +25,18 @@ from urllib.parse import urlsplit
 
 from .errors import ArticleFileError, FetchError, SourceError
 from .html import image_urls
+from .index.images import FAILED, MEDIA_DIR, OK, SKIPPED, MediaRow, MediaStats, media_path
 from .store.atomic import TMP_SUFFIX, AtomicBatch
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
-    from .index.db import Index
+    from .index.backend import IndexBackend
+    from .index.images import MediaIndex
     from .index.rows import ArticleRow
-    from .store.archive import Archive
+    from .store.store import Store
 
 log = logging.getLogger(__name__)
 
-MEDIA_DIR = "media"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # defaults of [media] max_image_bytes and max_run_bytes (config.MediaConfig)
 MAX_RUN_BYTES = 500 * 1024 * 1024
 MAX_IMAGES_PER_RUN = 2000
@@ -45,8 +46,6 @@ RETRY_MAX_MS = 7 * 24 * 3600 * 1000
 MAX_FAILURES = 8  # after this many, an image is no longer tried (its article shows the original address)
 BACKFILL_STEP = 500  # articles read in one transaction by `newsarchive media --backfill`
 BACKFILL_KEY = "media:backfill"  # meta: "<pub_ms> <rowid>" of the last article the backfill read ("-" for no date)
-
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
 
 class MediaError(Exception):
@@ -134,39 +133,9 @@ def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def media_path(sha256: str, ext: str) -> str:
-    """The address of a stored image relative to the archive, e.g. media/ab/ab12….jpg."""
-    return f"{MEDIA_DIR}/{sha256[:2]}/{sha256}.{ext}"
-
-
 def retry_at(failures: int, now_ms: int) -> int:
     wait: int = min(RETRY_FIRST_MS * 2 ** (failures - 1), RETRY_MAX_MS)
     return now_ms + wait
-
-
-@dataclass(frozen=True)
-class MediaRow:
-    url: str
-    sha256: str | None
-    ext: str | None
-    bytes: int | None
-    status: str
-    failures: int
-    next_try_ms: int | None
-    last_error: str | None
-
-    @property
-    def path(self) -> str | None:
-        return media_path(self.sha256, self.ext) if self.status == OK and self.sha256 and self.ext else None
-
-
-@dataclass(frozen=True)
-class MediaStats:
-    images: int  # stored files
-    bytes: int
-    failed: int  # addresses that failed at least once and have no copy
-    pending: int  # addresses shown by articles and not tried yet
-    skipped: int  # 1x1 pixels
 
 
 @dataclass(frozen=True)
@@ -189,7 +158,7 @@ def check_image(data: bytes, url: str, max_bytes: int = MAX_IMAGE_BYTES) -> str:
     return ext
 
 
-def register_articles(archive: Archive, since_ms: int) -> int:
+def register_articles(archive: Store, since_ms: int) -> int:
     """Record which images the articles stored since ``since_ms`` show; returns the articles read."""
     index = archive.index
     rows = list(index.changed_since(2**62, since_ms - 1))  # no row id is that high: only the new and changed versions
@@ -197,7 +166,7 @@ def register_articles(archive: Archive, since_ms: int) -> int:
         return sum(_register(archive, row) for row in rows)
 
 
-def _register(archive: Archive, row: ArticleRow) -> bool:
+def _register(archive: Store, row: ArticleRow) -> bool:
     try:
         body = archive.read(row).body
     except (OSError, ValueError, ArticleFileError) as exc:  # an unreadable file is the reindex's business, not ours
@@ -207,7 +176,7 @@ def _register(archive: Archive, row: ArticleRow) -> bool:
     return True
 
 
-def backfill(archive: Archive, limit: int) -> int:
+def backfill(archive: Store, limit: int) -> int:
     """Register the images of up to ``limit`` articles never read, newest first; returns how many were read,
     0 when none is left. Goes on from where the last call stopped (kept in meta), so each call costs about
     ``limit`` articles whatever the archive's size; past the oldest, it starts again from the newest, for
@@ -232,7 +201,7 @@ def backfill(archive: Archive, limit: int) -> int:
     return len(rows)
 
 
-def backfill_now(archive: Archive, articles: int) -> int:
+def backfill_now(archive: Store, articles: int) -> int:
     """`newsarchive media --backfill N`: up to ``articles`` articles, in transactions of BACKFILL_STEP so that a
     concurrent update is not held up long and memory stays flat; returns how many were read."""
     done = 0
@@ -242,7 +211,7 @@ def backfill_now(archive: Archive, articles: int) -> int:
 
 
 async def download_due(
-    archive: Archive,
+    archive: Store,
     fetcher: Fetcher,
     now_ms: int,
     *,
@@ -321,7 +290,9 @@ async def _unresolvable(name: str, fetcher: Fetcher) -> str | None:
     return None
 
 
-def _store(root: Path, index: Index, results: list[tuple[str, bytes | None, str | None, bool]], now_ms: int, left: int) -> MediaRunReport:
+def _store(
+    root: Path, index: IndexBackend, results: list[tuple[str, bytes | None, str | None, bool]], now_ms: int, left: int
+) -> MediaRunReport:
     batch = AtomicBatch()
     rows: list[MediaRow] = []
     written: set[Path] = set()
@@ -354,7 +325,7 @@ def _store(root: Path, index: Index, results: list[tuple[str, bytes | None, str 
     return MediaRunReport(downloaded=downloaded, bytes=size, failed=failed, skipped=skipped, left=left)
 
 
-async def after_run(archive: Archive, fetcher: Fetcher, since_ms: int, now_ms: int) -> MediaRunReport | None:
+async def after_run(archive: Store, fetcher: Fetcher, since_ms: int, now_ms: int) -> MediaRunReport | None:
     """The pipeline's step after storing: register the images of what this run stored and of a few older articles
     never read (``backfill``), fetch what is due.
     Never raises: images must not fail a run whose articles are stored."""
@@ -374,11 +345,11 @@ def _figures(report: MediaRunReport) -> tuple[int, int, int, int, int]:
     return report.downloaded, report.bytes, report.failed, report.skipped, report.left
 
 
-def stats(archive: Archive) -> MediaStats:
+def stats(archive: Store) -> MediaStats:
     return archive.index.media_stats()
 
 
-def local_copies(index: Index, urls: Iterable[str]) -> dict[str, str]:
+def local_copies(index: MediaIndex, urls: Iterable[str]) -> dict[str, str]:
     """url -> media/… path of the images among ``urls`` that have a stored copy."""
     return {row.url: path for row in index.media_rows(urls) if (path := row.path) is not None}
 
@@ -390,7 +361,7 @@ class PruneReport:
     rows: int  # media rows of addresses no article shows
 
 
-def prune(archive: Archive, *, dry_run: bool = True) -> PruneReport:
+def prune(archive: Store, *, dry_run: bool = True) -> PruneReport:
     """Remove stored images (and leftover temporary files) no article refers to, and the rows of addresses no
     article shows. With ``dry_run`` only say what would go."""
     index = archive.index

@@ -25,15 +25,16 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
+from .due import backoff_until, due_again_ms
 from .errors import ConfigError, SourceError, StorageError
 from .fetch import Fetcher
 from .index import FeedState
 from .index.summaries import Summary
 from .models import SourceReport, UpdateReport
 from .sources import Source
-from .store.archive import Archive
 from .store.damage import restore_from_copies, scan
 from .store.staging import StagedArticle
+from .store.store import Store
 from .times import beijing
 
 if TYPE_CHECKING:
@@ -61,32 +62,6 @@ class _FeedOutcome:
     backing_off: bool = False
     draft: FeedDraft | None = None  # an outlet with full text: read, waiting for its pages
     summaries: list[Summary] = field(default_factory=list)
-
-
-BACKOFF_FIRST_MS = 15 * 60 * 1000  # after the second failure in a row; doubled for each further one
-BACKOFF_MAX_MS = 12 * 3600 * 1000
-
-
-def backoff_until(state: FeedState) -> int | None:
-    """When a failing feed may be tried again: at once after one failure (a run an hour later always
-    retries), then after 15 minutes, 30, an hour, … and at most 12 hours."""
-    if state.failures < 2 or state.last_attempt_ms is None:
-        return None
-    wait: int = min(BACKOFF_FIRST_MS * 2 ** (state.failures - 2), BACKOFF_MAX_MS)
-    return state.last_attempt_ms + wait
-
-
-def due_again_ms(source: Source, states: Mapping[str, FeedState], now_ms: int) -> int | None:
-    """When an outlet fetched less often than each run (``every``) is due next, or None when it is due now. A run a
-    little early (a tenth of ``every``, at most a minute) counts as on time, so that `run --every 1h` keeps an
-    outlet of every = "1h" on every round."""
-    if source.every is None:
-        return None
-    attempts = [state.last_attempt_ms for url in source.feeds if (state := states.get(url)) and state.last_attempt_ms]
-    if not attempts:
-        return None
-    due = int(max(attempts) + source.every * 1000 - min(60_000, source.every * 100))
-    return due if now_ms < due else None
 
 
 def select_sources(sources: Sequence[Source], only: Sequence[str] | None) -> list[Source]:
@@ -126,7 +101,7 @@ class _Run:
     """One update run: shared client, workers and the single store thread."""
 
     def __init__(
-        self, archive: Archive, fetcher: Fetcher, clock: Clock, *, backoff: bool = True, refetch: frozenset[str] = frozenset()
+        self, archive: Store, fetcher: Fetcher, clock: Clock, *, backoff: bool = True, refetch: frozenset[str] = frozenset()
     ) -> None:
         self.archive = archive
         self.refetch = refetch  # outlets with damaged articles: their feeds are read whole again, to restore them
@@ -295,7 +270,7 @@ class _Run:
 
 
 async def update_async(
-    archive: Archive,
+    archive: Store,
     *,
     only: Sequence[str] | None = None,
     clock: Clock = time.time,
@@ -347,7 +322,7 @@ def _still_failing(source: Source, states: Mapping[str, FeedState], due_ms: int 
     return SourceReport(slug=source.slug, name=source.name, error=f"{last} (tried again after {beijing(due_ms, named=True)})")
 
 
-async def _rechecks(archive: Archive, fetcher: Fetcher, now_ms: int, *, every: bool) -> None:
+async def _rechecks(archive: Store, fetcher: Fetcher, now_ms: int, *, every: bool) -> None:
     from .recheck import run_rechecks
 
     try:
@@ -363,7 +338,7 @@ async def _rechecks(archive: Archive, fetcher: Fetcher, now_ms: int, *, every: b
 
 
 def update(
-    archive: Archive,
+    archive: Store,
     *,
     only: Sequence[str] | None = None,
     clock: Clock = time.time,

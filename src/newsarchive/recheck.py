@@ -2,7 +2,7 @@
 
 An article's page is looked at again on a decaying schedule after it was first seen (often in the first hours,
 then daily, none after ``recheck.window_days``), a bounded number per run. A page whose main text changed is an
-edit and goes through ``Archive.apply`` as a new version. A page that is gone (404, 410, or a page that no longer
+edit and goes through ``Store.apply`` as a new version. A page that is gone (404, 410, or a page that no longer
 holds the article's text) is a takedown only when a later run, at least ``recheck.confirm_hours`` on, finds it gone
 again; network errors, 5xx, 429, 403 and block pages (captchas, WAF pages) are never a takedown. Confirmed
 takedowns are also files, ``takedowns/<folder>/<id>.json``, so that they travel with the archive.
@@ -16,19 +16,19 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from .config import RecheckConfig
 from .errors import SourceError
 from .store.atomic import AtomicBatch
+from .store.takedowns import takedown_path, takedown_record, utc_iso
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
     from .fulltext import Rule
     from .index.rows import ArticleRow
-    from .store.archive import Archive
+    from .store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -156,58 +156,6 @@ class RecheckReport:
     inconclusive: int = 0
 
 
-def takedown_path(article_path: str) -> str:
-    """``articles/rfi/1048574.md`` → ``takedowns/rfi/1048574.json``."""
-    folder, _, name = article_path.removeprefix("articles/").rpartition("/")
-    return f"takedowns/{folder}/{name.rsplit('.', 1)[0]}.json"
-
-
-def index_takedown_files(archive: Archive) -> int:
-    """Put the confirmed takedowns recorded in ``takedowns/`` into the index (``reindex`` calls this, so the
-    records survive the loss of the index); returns how many were added. A file that cannot be read is reported."""
-    added = 0
-    with archive.index.atomic():
-        for file in sorted((archive.root / "takedowns").glob("*/*.json")):
-            try:
-                record = json.loads(file.read_text(encoding="utf-8"))
-                row = archive.index.article_at(str(record["path"]))
-                known = archive.index.takedown(row.rowid) if row else None
-                if row is None or (known is not None and known[1] is not None):
-                    continue
-                archive.index.save_takedown(
-                    row.rowid,
-                    int(record["first_seen_gone_ms"]),
-                    int(record["confirmed_ms"]),
-                    str(record["how"]),
-                    str(record["url"]),
-                    None if record.get("detail") is None else str(record["detail"]),
-                )
-                added += 1
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("%s: not a takedown record newsarchive can read: %s", file, exc)
-    return added
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def takedown_record(row: ArticleRow, first_ms: int, confirmed_ms: int, how: str, url: str, detail: str | None) -> dict[str, object]:
-    return {
-        "path": row.path,
-        "source": row.source,
-        "title": row.title,
-        "link": row.link,
-        "how": how,
-        "url": url,
-        "detail": detail,
-        "first_seen_gone_ms": first_ms,
-        "first_seen_gone_at": iso(first_ms),
-        "confirmed_ms": confirmed_ms,
-        "confirmed_at": iso(confirmed_ms),
-    }
-
-
 @dataclass(frozen=True)
 class Takedown:
     """One confirmed takedown: the article, and when and how it was found gone."""
@@ -223,10 +171,10 @@ class Takedown:
     confirmed_ms: int
 
     def to_json(self) -> dict[str, object]:
-        return {**self.__dict__, "first_seen_gone_at": iso(self.first_seen_gone_ms), "confirmed_at": iso(self.confirmed_ms)}
+        return {**self.__dict__, "first_seen_gone_at": utc_iso(self.first_seen_gone_ms), "confirmed_at": utc_iso(self.confirmed_ms)}
 
 
-def takedowns(archive: Archive, since_ms: int | None = None) -> list[Takedown]:
+def takedowns(archive: Store, since_ms: int | None = None) -> list[Takedown]:
     """The confirmed takedowns, newest first (confirmed on or after ``since_ms``)."""
     return [
         Takedown(row.path, row.source, row.title, row.link, how, url, detail, first_ms, confirmed_ms)
@@ -234,7 +182,7 @@ def takedowns(archive: Archive, since_ms: int | None = None) -> list[Takedown]:
     ]
 
 
-async def run_rechecks(archive: Archive, fetcher: Fetcher, now_ms: int, *, every: bool = False) -> RecheckReport:
+async def run_rechecks(archive: Store, fetcher: Fetcher, now_ms: int, *, every: bool = False) -> RecheckReport:
     """Recheck the due articles (every one inside the window with ``every``), at most ``recheck.per_run``; one
     article's failure never stops the others."""
     config = archive.settings.recheck
@@ -267,7 +215,7 @@ class _Answer:
     rule: Rule | None = None  # the outlet's full-text rule: it chose the page's address and reads its text
 
 
-async def _fetch(archive: Archive, fetcher: Fetcher, row: ArticleRow) -> _Answer:
+async def _fetch(archive: Store, fetcher: Fetcher, row: ArticleRow) -> _Answer:
     from .fulltext import page_address, rule_for
 
     source = archive.settings.source(row.source)
@@ -285,7 +233,7 @@ async def _fetch(archive: Archive, fetcher: Fetcher, row: ArticleRow) -> _Answer
     return _Answer(url, body=result.body, charset=result.charset, final_url=result.final_url, rule=rule)
 
 
-def _settle(archive: Archive, row: ArticleRow, answer: _Answer, now_ms: int, report: RecheckReport) -> None:
+def _settle(archive: Store, row: ArticleRow, answer: _Answer, now_ms: int, report: RecheckReport) -> None:
     """Record one recheck (in the thread that may write the archive)."""
     index = archive.index
     stored = archive.read(row).body
@@ -335,7 +283,7 @@ def _settle(archive: Archive, row: ArticleRow, answer: _Answer, now_ms: int, rep
         index.save_recheck(row.rowid, next_ms, checks + 1, status[:500], page_hash)
 
 
-def _confirm(archive: Archive, row: ArticleRow, first_ms: int, now_ms: int, how: str, url: str, detail: str | None) -> None:
+def _confirm(archive: Store, row: ArticleRow, first_ms: int, now_ms: int, how: str, url: str, detail: str | None) -> None:
     """The takedown file first, then the index: a crash between them leaves a file the next confirmation rewrites."""
     record = takedown_record(row, first_ms, now_ms, how, url, detail)
     batch = AtomicBatch()
@@ -343,10 +291,10 @@ def _confirm(archive: Archive, row: ArticleRow, first_ms: int, now_ms: int, how:
     batch.commit()
     with archive.index.atomic():
         archive.index.save_takedown(row.rowid, first_ms, now_ms, how, url, detail)
-    log.info("%s: removed by the outlet (%s), first seen gone %s", row.path, how, iso(first_ms))
+    log.info("%s: removed by the outlet (%s), first seen gone %s", row.path, how, utc_iso(first_ms))
 
 
-def _store_edit(archive: Archive, row: ArticleRow, body: str, now_ms: int) -> None:
+def _store_edit(archive: Store, row: ArticleRow, body: str, now_ms: int) -> None:
     """The page's new text as a new version of the article, through the one writer of articles. The version the
     feeds carry is recorded (as full text records a summary), so that a feed still carrying it, when the feed
     changes for another article, does not bring the text from before the edit back as a newer version."""

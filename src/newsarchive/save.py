@@ -1,7 +1,7 @@
-"""Archive one page on request (``newsarchive save URL``), as duty-machine/duty-machine did for its readers.
+"""Store one page on request (``newsarchive save URL``), as duty-machine/duty-machine did for its readers.
 
 Each page is fetched through the run's client (limits, deadlines, size caps, WARC capture), its main text taken
-by the full-text machinery (the outlet's rule, then trafilatura), and stored through ``Archive.apply`` as an
+by the full-text machinery (the outlet's rule, then trafilatura), and stored through ``Store.apply`` as an
 article of the outlet it belongs to: the one given, the one whose feeds or recent articles are on its host, or
 else the outlet kept for requests. Stored like any other article, it gets its images and its rechecks.
 """
@@ -24,7 +24,7 @@ from .normalise import link_key, normalise_item, serialise_link
 from .outlets import ensure_source
 from .parse import decode_page, parse_date
 from .sources import Source
-from .store.archive import Archive
+from .store.store import Store
 from .store.warc import WarcWriter
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower().removeprefix("www.")
 
 
-def outlet_hosts(archive: Archive) -> dict[str, str]:
+def outlet_hosts(archive: Store) -> dict[str, str]:
     """host -> slug: the hosts of each outlet's feeds and of its newest articles' links (a feed is often on another
     host than the pages, feeds.bbci.co.uk for www.bbc.com)."""
     hosts: dict[str, str] = {}
@@ -87,7 +87,7 @@ def title_and_date(page: str, url: str) -> tuple[str, int | None]:
 class Saver:
     """Saves addresses into one archive; the caller holds the archive's lock."""
 
-    def __init__(self, archive: Archive, fetcher: Fetcher, *, outlet: str | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, archive: Store, fetcher: Fetcher, *, outlet: str | None, clock: Callable[[], float] = time.time) -> None:
         self.archive = archive
         self.fetcher = fetcher
         self.clock = clock
@@ -146,7 +146,7 @@ class Saver:
         return Saved(url=url, outcome="saved", path=self.already_there(link))
 
 
-async def save_async(archive: Archive, urls: Sequence[str], *, outlet: str | None, clock: Callable[[], float]) -> list[Saved]:
+async def save_async(archive: Store, urls: Sequence[str], *, outlet: str | None, clock: Callable[[], float]) -> list[Saved]:
     warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
     started_ms = int(clock() * 1000)
     async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
@@ -168,8 +168,8 @@ async def save_async(archive: Archive, urls: Sequence[str], *, outlet: str | Non
     return results
 
 
-def save(archive: Archive, urls: Iterable[str], *, outlet: str | None = None, clock: Callable[[], float] = time.time) -> list[Saved]:
-    """Archive each page of ``urls`` (see the module's text); holds the archive lock, and ends with what was saved
+def save(archive: Store, urls: Iterable[str], *, outlet: str | None = None, clock: Callable[[], float] = time.time) -> list[Saved]:
+    """Store each page of ``urls`` (see the module's text); holds the archive lock, and ends with what was saved
     searchable."""
     wanted = [url.strip() for url in urls if url.strip()]
     with archive.lock():

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from .archive import Archive
 from .errors import ArchiveLockedError, PublishError
 from .models import UpdateReport
-from .store.archive import Archive
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 BEIJING = timezone(timedelta(hours=8))
 ZONE = "Beijing time"  # how human output names it, where a time is shown
+OFFSET_MS = 8 * 3600 * 1000  # Beijing time ahead of UTC: the lists and the digest count days in it
+DAY_MS = 24 * 3600 * 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def beijing(ms: int | None, *, named: bool = False) -> str:
@@ -22,3 +25,24 @@ def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_of(ms: int) -> int:
+    """The day (counted from 1970-01-01, Beijing time) of a time in ms; as ``Index.days`` counts them."""
+    return (ms + OFFSET_MS) // DAY_MS
+
+
+def day_name(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+
+
+def day_number(name: str) -> int | None:
+    """The day of a YYYY-MM-DD name, or None when it is not a date."""
+    try:
+        return (datetime.strptime(name, "%Y-%m-%d").replace(tzinfo=UTC) - _EPOCH).days
+    except ValueError:
+        return None
+
+
+def day_start_ms(day: int) -> int:
+    return day * DAY_MS - OFFSET_MS

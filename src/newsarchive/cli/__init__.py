@@ -11,16 +11,16 @@ import typer
 from rich.markup import escape
 from typer.core import TyperCommand
 
-from .. import __version__
 from ..errors import NewsarchiveError, StorageError
 from ..times import ZONE
+from ..version import __version__
 from . import output
 
 if TYPE_CHECKING:
+    from ..archive import Archive
     from ..models import ImportReport
     from ..outlets import FoundFeed
     from ..scheduler import Round
-    from ..store.archive import Archive
 
 app = typer.Typer(
     help="Keep a durable archive of news feeds in the duty-machine/news format.",
@@ -69,7 +69,7 @@ def _main(
 
 def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None, *, read_only: bool = False) -> Archive:
     """The archive; ``read_only`` for commands that only read, which then write nothing to it."""
-    from ..store.archive import Archive
+    from ..archive import Archive
 
     return Archive.open(archive, sources_file=sources_file, overrides={"fetch.proxy": proxy} if proxy else None, read_only=read_only)
 
@@ -80,7 +80,7 @@ def init(
     git: Annotated[bool, typer.Option("--git", help="Also make it a git repository, for `newsarchive publish`.")] = False,
 ) -> None:
     """Make DIR an archive: newsarchive.toml with the default outlets and an empty layout."""
-    from ..store.archive import Archive
+    from ..archive import Archive
 
     existed = (directory / "newsarchive.toml").exists()
     with Archive.init(directory) as archive:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ArchiveError
 from .rows import IndexPart
@@ -68,6 +68,28 @@ _CAPTURE_SELECT = (
 
 def _capture_row(row: tuple[Any, ...]) -> CaptureRow:
     return CaptureRow(**dict(zip(CaptureRow.__dataclass_fields__, row, strict=True)))
+
+
+class CaptureIndex(Protocol):
+    """Where the WARC files hold each response: what store/warc.py asks of the index."""
+
+    def add_capture(self, capture: CaptureRow) -> None: ...
+
+    def capture_for(self, url: str, at_ms: int) -> CaptureRow | None: ...
+
+    def captures_of(self, url: str) -> list[CaptureRow]: ...
+
+    def originals_of(self, url: str, payload_digest: str, *, near_ms: int | None = None, limit: int = 3) -> list[CaptureRow]: ...
+
+    def capture_end(self, file: str) -> int: ...
+
+    def forget_captures(self, file: str, from_offset: int) -> None: ...
+
+    def forget_original_offsets(self, file: str) -> None: ...
+
+    def capture_offsets(self, file: str) -> list[int]: ...
+
+    def capture_files(self) -> list[str]: ...
 
 
 class CaptureQueries(IndexPart):

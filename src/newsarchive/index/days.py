@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
+from ..times import DAY_MS
 from .rows import ARTICLE_COLUMNS, ArticleRow, IndexPart
 
-DAY_MS = 24 * 3600 * 1000
+
+class DayIndex(Protocol):
+    """Articles by day of publication, and the last run: what the digest and status pages ask."""
+
+    def days(self, offset_ms: int) -> list[tuple[int, int]]: ...
+
+    def published_between(self, since_ms: int, until_ms: int) -> list[ArticleRow]: ...
+
+    def around(self, since_ms: int, until_ms: int) -> tuple[int | None, int | None]: ...
+
+    def by_publication(self) -> Iterator[ArticleRow]: ...
+
+    def last_run_ms(self) -> int | None: ...
 
 
 class DayQueries(IndexPart):

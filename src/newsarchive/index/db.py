@@ -16,13 +16,13 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArchiveError, StorageError
 from .captures import CAPTURES_SCHEMA, CaptureQueries
 from .connect import connect, translate
 from .days import DayQueries
+from .feeds import FeedState
 from .files import FILES_SCHEMA, NOT_DAMAGED, FileQueries, add_file_columns
 from .images import MEDIA_SCHEMA, MediaQueries
 from .rechecks import RECHECKS_SCHEMA, RecheckQueries
@@ -105,20 +105,6 @@ CHANGED_SINCE = (
     f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE rowid IN"
     " (SELECT rowid FROM articles WHERE rowid > ?1 UNION SELECT rowid FROM articles WHERE updated_ms > ?2) ORDER BY rowid"
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class FeedState:
-    url: str
-    source: str
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    last_attempt_ms: int | None = None
-    last_success_ms: int | None = None
-    last_error: str | None = None
-    failures: int = 0
-    items: int | None = None
 
 
 def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from .rows import IndexPart
 
@@ -40,6 +40,22 @@ def add_file_columns(db: sqlite3.Connection) -> None:
         for column in _FILE_COLUMNS:
             if column not in present:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
+
+
+class FileIndex(Protocol):
+    """Each file's size and time as written, and the files found damaged (store/damage.py)."""
+
+    def file_rows(self, table: str) -> Iterator[tuple[Any, ...]]: ...
+
+    def file_version(self, table: str, path: str) -> tuple[str, int | None, str | None]: ...
+
+    def record_files(self, table: str, stats: Iterable[tuple[str, int, int]]) -> None: ...
+
+    def damaged(self) -> dict[str, str]: ...
+
+    def set_damaged(self, found: dict[str, str], now_ms: int) -> None: ...
+
+    def clear_damaged(self, paths: Iterable[str]) -> None: ...
 
 
 class FileQueries(IndexPart):

@@ -3,13 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .rows import ARTICLE_COLUMNS, ArticleRow, IndexPart, rows_in
 
-if TYPE_CHECKING:
-    from ..media import MediaRow, MediaStats
+MEDIA_DIR = "media"
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"  # a media row's status
+
+
+def media_path(sha256: str, ext: str) -> str:
+    """The address of a stored image relative to the archive, e.g. media/ab/ab12….jpg."""
+    return f"{MEDIA_DIR}/{sha256[:2]}/{sha256}.{ext}"
+
+
+@dataclass(frozen=True)
+class MediaRow:
+    url: str
+    sha256: str | None
+    ext: str | None
+    bytes: int | None
+    status: str
+    failures: int
+    next_try_ms: int | None
+    last_error: str | None
+
+    @property
+    def path(self) -> str | None:
+        return media_path(self.sha256, self.ext) if self.status == OK and self.sha256 and self.ext else None
+
+
+@dataclass(frozen=True)
+class MediaStats:
+    images: int  # stored files
+    bytes: int
+    failed: int  # addresses that failed at least once and have no copy
+    pending: int  # addresses shown by articles and not tried yet
+    skipped: int  # 1x1 pixels
 
 
 _QUEUE_FILLED = "media:queue"  # meta: media_queue holds every address shown and never tried
@@ -51,6 +82,42 @@ CREATE TABLE IF NOT EXISTS images_read (  -- articles whose current images are i
     article INTEGER PRIMARY KEY REFERENCES articles (rowid) ON DELETE CASCADE
 );
 """
+
+
+class MediaIndex(Protocol):
+    """The images articles show and their stored copies (media.py)."""
+
+    def set_article_images(self, article: int, urls: Iterable[str]) -> None: ...
+
+    def mark_images_read(self, articles: Iterable[int]) -> None: ...
+
+    def count_images_unread(self) -> int: ...
+
+    def images_unread(self, limit: int, after: tuple[int | None, int] | None = None) -> list[ArticleRow]: ...
+
+    def media_due(self, now_ms: int, limit: int) -> list[tuple[str, set[str]]]: ...
+
+    def media_row(self, url: str) -> MediaRow | None: ...
+
+    def media_rows(self, urls: Iterable[str]) -> list[MediaRow]: ...
+
+    def save_media(self, row: MediaRow) -> None: ...
+
+    def article_images(self, article: int) -> list[str]: ...
+
+    def media_stats(self) -> MediaStats: ...
+
+    def referenced_media_paths(self) -> set[str]: ...
+
+    def count_unreferenced_media(self) -> int: ...
+
+    def forget_unreferenced_media(self) -> None: ...
+
+    def local_images_by_article(self) -> dict[int, list[tuple[str, str]]]: ...
+
+    def stored_media(self) -> list[tuple[str, str]]: ...
+
+    def fetch_media_again(self, sha256: str, reason: str) -> None: ...
 
 
 class MediaQueries(IndexPart):
@@ -141,14 +208,10 @@ class MediaQueries(IndexPart):
         return [(str(url), set(str(sources).split(","))) for url, sources in rows]
 
     def media_row(self, url: str) -> MediaRow | None:
-        from ..media import MediaRow
-
         row = self.db.execute("SELECT * FROM media WHERE url = ?", (url,)).fetchone()
         return MediaRow(*row) if row else None
 
     def media_rows(self, urls: Iterable[str]) -> list[MediaRow]:
-        from ..media import MediaRow
-
         return [MediaRow(*row) for row in rows_in(self.db, "SELECT * FROM media WHERE url IN ({marks})", urls)]
 
     def save_media(self, row: MediaRow) -> None:
@@ -162,8 +225,6 @@ class MediaQueries(IndexPart):
         return [str(url) for (url,) in self.db.execute("SELECT url FROM article_images WHERE article = ?", (article,))]
 
     def media_stats(self) -> MediaStats:
-        from ..media import MediaStats
-
         files, size = self.db.execute(
             "SELECT count(*), coalesce(sum(bytes), 0) FROM (SELECT DISTINCT sha256, ext, bytes FROM media WHERE status = 'ok')"
         ).fetchone()
@@ -178,8 +239,6 @@ class MediaQueries(IndexPart):
 
     def referenced_media_paths(self) -> set[str]:
         """media/… paths of stored images some article shows."""
-        from ..media import media_path
-
         rows = self.db.execute(
             "SELECT DISTINCT m.sha256, m.ext FROM media AS m WHERE m.status = 'ok' AND m.url IN (SELECT url FROM article_images)"
         )
@@ -195,8 +254,6 @@ class MediaQueries(IndexPart):
 
     def local_images_by_article(self) -> dict[int, list[tuple[str, str]]]:
         """article rowid -> (address, media/… path) of each of its images with a stored copy, in one query (the static site)."""
-        from ..media import media_path
-
         found: dict[int, list[tuple[str, str]]] = {}
         rows = self.db.execute(
             "SELECT i.article, i.url, m.sha256, m.ext FROM article_images AS i JOIN media AS m ON m.url = i.url"

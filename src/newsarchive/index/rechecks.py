@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from .rows import ARTICLE_COLUMNS, ArticleRow, IndexPart
 
@@ -24,6 +25,35 @@ CREATE TABLE IF NOT EXISTS takedowns (  -- recheck.py: articles found gone; conf
     detail TEXT
 );
 """
+
+
+class RecheckIndex(Protocol):
+    """Rechecks of articles' pages and the takedowns they find (recheck.py)."""
+
+    def due_rechecks(
+        self,
+        since_ms: int,
+        now_ms: int,
+        limit: int,
+        *,
+        first_gap_ms: int = 0,
+        first_gaps: Mapping[str, int] | None = None,
+        every: bool = False,
+    ) -> list[ArticleRow]: ...
+
+    def recheck_state(self, article: int) -> tuple[int, str | None]: ...
+
+    def save_recheck(self, article: int, next_ms: int | None, checks: int, status: str, page_hash: str | None) -> None: ...
+
+    def takedown(self, article: int) -> tuple[int, int | None, str, str, str | None] | None: ...
+
+    def save_takedown(
+        self, article: int, first_seen_gone_ms: int, confirmed_ms: int | None, how: str, url: str, detail: str | None
+    ) -> None: ...
+
+    def forget_takedown(self, article: int) -> None: ...
+
+    def takedowns(self, since_ms: int | None = None) -> list[tuple[ArticleRow, int, int, str, str, str | None]]: ...
 
 
 class RecheckQueries(IndexPart):

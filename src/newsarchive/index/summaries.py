@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .files import NOT_DAMAGED
 from .rows import IndexPart, read_only_rows_in
@@ -75,6 +75,18 @@ def lookup_stored(path: str, keys: list[str]) -> dict[str, StoredVersion]:
         )
         for key, fingerprint, length, origin, summary, page, tries, etag, modified in read_only_rows_in(path, query, keys)
     }
+
+
+class SummaryIndex(Protocol):
+    """Full text: the feed's own body of articles whose file holds their page's text (fulltext.py)."""
+
+    def save_summaries(self, summaries: Iterable[Summary]) -> int: ...
+
+    def feed_version(self, article: int) -> tuple[str, str] | None: ...
+
+    def forget_feed_version(self, article: int) -> None: ...
+
+    def summary(self, article: int) -> str | None: ...
 
 
 class SummaryQueries(IndexPart):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..store import layout
-from ..store.archive import Archive
-from .site import SITE_MARK
+from ..store.store import Store
+from .site import SITE_MARK, build_site
 
 RAW = ("README.md", layout.CONFIG_FILE, "health.json", "health.md", layout.LISTS, layout.ARTICLES, layout.REVISIONS)
 SITE_CACHE = f"{layout.HIDDEN}/bundle-site"  # the full bundle's site, rebuilt incrementally
@@ -64,11 +64,11 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _partial_archive(archive: Archive, root: Path, since_ms: int) -> Archive:
+def _partial_archive(archive: Store, root: Path, since_ms: int) -> Store:
     """A scratch archive with the articles published since ``since_ms`` and their earlier versions."""
     if (archive.root / layout.CONFIG_FILE).exists():
         shutil.copy2(archive.root / layout.CONFIG_FILE, root / layout.CONFIG_FILE)
-    partial = Archive.init(root)
+    partial = Store.init(root)
     partial.settings = archive.settings
     for row in archive.articles():
         if (row.pub_ms or 0) < since_ms:
@@ -81,7 +81,7 @@ def _partial_archive(archive: Archive, root: Path, since_ms: int) -> Archive:
     return partial
 
 
-def bundle(archive: Archive, out: Path, *, since_ms: int | None = None) -> BundleReport:
+def bundle(archive: Store, out: Path, *, since_ms: int | None = None) -> BundleReport:
     """Write the bundle of ``archive`` (or of its articles published since ``since_ms``) to ``out``."""
     started = time.monotonic()
     out = out.resolve()
@@ -94,7 +94,7 @@ def bundle(archive: Archive, out: Path, *, since_ms: int | None = None) -> Bundl
             (work / "archive").mkdir()
             source, site = _partial_archive(archive, work / "archive", since_ms), work / "site"
         try:
-            source.build_site(site)
+            build_site(source, site)
             articles = sum(source.index.counts().values())
         finally:
             if source is not archive:

@@ -19,10 +19,10 @@ from xml.sax.saxutils import escape, quoteattr
 from ..errors import ArticleFileError
 from ..html import clean_html
 from ..index import ArticleRow
-from ..index.days import DAY_MS
-from ..store.archive import Archive
+from ..store.store import Store
+from ..times import DAY_MS, OFFSET_MS, day_name, day_start_ms
 from ..web import digest
-from ..web.pages import HOME, outlet_href, page_of
+from ..web.pages import HOME, digest_href, outlet_href, page_of
 
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -50,7 +50,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: st
     return element
 
 
-def atom_feed(archive: Archive, name: str) -> bytes | None:
+def atom_feed(archive: Store, name: str) -> bytes | None:
     """``feeds/<name>.xml``: an outlet's newest articles, or the whole archive's for ``all``; None when
     there is no such outlet."""
     base = archive.settings.site.base_url
@@ -73,7 +73,7 @@ def atom_feed(archive: Archive, name: str) -> bytes | None:
     return _document(feed)
 
 
-def _entry(archive: Archive, feed: ET.Element, row: ArticleRow, base: str | None) -> None:
+def _entry(archive: Store, feed: ET.Element, row: ArticleRow, base: str | None) -> None:
     entry = _sub(feed, "entry")
     _sub(entry, "id", base + page_of(row.path) if base else f"urn:newsarchive:{row.path}")
     _sub(entry, "title", row.title)
@@ -91,7 +91,7 @@ def _entry(archive: Archive, feed: ET.Element, row: ArticleRow, base: str | None
     _sub(entry, "content", body, type="html")
 
 
-def takedowns_feed(archive: Archive) -> bytes:
+def takedowns_feed(archive: Store) -> bytes:
     """``feeds/takedowns.xml``: the articles the outlets removed (recheck.py), newest confirmation first, each with
     the archived text; a feed with no entries when there are none."""
     base = archive.settings.site.base_url
@@ -119,7 +119,7 @@ def takedowns_feed(archive: Archive) -> bytes:
     return _document(feed)
 
 
-def digest_feed(archive: Archive) -> bytes:
+def digest_feed(archive: Store) -> bytes:
     """``feeds/digest.xml``: one entry per day (Beijing time) for the newest days with articles, each listing that
     day's articles by outlet, linked to their archived pages (with ``site.base_url``) or else to the originals."""
     base = archive.settings.site.base_url
@@ -132,15 +132,15 @@ def digest_feed(archive: Archive) -> bytes:
         _sub(feed, "link", rel="self", href=base + digest.DIGEST_FEED)
         _sub(feed, "link", rel="alternate", type="text/html", href=base + digest.DIGEST_INDEX)
     newest = 0
-    for day, count in archive.index.days(digest.OFFSET_MS)[:DIGEST_DAYS]:
-        start = digest.day_start_ms(day)
+    for day, count in archive.index.days(OFFSET_MS)[:DIGEST_DAYS]:
+        start = day_start_ms(day)
         rows = archive.index.published_between(start, start + DAY_MS)
         changed = max((row.updated_ms or row.pub_ms or 0 for row in rows), default=start)
         newest = max(newest, changed)
         entry = _sub(feed, "entry")
-        page = digest.digest_href(day)
-        _sub(entry, "id", base + page if base else f"urn:newsarchive:digest:{digest.day_name(day)}")
-        _sub(entry, "title", f"{digest.day_name(day)} 每日摘要 Daily digest ({count} 篇)")
+        page = digest_href(day)
+        _sub(entry, "id", base + page if base else f"urn:newsarchive:digest:{day_name(day)}")
+        _sub(entry, "title", f"{day_name(day)} 每日摘要 Daily digest ({count} 篇)")
         _sub(entry, "updated", _iso(changed))
         if base:
             _sub(entry, "link", rel="alternate", type="text/html", href=base + page)
@@ -149,7 +149,7 @@ def digest_feed(archive: Archive) -> bytes:
     return _document(feed)
 
 
-def _digest_html(archive: Archive, rows: list[ArticleRow], base: str | None) -> str:
+def _digest_html(archive: Store, rows: list[ArticleRow], base: str | None) -> str:
     """A day's articles as HTML: a heading per outlet, then its articles, newest first."""
     parts = []
     for slug, found in digest.by_outlet(archive, rows):
@@ -162,7 +162,7 @@ def _digest_html(archive: Archive, rows: list[ArticleRow], base: str | None) -> 
     return "".join(parts)
 
 
-def sitemaps(archive: Archive, pages: Iterator[str]) -> dict[str, bytes]:
+def sitemaps(archive: Store, pages: Iterator[str]) -> dict[str, bytes]:
     """``sitemap.xml`` (and ``sitemap-<n>.xml`` files with an index when there are more pages than one file
     may hold) for the site at ``site.base_url``; empty without one, as a sitemap needs absolute addresses."""
     base = archive.settings.site.base_url

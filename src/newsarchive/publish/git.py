@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import PublishError
 from ..sources import slug_for_folder
 from ..store import layout
-from ..store.archive import Archive
+from ..store.store import Store
 
 PUSH_MINUTES = 240
 _FALLBACK_IDENTITY = ("-c", "user.name=newsarchive", "-c", "user.email=newsarchive@localhost")
@@ -83,7 +83,7 @@ def staged_changes(name_status_z: str) -> list[tuple[str, str]]:
     return list(zip(fields[0:-1:2], fields[1::2], strict=False))
 
 
-def commit_message(archive: Archive, changes: list[tuple[str, str]]) -> str:
+def commit_message(archive: Store, changes: list[tuple[str, str]]) -> str:
     """ "法广 +3, 德国之声 +1 ~2" from git's list of staged changes, outlets in configured order."""
     added: Counter[str] = Counter()
     changed: Counter[str] = Counter()
@@ -103,7 +103,7 @@ def commit_message(archive: Archive, changes: list[tuple[str, str]]) -> str:
     return ", ".join(pieces) or "newsarchive: lists and files"
 
 
-def publish(archive: Archive, *, push: bool = False) -> PublishReport:
+def publish(archive: Store, *, push: bool = False) -> PublishReport:
     """Commit what changed (one commit) and, with ``push``, push HEAD to every configured mirror."""
     root = archive.root
     ensure_repository(root)

@@ -88,7 +88,7 @@ def installed_requirement() -> str:
     try:
         found = distribution("newsarchive")
     except PackageNotFoundError:  # run from a source tree
-        from .. import __version__
+        from ..version import __version__
 
         return f"newsarchive=={__version__}"
     record = found.read_text("direct_url.json")

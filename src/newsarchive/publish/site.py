@@ -27,9 +27,10 @@ from ..errors import ArticleFileError, PublishError
 from ..html import plain_text
 from ..index import ArticleRow
 from ..store import layout
-from ..store.archive import Archive
+from ..store.store import Store
+from ..times import OFFSET_MS
 from ..web import digest, status
-from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, diff_pages, outlet_href, page_of
+from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, diff_pages, digest_href, outlet_href, page_of
 from . import feeds, sitesearch
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class _Output:
         self.removed += 1
 
 
-def build_site(archive: Archive, out: Path, *, base_url: str | None = None, on_progress: Callable[[int], None] | None = None) -> SiteReport:
+def build_site(archive: Store, out: Path, *, base_url: str | None = None, on_progress: Callable[[int], None] | None = None) -> SiteReport:
     """Build (or bring up to date) the static site of ``archive`` in ``out``."""
     started = time.monotonic()
     if base_url is not None:
@@ -154,7 +155,7 @@ def _open_state(root: Path, out: Path) -> sqlite3.Connection:
 
 
 def _article_pages(
-    archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str, on_progress: Callable[[int], None] | None
+    archive: Store, pages: Pages, state: sqlite3.Connection, output: _Output, version: str, on_progress: Callable[[int], None] | None
 ) -> set[int]:
     """Write the pages of articles (with their earlier versions and the changes between them) whose inputs changed,
     remove those of articles that left; returns the years (of the search) of the articles that did either."""
@@ -214,7 +215,7 @@ def _article_pages(
     return changed
 
 
-def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.SearchEntry | None:
+def _search_entry(archive: Store, row: ArticleRow, number: int) -> sitesearch.SearchEntry | None:
     try:
         body = archive.read(row).body
     except (OSError, ArticleFileError, UnicodeDecodeError) as exc:
@@ -232,7 +233,7 @@ def _search_entry(archive: Archive, row: ArticleRow, number: int) -> sitesearch.
     )
 
 
-def _outlet_pages(archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str) -> None:
+def _outlet_pages(archive: Store, pages: Pages, state: sqlite3.Connection, output: _Output, version: str) -> None:
     size = archive.settings.site.page_size
     known = dict(state.execute("SELECT page, signature FROM pages WHERE page LIKE 'outlets/%'"))
     seen: set[str] = set()
@@ -262,18 +263,18 @@ def _outlet_pages(archive: Archive, pages: Pages, state: sqlite3.Connection, out
         state.execute("DELETE FROM pages WHERE page = ?", (page,))
 
 
-def _digest_pages(archive: Archive, pages: Pages, state: sqlite3.Connection, output: _Output, version: str) -> None:
+def _digest_pages(archive: Store, pages: Pages, state: sqlite3.Connection, output: _Output, version: str) -> None:
     """A page per day with articles (rendered again only when that day's articles, or its neighbours, changed), the
     list of days; the pages of days left with no article are removed. Reads the articles once, a day at a time."""
     known = dict(state.execute("SELECT page, signature FROM pages WHERE page LIKE 'digest/%'"))
-    days = archive.index.days(digest.OFFSET_MS)  # newest first
+    days = archive.index.days(OFFSET_MS)  # newest first
     order = [day for day, _ in days]
     older = dict(itertools.pairwise(order))
     newer = {old: new for new, old in older.items()}
     names = {slug: archive.source_name(slug) for slug in archive.index.counts()}
     seen = {digest.DIGEST_INDEX}
     for day, rows in digest.by_day(archive.index.by_publication()):
-        target = digest.digest_href(day)
+        target = digest_href(day)
         seen.add(target)
         inputs = (version, names, newer.get(day), older.get(day), [(r.path, r.title, r.pub_ms, r.source, r.rowid) for r in rows])
         signature = hashlib.sha256(repr(inputs).encode()).hexdigest()[:24]
@@ -325,7 +326,7 @@ def _search_files(state: sqlite3.Connection, output: _Output, changed: set[int],
             output.remove(path)
 
 
-def _copy_media(archive: Archive, output: _Output, wanted: set[str]) -> None:
+def _copy_media(archive: Store, output: _Output, wanted: set[str]) -> None:
     """Put the images articles show into OUT/media/ (hard links where the file system allows, else copies) and
     remove those no article shows any more. Names are content hashes: a file that is there is the right one."""
     for path in sorted(wanted):

@@ -31,7 +31,7 @@ from .fileformat import parse_article
 from .staging import INCOMING
 
 if TYPE_CHECKING:
-    from .archive import Archive
+    from .store import Store
 
 BATCH = 1000
 _counter = itertools.count()
@@ -165,7 +165,7 @@ def _batches(source_root: Path) -> Iterator[list[tuple[str, str]]]:
 class Indexer:
     """Indexes the article files of ``source_root`` into ``archive``, copying them when ``copy``."""
 
-    def __init__(self, archive: Archive, *, copy: bool, on_progress: Callable[[int], None] | None) -> None:
+    def __init__(self, archive: Store, *, copy: bool, on_progress: Callable[[int], None] | None) -> None:
         self.archive = archive
         self.copy = copy
         self.on_progress = on_progress

@@ -49,10 +49,10 @@ from warcio.timeutils import datetime_to_iso_date, iso_date_to_datetime
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
-from .. import __version__
 from ..errors import ArchiveError
-from ..index.captures import CaptureRow
-from ..index.db import Index
+from ..index.backend import IndexBackend, open_index
+from ..index.captures import CaptureIndex, CaptureRow
+from ..version import __version__
 from . import layout
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ def _whole_members(handle: BinaryIO, start: int) -> Iterator[int]:
         yield member_start
 
 
-def _locate_original(index: Index, url: str, digest: str | None, headers: Any) -> tuple[str, int | None]:
+def _locate_original(index: CaptureIndex, url: str, digest: str | None, headers: Any) -> tuple[str, int | None]:
     """Where the response that a revisit refers to lies: from the index, else only its day's file (read_capture
     then looks through it)."""
     date = headers.get_header("WARC-Refers-To-Date") or headers.get_header("WARC-Date")
@@ -265,7 +265,7 @@ def _locate_original(index: Index, url: str, digest: str | None, headers: Any) -
     return _day_file(date), None
 
 
-def _index_records(handle: BinaryIO, file: str, start: int, index: Index) -> None:
+def _index_records(handle: BinaryIO, file: str, start: int, index: IndexBackend) -> None:
     """Index the responses and revisits from ``start`` to the end of a file that is whole."""
     handle.seek(start)
     records = ArchiveIterator(handle)
@@ -295,7 +295,7 @@ def _index_records(handle: BinaryIO, file: str, start: int, index: Index) -> Non
             )
 
 
-def recover(handle: BinaryIO, file: str, index: Index) -> int:
+def recover(handle: BinaryIO, file: str, index: IndexBackend) -> int:
     """Make an open WARC file end with a whole record and index the responses past its last indexed one;
     returns its size."""
     size = handle.seek(0, os.SEEK_END)
@@ -387,11 +387,12 @@ class WarcWriter:
     """Appends the captures of one run to the WARC file of each day, from one thread of its own, so that
     concurrent fetches never interleave records and the event loop never waits on the disk."""
 
-    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time, open_index: Callable[[], IndexBackend] | None = None) -> None:
         self.root = root
         self.clock = clock
+        self._open_own_index = open_index or (lambda: _open_patient(root))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsarchive-warc")
-        self._index: Index | None = None
+        self._index: IndexBackend | None = None
         self._handle: BinaryIO | None = None
         self._file: str | None = None
 
@@ -460,11 +461,10 @@ class WarcWriter:
         self._open_index().add_capture(capture)
         return capture
 
-    def _open_index(self) -> Index:
+    def _open_index(self) -> IndexBackend:
         if self._index is None:
             # A connection of its own: the store thread's transactions on the archive's never take in a capture.
-            self._index = Index(self.root / layout.INDEX_FILE)
-            self._index.db.execute("PRAGMA busy_timeout = 60000")
+            self._index = self._open_own_index()
         return self._index
 
     def _open(self, file: str, seconds: float) -> tuple[BinaryIO, str]:
@@ -553,7 +553,7 @@ def scan_file(path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]
     return whole, damaged
 
 
-def salvage(root: Path, file: str, whole: list[tuple[int, int]], index: Index, aside: Path) -> None:
+def salvage(root: Path, file: str, whole: list[tuple[int, int]], index: IndexBackend, aside: Path) -> None:
     """Rewrite a WARC file with its whole records only and index it again; the damaged file is moved to ``aside``
     first. Revisits elsewhere that refer to its records find them again by looking through the file."""
     path = root / file
@@ -570,10 +570,14 @@ def salvage(root: Path, file: str, whole: list[tuple[int, int]], index: Index, a
     reindex_file(root, file, index)
 
 
-def reindex_file(root: Path, file: str, index: Index) -> None:
+def reindex_file(root: Path, file: str, index: IndexBackend) -> None:
     """Index the captures of a whole WARC file again, from its first record."""
     with index.atomic():
         index.forget_captures(file, -1)
         index.forget_original_offsets(file)
         with (root / file).open("rb") as handle:
             _index_records(handle, file, 0, index)
+
+
+def _open_patient(root: Path) -> IndexBackend:
+    return open_index(root / layout.INDEX_FILE, patient=True)

@@ -23,7 +23,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigError
-from ..store.archive import Archive
+from ..store.store import Store
+from ..times import OFFSET_MS, day_number
 from . import digest, status
 from .pages import DIFF_PAGE, HOME, SEARCH, STATIC_FILES, Pages, content_security_policy
 
@@ -44,7 +45,7 @@ class Reader:
     """Answers one request path with (status, content type, body). The server starts a thread per request,
     so ready ``Pages`` (each with its index connection) wait in a pool between requests."""
 
-    def __init__(self, open_archive: Callable[[], Archive]) -> None:
+    def __init__(self, open_archive: Callable[[], Store]) -> None:
         self._open_archive = open_archive
         self._idle: queue.LifoQueue[Pages] = queue.LifoQueue()
 
@@ -99,8 +100,8 @@ class Reader:
         if path == status.TAKEDOWNS:
             return 200, html, status.takedowns_page(pages).encode()
         if path in ("digest/", digest.DIGEST_INDEX):
-            return 200, html, digest.index_page(pages, pages.archive.index.days(digest.OFFSET_MS)).encode()
-        if (match := digest.DAY_PAGE.match(path)) and (day := digest.day_number(match[1])) is not None:
+            return 200, html, digest.index_page(pages, pages.archive.index.days(OFFSET_MS)).encode()
+        if (match := digest.DAY_PAGE.match(path)) and (day := day_number(match[1])) is not None:
             page = digest.served_day(pages, day)
             if page is not None:
                 return 200, html, page.encode()
@@ -147,10 +148,10 @@ class NoLookupHTTPServer(ThreadingHTTPServer):
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
 
-def make_server(archive: Archive, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+def make_server(archive: Store, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
     """A server for ``archive`` bound to ``host:port`` (port 0: any free one); call ``serve_forever()``."""
     root, settings = archive.root, archive.settings
-    reader = Reader(lambda: Archive(root, settings, read_only=True))
+    reader = Reader(lambda: Store(root, settings, read_only=True))
     csp = content_security_policy(settings.site.remote_images) + "; frame-ancestors 'none'"
 
     class Handler(BaseHTTPRequestHandler):
@@ -209,7 +210,7 @@ def _bind_error(host: str, port: int, error: OSError) -> ConfigError:
     return ConfigError(f"cannot listen on {host}:{port}: {reason}", hint="check --host and --port")
 
 
-def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
+def serve(archive: Store, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve the reader until interrupted."""
     server = make_server(archive, host, port)
     address = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_address[1]}/"

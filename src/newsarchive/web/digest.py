@@ -10,46 +10,18 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..index import ArticleRow
-from ..index.days import DAY_MS
+from ..times import DAY_MS, day_name, day_of, day_start_ms
+from .pages import Pages, digest_href
 
 if TYPE_CHECKING:
-    from ..store.archive import Archive
-    from .pages import Pages
+    from ..store.store import Store
 
 DIGEST_INDEX = "digest/index.html"
 DIGEST_FEED = "feeds/digest.xml"
-OFFSET_MS = 8 * 3600 * 1000  # Beijing time, as the lists count days
 DAY_PAGE = re.compile(r"^digest/([0-9]{4}-[0-9]{2}-[0-9]{2})\.html$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def day_of(ms: int) -> int:
-    """The day (counted from 1970-01-01, Beijing time) of a time in ms; as ``Index.days`` counts them."""
-    return (ms + OFFSET_MS) // DAY_MS
-
-
-def day_name(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-
-
-def day_number(name: str) -> int | None:
-    """The day of a YYYY-MM-DD name, or None when it is not a date."""
-    try:
-        return (datetime.strptime(name, "%Y-%m-%d").replace(tzinfo=UTC) - _EPOCH).days
-    except ValueError:
-        return None
-
-
-def day_start_ms(day: int) -> int:
-    return day * DAY_MS - OFFSET_MS
-
-
-def digest_href(day: int) -> str:
-    return f"digest/{day_name(day)}.html"
 
 
 def by_day(rows: Iterable[ArticleRow]) -> Iterator[tuple[int, list[ArticleRow]]]:
@@ -58,7 +30,7 @@ def by_day(rows: Iterable[ArticleRow]) -> Iterator[tuple[int, list[ArticleRow]]]
         yield day, list(group)
 
 
-def by_outlet(archive: Archive, rows: list[ArticleRow]) -> list[tuple[str, list[ArticleRow]]]:
+def by_outlet(archive: Store, rows: list[ArticleRow]) -> list[tuple[str, list[ArticleRow]]]:
     """A day's articles by outlet (slug), outlets in the configured order, each outlet's articles newest first."""
     order = {source.slug: n for n, source in enumerate(archive.settings.sources)}
     grouped: dict[str, list[ArticleRow]] = {}

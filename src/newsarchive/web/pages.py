@@ -30,8 +30,8 @@ from ..errors import ArticleFileError, NewsarchiveError
 from ..html import clean_html
 from ..index import ArticleRow
 from ..store import layout
-from ..store.archive import Archive
-from .digest import day_name, day_of, digest_href
+from ..store.store import Store
+from ..times import day_name, day_of
 
 HOME = "index.html"
 SEARCH = "search.html"
@@ -54,6 +54,10 @@ DIFF_PAGE = re.compile(r"^(articles/.+)/diff(?:-([0-9]+|latest)-([0-9]+|latest))
 
 def content_security_policy(remote_images: bool, *, frames: str = "'none'") -> str:
     return CSP.format(images=" https: http:" if remote_images else "", frames=frames)
+
+
+def digest_href(day: int) -> str:
+    return f"digest/{day_name(day)}.html"
 
 
 def outlet_href(slug: str, number: int | None = None) -> str:
@@ -149,7 +153,7 @@ def templates() -> jinja2.Environment:
 class Pages:
     """Renders the reader's pages from one archive. Not shared between threads (it holds the index)."""
 
-    def __init__(self, archive: Archive, *, static: bool) -> None:
+    def __init__(self, archive: Store, *, static: bool) -> None:
         self.archive = archive
         self.site = archive.settings.site
         self.static = static

@@ -1,4 +1,4 @@
-"""The Archive: duty-machine files on disk plus the index beside them.
+"""The store: duty-machine files on disk plus the index beside them.
 
 Every change goes the same way: decide against the index, journal the paths about to be
 written and commit the index, write the files (atomically, as one batch), regenerate the
@@ -14,33 +14,25 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ..check import CheckReport
-    from ..diff import History
-    from ..export import ExportReport, ExportTarget
-    from ..media import MediaStats, PruneReport
-    from ..publish.bundle import BundleReport
-    from ..publish.git import PublishReport
-    from ..publish.site import SiteReport
-    from ..recheck import Takedown
+from typing import Any, Self
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError, StorageError
 from ..html import plain_text
-from ..index import ArticleRow, Index
+from ..index import ArticleRow
+from ..index.backend import IndexBackend, open_index
 from ..index.search import Hit, SearchDoc, SearchIndex, query_terms, snippet
-from ..models import Article, ImportReport, SourceReport, UpdateReport
+from ..models import Article, ImportReport
 from ..sources import Source
 from . import layout
 from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
 from .damage import make_way, record_written
 from .fileformat import ArticleFile, ListEntry, parse_article, render_list, render_readme
 from .staging import StagedArticle, clear_incoming, render_bytes
+from .takedowns import index_takedown_files
 
 log = logging.getLogger(__name__)
 
@@ -96,27 +88,27 @@ def _shorter_copy(row: ArticleRow, item: StagedArticle) -> bool:
     return bool(row.origin and feed and feed != row.origin and row.body_length and item.body_length < row.body_length)
 
 
-class Archive:
+class Store:
     """An archive folder: ``articles/``, ``lists/``, ``README.md``, ``revisions/`` and ``.newsarchive/``."""
 
     def __init__(self, root: Path, settings: Settings, *, read_only: bool = False) -> None:
         self.root = root
         self.settings = settings
         self.read_only = read_only  # a command that only reads: the index is opened so that nothing is written
-        self._index: Index | None = None
+        self._index: IndexBackend | None = None
         self._search: SearchIndex | None = None
 
     @property
-    def index(self) -> Index:
+    def index(self) -> IndexBackend:
         """The index, opened on first use (so that ``reindex`` can replace one that no longer opens)."""
         if self._index is None:
-            self._index = Index(self.root / layout.INDEX_FILE, read_only=self.read_only)
+            self._index = open_index(self.root / layout.INDEX_FILE, read_only=self.read_only)
         return self._index
 
     # opening --------------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, root: StrPath, *, sources: tuple[Source, ...] | None = None) -> Archive:
+    def init(cls, root: StrPath, *, sources: tuple[Source, ...] | None = None) -> Self:
         """Make ``root`` (a ``str`` or path) an archive: newsarchive.toml with the default outlets and an empty
         layout. An existing newsarchive.toml is kept."""
         root = Path(root).resolve()
@@ -146,7 +138,7 @@ class Archive:
         overrides: Mapping[str, Any] | None = None,
         settings: Settings | None = None,
         read_only: bool = False,
-    ) -> Archive:
+    ) -> Self:
         """Open the archive at ``root``, or the one containing the current folder. ``sources_file`` and
         ``overrides`` (``fetch.<name>`` values) go to ``load_settings``; ``settings`` replaces them all.
         ``read_only``: for commands that only read, which then write nothing to the archive."""
@@ -166,7 +158,7 @@ class Archive:
             self._index.close()
             self._index = None
 
-    def __enter__(self) -> Archive:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -175,104 +167,7 @@ class Archive:
     def lock(self) -> ArchiveLock:
         return ArchiveLock(self.root / layout.LOCK_FILE)
 
-    def update(
-        self,
-        *,
-        only: Sequence[str] | None = None,
-        clock: Callable[[], float] = time.time,
-        on_source_done: Callable[[SourceReport], None] | None = None,
-        recheck: bool = False,
-    ) -> UpdateReport:
-        """Fetch every enabled outlet (or those in ``only``) and store what is new or changed; see
-        ``newsarchive.pipeline.update``. ``recheck``: recheck every recent article's page now."""
-        from ..pipeline import update
-
-        return update(self, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck)
-
-    def publish(self, *, push: bool = False) -> PublishReport:
-        """Commit what changed (one commit) and, with ``push``, push it to every mirror; holds the lock."""
-        from ..publish.git import publish
-
-        with self.lock():
-            return publish(self, push=push)
-
     # reading --------------------------------------------------------------------------------
-
-    def takedowns(self, *, since_ms: int | None = None) -> list[Takedown]:
-        """Articles the outlets removed, as rechecks found and a later run confirmed; newest first (see recheck.py)."""
-        from ..recheck import takedowns
-
-        return takedowns(self, since_ms)
-
-    def serve(self, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:
-        """Serve the reader in a browser until interrupted; see ``newsarchive.web.app``."""
-        from ..web.app import serve
-
-        serve(self, host, port, on_ready=on_ready)
-
-    def build_site(self, out: StrPath, *, base_url: str | None = None, on_progress: Callable[[int], None] | None = None) -> SiteReport:
-        """Write (or bring up to date) the static site in ``out``; see ``newsarchive.publish.site``."""
-        from ..publish.site import build_site
-
-        return build_site(self, Path(out), base_url=base_url, on_progress=on_progress)
-
-    def bundle(self, out: StrPath, *, since_ms: int | None = None) -> BundleReport:
-        """Write one zip with the static site (search included) and the raw archive, for reading offline;
-        see ``newsarchive.publish.bundle``."""
-        from ..publish.bundle import bundle
-
-        return bundle(self, Path(out), since_ms=since_ms)
-
-    def export(
-        self,
-        target: ExportTarget,
-        *,
-        format: str = "jsonl",
-        source: str | None = None,
-        since_ms: int | None = None,
-        on_skip: Callable[[str, str], None] | None = None,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> ExportReport:
-        """Write one record per article version (text, HTML, links, images) as JSON Lines or Parquet to a file
-        (atomically) or a binary stream; see ``newsarchive.export``."""
-        from ..export import export
-
-        return export(self, target, format=format, source=source, since_ms=since_ms, on_skip=on_skip, on_progress=on_progress)
-
-    def check(self, *, repair: bool = False) -> CheckReport:
-        """Check the whole archive against its index and back; with ``repair`` (under the lock) fix what can be fixed.
-        Without it nothing is written. See ``newsarchive.check``."""
-        from ..check import check
-
-        return check(self, repair=repair)
-
-    def media_stats(self) -> MediaStats:
-        """Images kept in media/: files, bytes, failures, not yet tried (see ``newsarchive.media``)."""
-        from ..media import stats
-
-        return stats(self)
-
-    def prune_media(self, *, dry_run: bool = True) -> PruneReport:
-        """Remove the stored images no article refers to; with ``dry_run`` only list them. Holds the archive lock."""
-        from ..media import prune
-
-        with self.lock():
-            return prune(self, dry_run=dry_run)
-
-    def backfill_media(self, articles: int) -> int:
-        """Read the images of up to ``articles`` older articles now (the next updates download them); returns how
-        many were read. Holds the archive lock, so that no update waits on the index meanwhile."""
-        from ..media import backfill_now
-
-        with self.lock():
-            return backfill_now(self, articles)
-
-    def history(self, article: StrPath, *, source: str | None = None) -> History:
-        """The versions of an article (named by its link, its file, or ``<slug>/<id>``) and what changed between
-        them; ConfigError when no article or several match. See ``newsarchive.diff``."""
-        from ..diff import history
-
-        return history(self, os.fspath(article), source=source)
 
     def search(
         self,
@@ -669,12 +564,10 @@ class Archive:
             self.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(str(fresh_path) + suffix).unlink(missing_ok=True)
-            self._index = Index(fresh_path)
+            self._index = open_index(fresh_path)
             try:
                 report = Indexer(self, copy=False, on_progress=on_progress).run(self.root)
                 self._index.carry_over_from(index_path)
-                from ..recheck import index_takedown_files
-
                 index_takedown_files(self)  # the files are the record: a lost index loses no takedown
             finally:
                 self.close()
