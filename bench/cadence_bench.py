@@ -22,10 +22,10 @@ from pathlib import Path
 
 from common import FeedServer, paragraph
 
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, RecheckConfig, Settings
 from newsarchive.durations import parse_duration
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 T0 = 1_780_000_000.0
 SCHEDULE = tuple(parse_duration(gap) / 3600 for gap in ("10m", "30m", "1h", "3h", "6h", "1d"))

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from newsarchive.archive import Archive
 from newsarchive.normalise import fingerprint
-from newsarchive.store.archive import Archive
 from newsarchive.store.damage import scan
 from newsarchive.store.fileformat import render_article
 

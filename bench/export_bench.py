@@ -24,8 +24,8 @@ from pathlib import Path
 
 from common import article_html, newsarchive, paragraph, settle, timed
 
+from newsarchive.archive import Archive
 from newsarchive.sources import DEFAULT_SOURCES
-from newsarchive.store.archive import Archive
 
 FILES = 300
 REVISION_EVERY = 50

@@ -26,9 +26,9 @@ from pathlib import Path
 from common import FeedServer, paragraph, settle
 
 from newsarchive import fulltext
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, Settings
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 FURNITURE_TOP = (
     '<header class="site"><nav><a href="/">首页</a><a href="/world/">国际</a><a href="/china/">中国</a>'

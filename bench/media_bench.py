@@ -26,10 +26,10 @@ from pathlib import Path
 from common import FeedServer, paragraph, settle
 
 from newsarchive import media
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, MediaConfig, Settings
 from newsarchive.fetch import Fetcher
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 
 def png(rng: random.Random, kib: int) -> bytes:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from common import article_html, paragraph
 
+from newsarchive.archive import Archive
 from newsarchive.config import Settings
 from newsarchive.sources import DEFAULT_SOURCES
-from newsarchive.store.archive import Archive
 from newsarchive.web.app import make_server
 
 

@@ -70,7 +70,7 @@ RULES = [  # (phase, path fragments); a stack is the first phase any of its fram
 def phase(frame):
     names = []
     while frame is not None:
-        if frame.f_code.co_name != "update":  # Archive.update (store/archive.py) holds the whole run
+        if frame.f_code.co_name != "update":  # Archive.update (archive.py) holds the whole run
             names.append(frame.f_code.co_filename)
         frame = frame.f_back
     for name, fragments in RULES:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from newsarchive.store.archive import Archive
+    from newsarchive.archive import Archive
 
 FEEDS = Path(__file__).parent / "feeds"
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, Settings, SiteConfig
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, RecheckConfig, Settings
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss, serving
 

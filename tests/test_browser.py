@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from newsarchive.store.archive import Archive
 
+from newsarchive.archive import Archive
 from newsarchive.config import Settings
 from newsarchive.sources import Source
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from newsarchive.store.archive import Archive
 
+from newsarchive.archive import Archive
 from newsarchive.web.pages import page_of
 
 from .conftest import CHROMIUM, FeedServer, needs_chromium, serving

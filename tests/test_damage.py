@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from newsarchive.archive import Archive
 from newsarchive.config import Settings
 from newsarchive.index.search import SearchIndex
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss, snapshot, sources_file
 from .test_pipeline import FAST

@@ -14,8 +14,8 @@ from urllib.error import HTTPError
 import pytest
 from lxml import html
 
+from newsarchive.archive import Archive
 from newsarchive.diff import GAP, Segment, diff_texts, diff_versions, segments_html, segments_text
-from newsarchive.store.archive import Archive
 from newsarchive.web.pages import diff_pages
 
 from .conftest import FeedServer, item, rss, serving, sources_file

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from newsarchive.archive import Archive
 from newsarchive.export import FIELDS
 from newsarchive.html import link_urls, plain_text
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss
 

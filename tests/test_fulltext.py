@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from newsarchive import fulltext
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, Settings, load_settings, render_config
 from newsarchive.errors import ConfigError, FetchError
 from newsarchive.fetch import Fetcher
 from newsarchive.models import SourceReport
 from newsarchive.pipeline import update
 from newsarchive.sources import DEFAULT_SOURCES, Source, source_from_table
-from newsarchive.store.archive import Archive
 from newsarchive.store.fileformat import parse_article
 
 from .conftest import FeedServer, rss, snapshot

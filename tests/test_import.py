@@ -6,10 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
+from newsarchive.archive import Archive
 from newsarchive.config import Settings
 from newsarchive.pipeline import update
 from newsarchive.sources import DEFAULT_SOURCES, Source
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss, shared, snapshot
 

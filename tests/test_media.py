@@ -13,12 +13,12 @@ from urllib.error import HTTPError
 import pytest
 
 from newsarchive import media
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, MediaConfig, Settings
 from newsarchive.errors import ConfigError
 from newsarchive.index.images import MEDIA_DUE
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss, serving
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, RecheckConfig, Settings, load_settings, render_config
 from newsarchive.errors import ConfigError
 from newsarchive.sources import Source, source_fields, sources_from_tables
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from newsarchive.store.archive import Archive
 
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, Settings
 from newsarchive.index.db import CHANGED_SINCE
 from newsarchive.index.search import SearchIndex

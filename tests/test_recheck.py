@@ -13,11 +13,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, RecheckConfig, Settings, load_settings, render_config
 from newsarchive.errors import ConfigError
 from newsarchive.recheck import HOUR_MS, classify, next_check_ms, takedown_path, text_share
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 from newsarchive.web.pages import Pages
 
 from .conftest import FeedServer, rss

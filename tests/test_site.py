@@ -13,8 +13,8 @@ import feedparser
 import pytest
 from lxml import etree, html
 
+from newsarchive.archive import Archive
 from newsarchive.publish.sitesearch import read_meta, shard_of, tokens_of
-from newsarchive.store.archive import Archive
 
 from .conftest import FeedServer, item, rss
 from .reading import make_reading_archive, outlet_a

@@ -14,8 +14,8 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urljoin
 
 import pytest
-from newsarchive.store.archive import Archive
 
+from newsarchive.archive import Archive
 from newsarchive.config import FetchConfig, Settings, SiteConfig, load_settings
 from newsarchive.errors import ConfigError
 from newsarchive.pipeline import update

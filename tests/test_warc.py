@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from newsarchive.archive import Archive
 from newsarchive.config import MediaConfig, RecheckConfig, Settings, load_settings, render_config
 from newsarchive.errors import ArchiveError, ConfigError
 from newsarchive.index.captures import CaptureRow
 from newsarchive.index.db import Index
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
-from newsarchive.store.archive import Archive
 from newsarchive.store.layout import INDEX_FILE
 from newsarchive.store.warc import NOTE_FIELD, REQUESTED_FIELD, Exchange, WarcWriter, read_capture
 

@@ -10,7 +10,7 @@ from urllib.error import HTTPError
 
 import pytest
 
-from newsarchive.store.archive import Archive
+from newsarchive.archive import Archive
 from newsarchive.web.pages import relative
 
 from .conftest import FeedServer, serving

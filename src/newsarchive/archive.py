@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .store.store import Store, StrPath
+from .store.folder import StrPath
+from .store.store import Store
 
 if TYPE_CHECKING:
     from .check import CheckReport

@@ -86,7 +86,7 @@ class _Workers:
         if size < PROCESS_THRESHOLD or cores < 2:
             return self.threads
         if self._processes is None:
-            from .worker import process_pool
+            from .processes import process_pool
 
             self._processes = process_pool()
         return self._processes

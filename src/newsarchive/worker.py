@@ -8,12 +8,8 @@ no command line), which keeps its start-up short.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
 from collections.abc import Mapping
-from concurrent.futures import Executor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -140,26 +136,3 @@ def _as_stored(article: Article, stored: StoredVersion | None) -> StagedArticle:
     if stored is None:
         raise ValueError(f"{article.link}: no stored version to keep")
     return StagedArticle(replace(article, body="", fingerprint=stored.fingerprint), stored.body_length or 0)
-
-
-def process_pool() -> Executor:
-    """Worker processes, one per core (at most 4).
-
-    Spawned, not forked: forking a process that runs threads can deadlock the child; and not from a
-    forkserver, whose workers outlive a killed run. Like all spawned workers, they import the caller's
-    main module again: scripts that call the API need ``if __name__ == "__main__":``.
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    workers = min(os.cpu_count() or 1, 4)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
-
-
-def die_with_parent() -> None:
-    """In a worker process: be killed when the process that started it dies (Linux), so that a killed
-    run leaves no workers behind."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)

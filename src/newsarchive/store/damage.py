@@ -31,7 +31,7 @@ from .atomic import AtomicBatch
 from .fileformat import parse_article, render_article
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .folder import ArchiveFolder
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _stat_problem(root: str, path: str) -> tuple[str | None, os.stat_result | No
     return None, found
 
 
-def scan(archive: Store, *, full: bool = False, record: bool = True) -> list[Damage]:
+def scan(archive: ArchiveFolder, *, full: bool = False, record: bool = True) -> list[Damage]:
     """The article files and revisions that are missing or not what the index knows. ``full`` reads every file;
     otherwise only those whose size or time is not as recorded (a file never recorded, from an index older than
     these records, is taken as it is, unless it is empty). With ``record``, the sizes and times of the files found
@@ -115,7 +115,7 @@ def scan(archive: Store, *, full: bool = False, record: bool = True) -> list[Dam
     return found
 
 
-def record_written(archive: Store, paths: Iterable[str]) -> None:
+def record_written(archive: ArchiveFolder, paths: Iterable[str]) -> None:
     """Remember the size and time of files just written (articles or revisions), in the caller's transaction."""
     by_table: dict[str, list[tuple[str, int, int]]] = {"articles": [], "revisions": []}
     for path in paths:
@@ -141,7 +141,7 @@ def make_way(root: Path, path: str) -> None:
         log.warning("%s: the folder that stood in its place was moved to %s", path, aside.relative_to(root))
 
 
-def restore_from_copies(archive: Store, damages: Iterable[Damage]) -> dict[str, str]:
+def restore_from_copies(archive: ArchiveFolder, damages: Iterable[Damage]) -> dict[str, str]:
     """Restore the damaged article files of which the archive keeps the very same version: the index's copy of the
     feed's text, or a revision with the same text. Returns path -> where it was restored from."""
     index, root = archive.index, archive.root
@@ -175,7 +175,7 @@ def restore_from_copies(archive: Store, damages: Iterable[Damage]) -> dict[str, 
     return restored
 
 
-def _same_revision(archive: Store, rowid: int, known: tuple[str, int | None, str | None]) -> bytes | None:
+def _same_revision(archive: ArchiveFolder, rowid: int, known: tuple[str, int | None, str | None]) -> bytes | None:
     damaged = archive.index.damaged()
     for path, _, _ in reversed(archive.index.revisions(rowid)):
         if path not in damaged and _problem(archive.root, path, known) is None:

@@ -31,7 +31,7 @@ from .fileformat import parse_article
 from .staging import INCOMING
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .folder import ArchiveFolder
 
 BATCH = 1000
 _counter = itertools.count()
@@ -165,7 +165,7 @@ def _batches(source_root: Path) -> Iterator[list[tuple[str, str]]]:
 class Indexer:
     """Indexes the article files of ``source_root`` into ``archive``, copying them when ``copy``."""
 
-    def __init__(self, archive: Store, *, copy: bool, on_progress: Callable[[int], None] | None) -> None:
+    def __init__(self, archive: ArchiveFolder, *, copy: bool, on_progress: Callable[[int], None] | None) -> None:
         self.archive = archive
         self.copy = copy
         self.on_progress = on_progress
@@ -219,7 +219,7 @@ class Indexer:
         cores = os.cpu_count() or 1
         many = sum(1 for _, _ in zip(range(PROCESS_THRESHOLD), _article_files(source_root), strict=False)) >= PROCESS_THRESHOLD
         if cores > 1 and many:
-            from ..worker import process_pool
+            from ..processes import process_pool
 
             return process_pool()
         from concurrent.futures import ThreadPoolExecutor

@@ -31,12 +31,11 @@ from . import layout
 from .atomic import TMP_SUFFIX, ArchiveLock, AtomicBatch, write_if_changed
 from .damage import make_way, record_written
 from .fileformat import ArticleFile, ListEntry, parse_article, render_list, render_readme
+from .folder import StrPath
 from .staging import StagedArticle, clear_incoming, render_bytes
 from .takedowns import index_takedown_files
 
 log = logging.getLogger(__name__)
-
-StrPath = str | os.PathLike[str]  # every path the API takes: a str or any path-like object
 
 
 @dataclass(frozen=True, kw_only=True)

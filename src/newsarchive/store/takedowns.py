@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..index.rows import ArticleRow
-    from .store import Store
+    from .folder import ArchiveFolder
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def takedown_path(article_path: str) -> str:
     return f"{TAKEDOWNS}/{folder}/{name.rsplit('.', 1)[0]}.json"
 
 
-def index_takedown_files(store: Store) -> int:
+def index_takedown_files(store: ArchiveFolder) -> int:
     """Put the confirmed takedowns recorded in ``takedowns/`` into the index (``reindex`` calls this, so the
     records survive the loss of the index); returns how many were added. A file that cannot be read is reported."""
     added = 0
