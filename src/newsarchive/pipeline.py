@@ -33,7 +33,7 @@ from .index.summaries import Summary
 from .models import SourceReport, UpdateReport
 from .sources import Source
 from .store.damage import restore_from_copies, scan
-from .store.staging import StagedArticle
+from .store.staging import INCOMING, StagedArticle
 from .store.store import Store
 from .times import beijing
 
@@ -104,6 +104,9 @@ class _Run:
         self, archive: Store, fetcher: Fetcher, clock: Clock, *, backoff: bool = True, refetch: frozenset[str] = frozenset()
     ) -> None:
         self.archive = archive
+        # What the workers are handed: the index's read-only questions, and where to stage their files.
+        self.reader = archive.index.reader()
+        self.incoming = os.path.join(archive.root, INCOMING)
         self.refetch = refetch  # outlets with damaged articles: their feeds are read whole again, to restore them
         self.fetcher = fetcher
         self.clock = clock
@@ -146,14 +149,15 @@ class _Run:
             from .worker import prepare_feed, read_feed  # parsing libraries load only when something is parsed
 
             executor = self.workers.for_size(len(result.body))
-            root = str(self.archive.root)
             if source.fulltext != "feed":
                 fulltext = (source.fulltext, source.fulltext_selector, source.max_items)
-                draft = await self.run_in(executor, read_feed, result.body, url, result.charset, source.slug, now_ms, root, *fulltext)
+                draft = await self.run_in(
+                    executor, read_feed, result.body, url, result.charset, source.slug, now_ms, self.reader, *fulltext
+                )
                 state = replace(succeeded, body_hash=digest, items=len(draft.articles))
                 return _FeedOutcome(url, state=state, warnings=draft.warnings, draft=draft)
             articles, warnings = await self.run_in(
-                executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, root, source.max_items
+                executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, self.reader, self.incoming, source.max_items
             )
         except StorageError:  # the archive's disk failed, not this feed: the run stops, saying where and what to do
             raise
@@ -190,7 +194,7 @@ class _Run:
             size = sum(len(page.body or b"") for page in pages.values()) + sum(len(article.body) for article in draft.articles)
             try:
                 outcome.articles, warnings, outcome.summaries = await self.run_in(
-                    self.workers.for_size(size), finish_feed, draft, pages, str(self.archive.root), source.slug, source.fulltext_selector
+                    self.workers.for_size(size), finish_feed, draft, pages, self.incoming, source.slug, source.fulltext_selector
                 )
             except StorageError:
                 raise

@@ -8,17 +8,15 @@ no command line), which keeps its start-up short.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .fetch_paths import is_local_path
-from .index.summaries import StoredVersion, Summary, lookup_stored
+from .index.summaries import IndexReader, StoredVersion, Summary
 from .models import Article
 from .normalise import fingerprint, normalise_item
 from .parse import parse_feed
-from .store import layout
 from .store.staging import StagedArticle, stage_articles
 
 if TYPE_CHECKING:
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _read_feed(
-    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, root: str, max_items: int | None = None
+    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, reader: IndexReader, max_items: int | None = None
 ) -> tuple[list[Article], dict[str, StoredVersion], list[str]]:
     """Stages 3 and 4 for one feed: its articles (the first ``max_items``), the stored version of those the archive
     holds (by key), and the parser's warnings."""
@@ -34,16 +32,23 @@ def _read_feed(
     base = None if is_local_path(url) else url
     items = parsed.items[:max_items] if max_items else parsed.items
     articles = [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base, feed=url) for item in items]
-    known = lookup_stored(os.path.join(root, layout.INDEX_FILE), [key for a in articles for key in a.keys])
+    known = reader.stored([key for a in articles for key in a.keys])
     return articles, known, list(parsed.warnings)
 
 
 def prepare_feed(
-    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, root: str, max_items: int | None = None
+    data: bytes,
+    url: str,
+    charset: str | None,
+    slug: str,
+    seen_ms: int,
+    reader: IndexReader,
+    incoming: str,
+    max_items: int | None = None,
 ) -> tuple[list[StagedArticle], list[str]]:
     """Stages 3 and 4 for one feed, and the files of its new and changed articles staged. An article stored with
     its page's text for this very feed version (full text, before the outlet was set to the feed's body) stays."""
-    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, root, max_items)
+    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, reader, max_items)
     plain: list[Article] = []
     held: list[StagedArticle] = []
     for article in articles:
@@ -52,7 +57,7 @@ def prepare_feed(
             held.append(_as_stored(article, stored))
         else:
             plain.append(article)
-    return stage_articles(root, plain) + held, warnings
+    return stage_articles(incoming, plain, _fingerprints(known)) + held, warnings
 
 
 def read_feed(
@@ -61,7 +66,7 @@ def read_feed(
     charset: str | None,
     slug: str,
     seen_ms: int,
-    root: str,
+    reader: IndexReader,
     mode: str,
     selector: str | None,
     max_items: int | None = None,
@@ -69,7 +74,7 @@ def read_feed(
     """Stages 3 and 4 for one feed of an outlet with full text, and which of its articles need their page."""
     from .fulltext import FeedDraft, decide, looks_like_summary, rule_for
 
-    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, root, max_items)
+    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, reader, max_items)
     rule = rule_for(slug, selector)
     draft = FeedDraft(url, articles, [], warnings=warnings)
     for index, article in enumerate(articles):
@@ -83,7 +88,7 @@ def read_feed(
 
 
 def finish_feed(
-    draft: FeedDraft, pages: Mapping[int, Page], root: str, slug: str, selector: str | None
+    draft: FeedDraft, pages: Mapping[int, Page], incoming: str, slug: str, selector: str | None
 ) -> tuple[list[StagedArticle], list[str], list[Summary]]:
     """Take the fetched pages' main text into their articles and stage what is new or changed. An article whose
     stored version holds its page's text keeps it when the page cannot be had now: a summary never replaces it."""
@@ -128,7 +133,12 @@ def finish_feed(
             continue
         plain.append(replace(article, body=taken.body, fingerprint=fingerprint(article.title, taken.body)))
         summaries.append(replace(summary, etag=page.etag, last_modified=page.last_modified))
-    return stage_articles(root, plain) + held, warnings, summaries
+    known = {key: stored.fingerprint for index, stored in draft.stored.items() for key in draft.articles[index].keys}
+    return stage_articles(incoming, plain, known) + held, warnings, summaries
+
+
+def _fingerprints(known: Mapping[str, StoredVersion]) -> dict[str, str]:
+    return {key: stored.fingerprint for key, stored in known.items()}
 
 
 def _as_stored(article: Article, stored: StoredVersion | None) -> StagedArticle:

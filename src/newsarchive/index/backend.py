@@ -19,12 +19,16 @@ from .files import FileIndex
 from .images import MediaIndex
 from .rechecks import RecheckIndex
 from .rows import ArticleIndex
-from .summaries import SummaryIndex
+from .summaries import IndexReader, SummaryIndex
 
 
 class IndexBackend(ArticleIndex, FeedIndex, FileIndex, DayIndex, SummaryIndex, MediaIndex, CaptureIndex, RecheckIndex, Protocol):
     """An archive's whole index: every concern, one nestable transaction (``atomic``), meta values and the journal of
     the files a run is writing (store.py's ``apply`` and ``recover``)."""
+
+    def reader(self) -> IndexReader:
+        """What workers ask of the index, read-only, from any thread or process."""
+        ...
 
     def close(self) -> None: ...
 

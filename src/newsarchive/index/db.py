@@ -23,11 +23,11 @@ from .captures import CAPTURES_SCHEMA, CaptureQueries
 from .connect import connect, translate
 from .days import DayQueries
 from .feeds import FeedState
-from .files import FILES_SCHEMA, NOT_DAMAGED, FileQueries, add_file_columns
+from .files import FILES_SCHEMA, FileQueries, add_file_columns
 from .images import MEDIA_SCHEMA, MediaQueries
 from .rechecks import RECHECKS_SCHEMA, RecheckQueries
-from .rows import ARTICLE_COLUMNS, ArticleRow, read_only_rows_in, rows_in
-from .summaries import SUMMARIES_SCHEMA, SummaryQueries
+from .rows import ARTICLE_COLUMNS, ArticleRow, rows_in
+from .summaries import SUMMARIES_SCHEMA, SqliteReader, SummaryQueries
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +107,6 @@ CHANGED_SINCE = (
 )
 
 
-def lookup_fingerprints(path: str, keys: list[str]) -> dict[str, str]:
-    """Key -> fingerprint of the article holding it, read-only and from any thread or process. A damaged article's file
-    is left out, so that the feed's copy of it is staged and restores it."""
-    query = (
-        "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article"
-        f" WHERE k.key IN ({{marks}}) AND {NOT_DAMAGED}"
-    )
-    return dict(read_only_rows_in(path, query, keys))
-
-
 class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQueries, FileQueries):
     """One connection to an archive's index, with a nestable ``atomic()`` transaction."""
 
@@ -155,6 +145,9 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
                 )
             raise error from exc
         self._depth = 0
+
+    def reader(self) -> SqliteReader:
+        return SqliteReader(str(self.path))
 
     def close(self) -> None:
         self.db.close()

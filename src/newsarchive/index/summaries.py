@@ -54,27 +54,42 @@ class Summary:
     last_modified: str | None = None
 
 
-def lookup_stored(path: str, keys: list[str]) -> dict[str, StoredVersion]:
-    """Key -> the stored version of the article holding it, with its summaries row; read-only, from any thread
-    or process, like ``lookup_fingerprints``."""
-    query = (
-        "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
-        " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
-        f" WHERE k.key IN ({{marks}}) AND {NOT_DAMAGED}"
-    )
-    return {
-        key: StoredVersion(
-            fingerprint=fingerprint,
-            body_length=length,
-            origin=origin,
-            summary_fingerprint=summary,
-            page=bool(page),
-            tries=tries or 0,
-            etag=etag,
-            last_modified=modified,
+class IndexReader(Protocol):
+    """What workers (threads or spawned processes) ask of the index, read-only, while the store writes: picklable, so
+    that it travels to a process; the index hands it out (``IndexBackend.reader``)."""
+
+    def stored(self, keys: list[str]) -> dict[str, StoredVersion]:
+        """Key -> the stored version of the article holding it. A damaged article is left out, so that the feed's copy
+        of it is staged and restores it."""
+        ...
+
+
+@dataclass(frozen=True)
+class SqliteReader:
+    """``IndexReader`` of an SQLite index: a read-only connection of its own per question (WAL lets readers run beside
+    the writer); nothing is known while there is no index yet: everything is new then, and the store decides for certain."""
+
+    path: str
+
+    def stored(self, keys: list[str]) -> dict[str, StoredVersion]:
+        query = (
+            "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+            " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
+            f" WHERE k.key IN ({{marks}}) AND {NOT_DAMAGED}"
         )
-        for key, fingerprint, length, origin, summary, page, tries, etag, modified in read_only_rows_in(path, query, keys)
-    }
+        return {
+            key: StoredVersion(
+                fingerprint=fingerprint,
+                body_length=length,
+                origin=origin,
+                summary_fingerprint=summary,
+                page=bool(page),
+                tries=tries or 0,
+                etag=etag,
+                last_modified=modified,
+            )
+            for key, fingerprint, length, origin, summary, page, tries, etag, modified in read_only_rows_in(self.path, query, keys)
+        }
 
 
 class SummaryIndex(Protocol):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..index.db import lookup_fingerprints
 from ..models import Article
 from . import layout
 from .atomic import storage_errors
@@ -39,10 +39,9 @@ def render_bytes(article: Article) -> bytes:
     return render_article(pub_ms=article.pub_ms, title=article.title, link=article.link, body=article.body).encode("utf-8")
 
 
-def stage_articles(root: str, articles: list[Article]) -> list[StagedArticle]:
-    """Write the new and changed ones of ``articles`` into incoming/ (no fsync: the store syncs the batch)."""
-    known = lookup_fingerprints(os.path.join(root, layout.INDEX_FILE), [key for a in articles for key in a.keys])
-    incoming = os.path.join(root, INCOMING)
+def stage_articles(incoming: str, articles: list[Article], known: Mapping[str, str]) -> list[StagedArticle]:
+    """Write the new and changed ones of ``articles`` into ``incoming`` (the store's incoming/; no fsync: the store
+    syncs the batch). ``known``: key -> the fingerprint of the stored article holding it."""
     with storage_errors(incoming):
         os.makedirs(incoming, exist_ok=True)
     staged = []
