@@ -264,7 +264,7 @@ def test_search_rebuilds_a_missing_or_damaged_search_index(server: FeedServer, t
     damage(archive)
     result = run("reindex", "-a", archive)
     assert result.returncode == 0, explain(result)
-    assert SearchIndex(archive / ".newsarchive/search").index.searcher().num_docs == 3
+    assert SearchIndex(archive / ".newsarchive/search").documents() == 3
 
 
 def test_search_on_an_archive_a_killed_run_left_says_so_once(server: FeedServer, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.errors import SearchError
+from newsarchive.config import SearchConfig, load_settings
+from newsarchive.errors import ConfigError, SearchError
 from newsarchive.html import plain_text
-from newsarchive.index.search import SearchDoc, SearchIndex, query_terms, runs, snippet
+from newsarchive.index.search import SearchDoc, SearchIndex, open_search, query_terms, runs, search_present, snippet
 
 DOCS = [
     SearchDoc(
@@ -97,3 +98,28 @@ def test_units_and_runs() -> None:
 def test_plain_text_keeps_paragraphs_and_drops_markup() -> None:
     body = '<div><p>第一段&nbsp;文字</p><script>alert(1)</script><p>第二段<br/>第三行</p><!-- c --><img src="x"></div>'
     assert plain_text(body) == "第一段 文字\n第二段\n第三行"
+
+
+@pytest.mark.parametrize(
+    ("section", "says"),
+    [
+        ('backend = "lucene"', "search.backend = 'lucene' is not a search engine newsarchive has"),
+        ("writer_memory_mb = 4", "search.writer_memory_mb = 4 must be a whole number of at least 16"),
+        ('writer_memory_mb = "lots"', "search.writer_memory_mb = 'lots' must be a whole number"),
+        ("engine = 'tantivy'", "engine"),
+    ],
+)
+def test_a_bad_search_section_is_a_configuration_error_naming_the_file(tmp_path: Path, section: str, says: str) -> None:
+    (tmp_path / "newsarchive.toml").write_text(f"[search]\n{section}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path)
+    assert says in str(raised.value) and "newsarchive.toml" in str(raised.value)
+
+
+def test_the_search_section_chooses_the_engine_and_its_writer_memory(tmp_path: Path) -> None:
+    assert load_settings(tmp_path).search == SearchConfig()  # tantivy, 300 MB
+    (tmp_path / "newsarchive.toml").write_text('[search]\nbackend = "tantivy"\nwriter_memory_mb = 64\n', encoding="utf-8")
+    settings = load_settings(tmp_path)
+    engine = open_search(tmp_path / "search", settings.search)
+    assert isinstance(engine, SearchIndex) and engine._writer_memory == 64_000_000
+    assert engine.documents() == 0 and search_present(tmp_path / "search")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .index.search import search_present
 from .store import layout
 from .store.damage import DAMAGED_DIR, restore_from_copies, scan
 
@@ -227,11 +228,11 @@ def _search(archive: Store, checked: dict[str, int], repair: bool) -> list[Findi
     articles = sum(archive.index.counts().values())
     problem = None
     documents = 0
-    if not (folder / "meta.json").is_file():
+    if not search_present(folder):
         problem = "missing" if articles else None
     else:
         try:
-            documents = int(archive.search_index.index.searcher().num_docs)
+            documents = archive.search_index.documents()
         except (ValueError, OSError) as exc:  # tantivy's words for a damaged index
             problem = f"cannot be read: {exc}"
         else:

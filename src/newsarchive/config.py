@@ -65,6 +65,8 @@ SETTINGS_HELP: Mapping[str, str] = {
     "media.max_image_bytes": "largest image kept; a larger one is refused and not tried again",
     "media.max_run_bytes": "image bytes one update downloads at most; the rest wait for the next",
     "media.backfill_per_run": "older articles (stored before images were kept, or imported) whose images one update reads (0: none)",
+    "search.backend": "the search engine of `search`, the reader and the API; today only tantivy",
+    "search.writer_memory_mb": "memory the search engine's writer may take while indexing, in MB (more: a large import merges less)",
     "recheck.window_days": "days after an article is first seen during which its page is rechecked for edits and takedowns",
     "recheck.per_run": "article pages one update rechecks at most (0: no rechecks)",
     "recheck.schedule_hours": "hours between rechecks: the first gap, the second, …; the last one repeats",
@@ -176,6 +178,26 @@ class MediaConfig:
                 raise ConfigError(f"media.{name} = {value!r} must be a whole number of at least {least}")
 
 
+SEARCH_BACKENDS = ("tantivy",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """The search engine behind `search`, the reader and the API (index/search.py opens it from this)."""
+
+    backend: str = "tantivy"
+    writer_memory_mb: int = 300  # bounds what an import or reindex of any size uses (see index/search.py)
+
+    def __post_init__(self) -> None:
+        if self.backend not in SEARCH_BACKENDS:
+            raise ConfigError(
+                f"search.backend = {self.backend!r} is not a search engine newsarchive has", hint=f"known: {', '.join(SEARCH_BACKENDS)}"
+            )
+        value = self.writer_memory_mb
+        if not isinstance(value, int) or isinstance(value, bool) or value < 16:
+            raise ConfigError(f"search.writer_memory_mb = {value!r} must be a whole number of at least 16")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SiteConfig:
     """How the reader (`serve`) and the static site (`build-site`) show the archive."""
@@ -205,6 +227,7 @@ class Settings:
     site: SiteConfig = field(default_factory=SiteConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     def __post_init__(self) -> None:
         if self.list_size < 1:
@@ -273,11 +296,11 @@ def load_settings(
     if config_path and config_path.exists():
         data = _read_toml(config_path)
     where = config_path or Path(CONFIG_FILE)
-    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site", "media", "recheck"}
+    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site", "media", "recheck", "search"}
     if unknown:
         raise ConfigError(
             f"{where}: unknown section [{sorted(unknown)[0]}]",
-            hint="known: [archive], [fetch], [publish], [site], [media], [recheck], [[sources]], [[mirrors]]",
+            hint="known: [archive], [fetch], [publish], [site], [media], [recheck], [search], [[sources]], [[mirrors]]",
         )
     archive = _section(data, "archive", where, {"title", "list_size", "warc"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
@@ -322,6 +345,7 @@ def load_settings(
             site=_site_config(_section(data, "site", where, {f.name for f in fields(SiteConfig)})),
             media=MediaConfig(**_section(data, "media", where, {f.name for f in fields(MediaConfig)})),
             recheck=_recheck_config(_section(data, "recheck", where, {f.name for f in fields(RecheckConfig)})),
+            search=SearchConfig(**_section(data, "search", where, {f.name for f in fields(SearchConfig)})),
             fetch=_fetch_config(fetch_values, str(where)),
             sources=sources,
         )
@@ -433,6 +457,10 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         f"# per_run = {RecheckConfig().per_run}    # {SETTINGS_HELP['recheck.per_run']}",
         f"# schedule_hours = [1, 2, 3, 6, 12, 24]    # {SETTINGS_HELP['recheck.schedule_hours']}",
         f"# confirm_hours = {RecheckConfig().confirm_hours}    # {SETTINGS_HELP['recheck.confirm_hours']}",
+        "",
+        "[search]",
+        f'# backend = "tantivy"    # {SETTINGS_HELP["search.backend"]}',
+        f"# writer_memory_mb = {SearchConfig().writer_memory_mb}    # {SETTINGS_HELP['search.writer_memory_mb']}",
         "",
         "# Mirrors that `newsarchive publish --push` pushes to; as many as you like:",
         "# [[mirrors]]",

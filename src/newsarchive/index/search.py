@@ -15,12 +15,26 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import SearchError, StorageError
 from .tokens import pairs, query_terms, runs, simplified, unit_runs
 
-__all__ = ["Hit", "SearchDoc", "SearchIndex", "query_terms", "runs", "simplified", "snippet"]
+if TYPE_CHECKING:
+    from ..config import SearchConfig
+
+__all__ = [
+    "Hit",
+    "SearchBackend",
+    "SearchDoc",
+    "SearchIndex",
+    "open_search",
+    "query_terms",
+    "runs",
+    "search_present",
+    "simplified",
+    "snippet",
+]
 
 _GAP = "\u2016"  # between runs: a token no query produces
 _HIT_CANDIDATES = 5  # score a few times the limit, then break ties by recency
@@ -91,7 +105,49 @@ class SearchIndexError(StorageError, ValueError):
         )
 
 
+class SearchBackend(Protocol):
+    """What the store asks of a search engine (``[search] backend``): documents in, hits out. Derived data: the store
+    rebuilds it from the articles whenever it is missing, damaged or behind."""
+
+    def documents(self) -> int:
+        """How many documents it holds; SearchIndexError when it cannot be read."""
+        ...
+
+    def add(self, docs: Iterable[SearchDoc]) -> int:
+        """Index these (replacing the documents of the same paths); returns how many. Searchable after ``commit``."""
+        ...
+
+    def clear(self) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def search(
+        self,
+        query: str,
+        *,
+        source: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int = 20,
+        sort: str = "relevance",
+    ) -> list[Hit]: ...
+
+    def count(self, query: str, *, source: str | None = None, since_ms: int | None = None, until_ms: int | None = None) -> int: ...
+
+
+def open_search(folder: Path, config: SearchConfig) -> SearchBackend:
+    """The search engine ``config`` names, its files in ``folder`` (``.newsarchive/search/``); the one place it is opened."""
+    return SearchIndex(folder, writer_memory=config.writer_memory_mb * 1_000_000)
+
+
+def search_present(folder: Path) -> bool:
+    """Whether a search index was ever written in ``folder`` (looked at without opening it, which would make one)."""
+    return (folder / "meta.json").is_file()
+
+
 class SearchIndex:
+    """``SearchBackend`` on tantivy."""
+
     def __init__(self, path: Path, *, writer_memory: int = WRITER_MEMORY) -> None:
         import tantivy
 
@@ -118,6 +174,12 @@ class SearchIndex:
         if self._writer is None:
             self._writer = self.index.writer(heap_size=self._writer_memory, num_threads=_WRITER_THREADS)
         return self._writer
+
+    def documents(self) -> int:
+        try:
+            return int(self.index.searcher().num_docs)
+        except (ValueError, OSError) as exc:  # tantivy raises plain ValueError ("Data corrupted") and OSError
+            raise SearchIndexError(self.path, exc) from exc
 
     def add(self, docs: Iterable[SearchDoc]) -> int:
         writer = self._writer_()

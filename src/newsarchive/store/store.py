@@ -24,7 +24,7 @@ from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, Art
 from ..html import plain_text
 from ..index import ArticleRow
 from ..index.backend import IndexBackend, open_index
-from ..index.search import Hit, SearchDoc, SearchIndex, query_terms, snippet
+from ..index.search import Hit, SearchBackend, SearchDoc, open_search, query_terms, search_present, snippet
 from ..models import Article, ImportReport
 from ..sources import Source
 from . import layout
@@ -95,7 +95,7 @@ class Store:
         self.settings = settings
         self.read_only = read_only  # a command that only reads: the index is opened so that nothing is written
         self._index: IndexBackend | None = None
-        self._search: SearchIndex | None = None
+        self._search: SearchBackend | None = None
 
     @property
     def index(self) -> IndexBackend:
@@ -224,9 +224,9 @@ class Store:
             return None
 
     @property
-    def search_index(self) -> SearchIndex:
+    def search_index(self) -> SearchBackend:
         if self._search is None:
-            self._search = SearchIndex(self.root / layout.SEARCH_DIR)
+            self._search = open_search(self.root / layout.SEARCH_DIR, self.settings.search)
         return self._search
 
     def _search_needs_sync(self) -> bool:
@@ -238,10 +238,10 @@ class Store:
             return True
         if index.meta("search:rowid") in (None, "0"):
             return False  # nothing to search
-        if not (self.root / layout.SEARCH_DIR / "meta.json").is_file():
+        if not search_present(self.root / layout.SEARCH_DIR):
             return True
         try:
-            return not self.search_index.index.searcher().num_docs
+            return not self.search_index.documents()
         except (ValueError, OSError):  # damaged (SearchIndexError is a ValueError)
             return True
 
@@ -254,12 +254,12 @@ class Store:
         folder = self.root / layout.SEARCH_DIR
         indexed = self.index.meta("search:rowid") not in (None, "0")
         problem = "rebuilding it" if rebuild else None
-        if problem is None and indexed and not (folder / "meta.json").is_file():
+        if problem is None and indexed and not search_present(folder):
             problem = f"{folder} is missing: rebuilding it from the articles"
         if problem is None:
             try:
-                documents = self.search_index.index.searcher().num_docs
-            except (ValueError, OSError) as exc:  # tantivy raises plain ValueError ("Data corrupted") and OSError
+                documents = self.search_index.documents()
+            except (ValueError, OSError) as exc:  # SearchIndexError is a ValueError
                 problem = f"{folder} cannot be read ({exc}): rebuilding it from the articles"
             else:
                 if indexed and not documents:  # deleted, and made again empty by a search that could not bring it up to date
