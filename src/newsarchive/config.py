@@ -69,6 +69,7 @@ SETTINGS_HELP: Mapping[str, str] = {
     "recheck.per_run": "article pages one update rechecks at most (0: no rechecks)",
     "recheck.schedule_hours": "hours between rechecks: the first gap, the second, …; the last one repeats",
     "recheck.confirm_hours": "hours before a page found gone is checked again; gone again, it is recorded as a takedown",
+    "cluster.database": "postgresql://… address of a PostgreSQL database that holds the index (default: SQLite beside the files)",
 }
 
 
@@ -191,6 +192,39 @@ class SiteConfig:
             raise ConfigError(f"site.base_url = {self.base_url!r} is not an http(s) address", hint='e.g. "https://you.github.io/news/"')
 
 
+def database_address(url: str) -> str:
+    """A database address fit to show: without its password (in the user part or as ``password=`` in the query)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    where, slash, tail = rest.partition("/")
+    if "@" in where:
+        user, at, host = where.rpartition("@")
+        where = user.partition(":")[0] + at + host
+    path, question, query = tail.partition("?")
+    if question:
+        query = "&".join(part for part in query.split("&") if not part.lower().startswith("password="))
+    return f"{scheme}{sep}{where}{slash}{path}" + (f"?{query}" if query else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """Where the index lives when it is not the SQLite file beside the archive: a PostgreSQL database."""
+
+    database: str | None = None  # postgresql://user:password@host:port/dbname; None: SQLite
+    key: str = "cluster.database"  # the setting or variable it came from, named in errors
+
+    def __post_init__(self) -> None:
+        if self.database is not None and not (
+            isinstance(self.database, str) and self.database.startswith(("postgresql://", "postgres://"))
+        ):
+            shown = database_address(self.database) if isinstance(self.database, str) else repr(self.database)
+            raise ConfigError(
+                f"{self.key} = {shown!r} is not a PostgreSQL address",
+                hint="give postgresql://user:password@host:5432/dbname (or postgresql:///dbname for the local socket)",
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a run needs, gathered from flags, environment, newsarchive.toml and defaults."""
@@ -205,6 +239,7 @@ class Settings:
     site: SiteConfig = field(default_factory=SiteConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
         if self.list_size < 1:
@@ -273,11 +308,11 @@ def load_settings(
     if config_path and config_path.exists():
         data = _read_toml(config_path)
     where = config_path or Path(CONFIG_FILE)
-    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site", "media", "recheck"}
+    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site", "media", "recheck", "cluster"}
     if unknown:
         raise ConfigError(
             f"{where}: unknown section [{sorted(unknown)[0]}]",
-            hint="known: [archive], [fetch], [publish], [site], [media], [recheck], [[sources]], [[mirrors]]",
+            hint="known: [archive], [fetch], [publish], [site], [media], [recheck], [cluster], [[sources]], [[mirrors]]",
         )
     archive = _section(data, "archive", where, {"title", "list_size", "warc"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
@@ -309,6 +344,7 @@ def load_settings(
     list_size = archive.get("list_size", DEFAULT_LIST_SIZE)
     if not isinstance(list_size, int) or isinstance(list_size, bool):
         raise ConfigError(f"{where}: archive.list_size = {list_size!r} is not a whole number")
+    cluster = _cluster_config(_section(data, "cluster", where, {"database"}), env, where)
     warc = archive.get("warc", DEFAULT_WARC)
     if not isinstance(warc, bool):
         raise ConfigError(f"{where}: archive.warc = {warc!r} must be true or false")
@@ -324,6 +360,7 @@ def load_settings(
             recheck=_recheck_config(_section(data, "recheck", where, {f.name for f in fields(RecheckConfig)})),
             fetch=_fetch_config(fetch_values, str(where)),
             sources=sources,
+            cluster=cluster,
         )
     except ConfigError as exc:
         if str(where) in str(exc):
@@ -373,6 +410,13 @@ def _recheck_config(values: dict[str, Any]) -> RecheckConfig:
     if not isinstance(hours, list):
         raise ConfigError(f"recheck.schedule_hours = {hours!r} must be a list of hours above 0")
     return RecheckConfig(**values, schedule_hours=tuple(hours))
+
+
+def _cluster_config(values: dict[str, Any], env: Mapping[str, str], where: Path) -> ClusterConfig:
+    """``[cluster] database``, or ``NEWSARCHIVE_DATABASE``, which wins; a bad one is blamed on where it came from."""
+    if "NEWSARCHIVE_DATABASE" in env:
+        return ClusterConfig(database=env["NEWSARCHIVE_DATABASE"] or None, key="NEWSARCHIVE_DATABASE")
+    return ClusterConfig(database=values.get("database"), key=f"{where}: cluster.database")
 
 
 def _site_config(values: dict[str, Any]) -> SiteConfig:
@@ -433,6 +477,9 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         f"# per_run = {RecheckConfig().per_run}    # {SETTINGS_HELP['recheck.per_run']}",
         f"# schedule_hours = [1, 2, 3, 6, 12, 24]    # {SETTINGS_HELP['recheck.schedule_hours']}",
         f"# confirm_hours = {RecheckConfig().confirm_hours}    # {SETTINGS_HELP['recheck.confirm_hours']}",
+        "",
+        "[cluster]",
+        f'# database = "postgresql://newsarchive@db.example/news"    # {SETTINGS_HELP["cluster.database"]}',
         "",
         "# Mirrors that `newsarchive publish --push` pushes to; as many as you like:",
         "# [[mirrors]]",
