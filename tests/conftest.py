@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import shutil
 import threading
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from .pg import Cluster, Unavailable
 
 if TYPE_CHECKING:
     from newsarchive.archive import Archive
@@ -148,6 +151,29 @@ def server() -> Iterator[FeedServer]:
     feed_server = FeedServer()
     yield feed_server
     feed_server.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL server for the whole test session (tests/pg.py); skips the test with the reason when
+    PostgreSQL or psycopg is not there."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[test]' installs it")
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """The address of a new, empty database on the session's PostgreSQL server."""
+    return pg_cluster.create_database(f"test_{next(_databases)}")
 
 
 @pytest.fixture(autouse=True)

@@ -71,6 +71,7 @@ SETTINGS_HELP: Mapping[str, str] = {
     "recheck.per_run": "article pages one update rechecks at most (0: no rechecks)",
     "recheck.schedule_hours": "hours between rechecks: the first gap, the second, …; the last one repeats",
     "recheck.confirm_hours": "hours before a page found gone is checked again; gone again, it is recorded as a takedown",
+    "cluster.database": "postgresql://… address of a PostgreSQL database that holds the index (default: SQLite beside the files)",
 }
 
 
@@ -213,6 +214,39 @@ class SiteConfig:
             raise ConfigError(f"site.base_url = {self.base_url!r} is not an http(s) address", hint='e.g. "https://you.github.io/news/"')
 
 
+def database_address(url: str) -> str:
+    """A database address fit to show: without its password (in the user part or as ``password=`` in the query)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    where, slash, tail = rest.partition("/")
+    if "@" in where:
+        user, at, host = where.rpartition("@")
+        where = user.partition(":")[0] + at + host
+    path, question, query = tail.partition("?")
+    if question:
+        query = "&".join(part for part in query.split("&") if not part.lower().startswith("password="))
+    return f"{scheme}{sep}{where}{slash}{path}" + (f"?{query}" if query else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """Where the index lives when it is not the SQLite file beside the archive: a PostgreSQL database."""
+
+    database: str | None = None  # postgresql://user:password@host:port/dbname; None: SQLite
+    key: str = "cluster.database"  # the setting or variable it came from, named in errors
+
+    def __post_init__(self) -> None:
+        if self.database is not None and not (
+            isinstance(self.database, str) and self.database.startswith(("postgresql://", "postgres://"))
+        ):
+            shown = database_address(self.database) if isinstance(self.database, str) else repr(self.database)
+            raise ConfigError(
+                f"{self.key} = {shown!r} is not a PostgreSQL address",
+                hint="give postgresql://user:password@host:5432/dbname (or postgresql:///dbname for the local socket)",
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a run needs, gathered from flags, environment, newsarchive.toml and defaults."""
@@ -228,6 +262,7 @@ class Settings:
     media: MediaConfig = field(default_factory=MediaConfig)
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
         if self.list_size < 1:
@@ -296,11 +331,11 @@ def load_settings(
     if config_path and config_path.exists():
         data = _read_toml(config_path)
     where = config_path or Path(CONFIG_FILE)
-    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site", "media", "recheck", "search"}
+    unknown = set(data) - {"archive", "fetch", "sources", "mirrors", "publish", "site", "media", "recheck", "search", "cluster"}
     if unknown:
         raise ConfigError(
             f"{where}: unknown section [{sorted(unknown)[0]}]",
-            hint="known: [archive], [fetch], [publish], [site], [media], [recheck], [search], [[sources]], [[mirrors]]",
+            hint="known: [archive], [fetch], [publish], [site], [media], [recheck], [search], [cluster], [[sources]], [[mirrors]]",
         )
     archive = _section(data, "archive", where, {"title", "list_size", "warc"})
     fetch_values = _section(data, "fetch", where, {f.name for f in fields(FetchConfig)})
@@ -332,6 +367,7 @@ def load_settings(
     list_size = archive.get("list_size", DEFAULT_LIST_SIZE)
     if not isinstance(list_size, int) or isinstance(list_size, bool):
         raise ConfigError(f"{where}: archive.list_size = {list_size!r} is not a whole number")
+    cluster = _cluster_config(_section(data, "cluster", where, {"database"}), env, where)
     warc = archive.get("warc", DEFAULT_WARC)
     if not isinstance(warc, bool):
         raise ConfigError(f"{where}: archive.warc = {warc!r} must be true or false")
@@ -348,6 +384,7 @@ def load_settings(
             search=SearchConfig(**_section(data, "search", where, {f.name for f in fields(SearchConfig)})),
             fetch=_fetch_config(fetch_values, str(where)),
             sources=sources,
+            cluster=cluster,
         )
     except ConfigError as exc:
         if str(where) in str(exc):
@@ -397,6 +434,13 @@ def _recheck_config(values: dict[str, Any]) -> RecheckConfig:
     if not isinstance(hours, list):
         raise ConfigError(f"recheck.schedule_hours = {hours!r} must be a list of hours above 0")
     return RecheckConfig(**values, schedule_hours=tuple(hours))
+
+
+def _cluster_config(values: dict[str, Any], env: Mapping[str, str], where: Path) -> ClusterConfig:
+    """``[cluster] database``, or ``NEWSARCHIVE_DATABASE``, which wins; a bad one is blamed on where it came from."""
+    if "NEWSARCHIVE_DATABASE" in env:
+        return ClusterConfig(database=env["NEWSARCHIVE_DATABASE"] or None, key="NEWSARCHIVE_DATABASE")
+    return ClusterConfig(database=values.get("database"), key=f"{where}: cluster.database")
 
 
 def _site_config(values: dict[str, Any]) -> SiteConfig:
@@ -461,6 +505,9 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         "[search]",
         f'# backend = "tantivy"    # {SETTINGS_HELP["search.backend"]}',
         f"# writer_memory_mb = {SearchConfig().writer_memory_mb}    # {SETTINGS_HELP['search.writer_memory_mb']}",
+        "",
+        "[cluster]",
+        f'# database = "postgresql://newsarchive@db.example/news"    # {SETTINGS_HELP["cluster.database"]}',
         "",
         "# Mirrors that `newsarchive publish --push` pushes to; as many as you like:",
         "# [[mirrors]]",
