@@ -15,6 +15,7 @@ One outlet's failure is a SourceReport with an error, never an exception that st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -38,6 +39,7 @@ from .store.store import Store
 from .times import beijing
 
 if TYPE_CHECKING:
+    from .cluster import ClusterRound
     from .fulltext import FeedDraft, Need, Page
 from .store.warc import WarcWriter
 
@@ -101,9 +103,19 @@ class _Run:
     """One update run: shared client, workers and the single store thread."""
 
     def __init__(
-        self, archive: Store, fetcher: Fetcher, clock: Clock, *, backoff: bool = True, refetch: frozenset[str] = frozenset()
+        self,
+        archive: Store,
+        fetcher: Fetcher,
+        clock: Clock,
+        *,
+        backoff: bool = True,
+        refetch: frozenset[str] = frozenset(),
+        cluster: ClusterRound | None = None,
+        warc: WarcWriter | None = None,
     ) -> None:
         self.archive = archive
+        self.cluster = cluster  # feeds read by the workers of a cluster (cluster.py), else here
+        self.warc = warc
         # What the workers are handed: the index's read-only questions, and where to stage their files.
         self.reader = archive.index.reader()
         self.incoming = os.path.join(archive.root, INCOMING)
@@ -133,6 +145,8 @@ class _Run:
         state = replace(previous, source=source.slug, last_attempt_ms=now_ms)
         if source.slug in self.refetch:  # no 304, and the same bytes are parsed again
             state = replace(state, etag=None, last_modified=None, body_hash=None)
+        if self.cluster is not None:
+            return await self.feed_from_cluster(self.cluster, source, url, state, now_ms)
         try:
             result = await self.fetcher.via(source.proxy).fetch(
                 url, etag=state.etag, last_modified=state.last_modified, headers=source.request_headers()
@@ -162,12 +176,40 @@ class _Run:
         except StorageError:  # the archive's disk failed, not this feed: the run stops, saying where and what to do
             raise
         except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
-            message = str(exc) if isinstance(exc, SourceError) else f"{url}: unexpected {type(exc).__name__}: {exc}"
-            if not isinstance(exc, SourceError):
-                log.warning("%s", message, exc_info=True)
-            return _FeedOutcome(url, state=replace(state, last_error=message, failures=state.failures + 1), error=message)
+            return _failed(url, state, exc)
         log.debug("%s: %d items parsed and staged", url, len(articles))
         return _FeedOutcome(url, articles=articles, state=replace(succeeded, body_hash=digest, items=len(articles)), warnings=warnings)
+
+    async def feed_from_cluster(self, cluster: ClusterRound, source: Source, url: str, state: FeedState, now_ms: int) -> _FeedOutcome:
+        """The feed fetched, parsed and normalised by a worker of the cluster; what is new or changed decided and staged
+        here, against the index, as for a feed read here."""
+        from .worker import draft_feed, stage_feed
+
+        settings = self.archive.settings
+        try:
+            read = await cluster.read_feed(source, url, state, settings.fetch, seen_ms=now_ms, warc=self.warc is not None)
+            if self.warc is not None:
+                for exchange in read.captures:
+                    await self.warc.keep(exchange)
+            if read.error is not None:
+                return _failed(url, state, SourceError(read.error, slug=source.slug, url=url))
+            succeeded = replace(state, last_success_ms=now_ms, last_error=None, failures=0)
+            if read.etag or read.last_modified:
+                succeeded = replace(succeeded, etag=read.etag, last_modified=read.last_modified)
+            if read.articles is None:  # 304, or the same bytes as last time
+                return _FeedOutcome(url, state=succeeded, skipped_items=state.items or 0)
+            succeeded = replace(succeeded, body_hash=read.body_hash, items=len(read.articles))
+            threads = self.workers.threads
+            if source.fulltext != "feed":
+                fulltext = (source.slug, source.fulltext, source.fulltext_selector)
+                draft = await self.run_in(threads, draft_feed, url, read.articles, read.warnings, self.reader, *fulltext)
+                return _FeedOutcome(url, state=succeeded, warnings=draft.warnings, draft=draft)
+            articles, warnings = await self.run_in(threads, stage_feed, read.articles, read.warnings, self.reader, self.incoming)
+        except StorageError:
+            raise
+        except Exception as exc:
+            return _failed(url, state, exc)
+        return _FeedOutcome(url, articles=articles, state=succeeded, warnings=warnings)
 
     async def source(self, source: Source) -> SourceReport:
         started = time.monotonic()
@@ -292,8 +334,17 @@ async def update_async(
         waiting = [report for source in sources if (report := _still_failing(source, states, due[source.slug]))]
         sources = [source for source in sources if due[source.slug] is None]
     warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
-    async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
-        run = _Run(archive, fetcher, clock, backoff=not only, refetch=refetch)  # naming outlets means: try them now
+    async with contextlib.AsyncExitStack() as stack:
+        fetcher = await stack.enter_async_context(Fetcher(archive.settings.fetch, capture=warc.capture if warc else None))
+        cluster = None
+        if archive.settings.cluster.database and sources:
+            from .cluster import ClusterRound
+
+            cluster = await stack.enter_async_context(
+                ClusterRound(archive.settings.cluster.database, concurrency=archive.settings.fetch.concurrency)
+            )
+        # naming outlets means: try them now
+        run = _Run(archive, fetcher, clock, backoff=not only, refetch=refetch, cluster=cluster, warc=warc)
         run.states = states
         try:
 
@@ -315,6 +366,14 @@ async def update_async(
             if warc is not None:
                 warc.close()
     return UpdateReport(sources=(*reports, *waiting), seconds=time.monotonic() - started)
+
+
+def _failed(url: str, state: FeedState, exc: Exception) -> _FeedOutcome:
+    """One feed's failure, whatever it is: its state and report say so; the other feeds go on."""
+    message = str(exc) if isinstance(exc, SourceError) else f"{url}: unexpected {type(exc).__name__}: {exc}"
+    if not isinstance(exc, SourceError):
+        log.warning("%s", message, exc_info=True)
+    return _FeedOutcome(url, state=replace(state, last_error=message, failures=state.failures + 1), error=message)
 
 
 def _still_failing(source: Source, states: Mapping[str, FeedState], due_ms: int | None) -> SourceReport | None:

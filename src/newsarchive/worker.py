@@ -23,17 +23,15 @@ if TYPE_CHECKING:
     from .fulltext import FeedDraft, Page
 
 
-def _read_feed(
-    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, reader: IndexReader, max_items: int | None = None
-) -> tuple[list[Article], dict[str, StoredVersion], list[str]]:
-    """Stages 3 and 4 for one feed: its articles (the first ``max_items``), the stored version of those the archive
-    holds (by key), and the parser's warnings."""
+def normalise_feed(
+    data: bytes, url: str, charset: str | None, slug: str, seen_ms: int, max_items: int | None = None
+) -> tuple[list[Article], list[str]]:
+    """Stages 3 and 4 for one feed: its articles (the first ``max_items``) and the parser's warnings. Asks nothing of
+    the archive, so a worker of a cluster (cluster.py) runs it on any machine."""
     parsed = parse_feed(data, url=url, http_charset=charset)
     base = None if is_local_path(url) else url
     items = parsed.items[:max_items] if max_items else parsed.items
-    articles = [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base, feed=url) for item in items]
-    known = reader.stored([key for a in articles for key in a.keys])
-    return articles, known, list(parsed.warnings)
+    return [normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base, feed=url) for item in items], list(parsed.warnings)
 
 
 def prepare_feed(
@@ -46,9 +44,15 @@ def prepare_feed(
     incoming: str,
     max_items: int | None = None,
 ) -> tuple[list[StagedArticle], list[str]]:
-    """Stages 3 and 4 for one feed, and the files of its new and changed articles staged. An article stored with
-    its page's text for this very feed version (full text, before the outlet was set to the feed's body) stays."""
-    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, reader, max_items)
+    """Stages 3 and 4 for one feed, and the files of its new and changed articles staged (``stage_feed``)."""
+    articles, warnings = normalise_feed(data, url, charset, slug, seen_ms, max_items)
+    return stage_feed(articles, warnings, reader, incoming)
+
+
+def stage_feed(articles: list[Article], warnings: list[str], reader: IndexReader, incoming: str) -> tuple[list[StagedArticle], list[str]]:
+    """The files of a feed's new and changed articles staged. An article stored with its page's text for this very
+    feed version (full text, before the outlet was set to the feed's body) stays."""
+    known = reader.stored([key for a in articles for key in a.keys])
     plain: list[Article] = []
     held: list[StagedArticle] = []
     for article in articles:
@@ -72,9 +76,17 @@ def read_feed(
     max_items: int | None = None,
 ) -> FeedDraft:
     """Stages 3 and 4 for one feed of an outlet with full text, and which of its articles need their page."""
+    articles, warnings = normalise_feed(data, url, charset, slug, seen_ms, max_items)
+    return draft_feed(url, articles, warnings, reader, slug, mode, selector)
+
+
+def draft_feed(
+    url: str, articles: list[Article], warnings: list[str], reader: IndexReader, slug: str, mode: str, selector: str | None
+) -> FeedDraft:
+    """Which of a feed's articles need their page (an outlet with full text), from what the archive holds of them."""
     from .fulltext import FeedDraft, decide, looks_like_summary, rule_for
 
-    articles, known, warnings = _read_feed(data, url, charset, slug, seen_ms, reader, max_items)
+    known = reader.stored([key for a in articles for key in a.keys])
     rule = rule_for(slug, selector)
     draft = FeedDraft(url, articles, [], warnings=warnings)
     for index, article in enumerate(articles):

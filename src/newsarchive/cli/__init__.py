@@ -291,6 +291,36 @@ def serve(
         opened.serve(host, port, on_ready=lambda address: output.console.print(f"reading {opened.root} at {address} (Ctrl-C stops)"))
 
 
+@app.command()
+def worker(
+    database: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional here
+        typer.Option(
+            "--database", metavar="URL", envvar="NEWSARCHIVE_DATABASE", help="The cluster's PostgreSQL: postgresql://user:password@host/db."
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="Jobs done at once.")] = 8,
+    lease: Annotated[
+        float, typer.Option("--lease", min=1, metavar="SECONDS", help="A job this worker stops renewing goes to another after this long.")
+    ] = 30.0,
+) -> None:
+    """Work an archive's queue from any machine: read the feeds its `update` puts in the cluster's database, until Ctrl-C."""
+    import asyncio
+
+    from ..cluster import run_worker
+    from ..config import ClusterConfig, database_address
+
+    if not database:
+        raise typer.BadParameter("give the cluster's database: --database URL or NEWSARCHIVE_DATABASE", param_hint="--database")
+    url = ClusterConfig(database=database, key="--database").database or database
+    output.console.print(f"working the queue of {database_address(url)} (Ctrl-C stops)")
+    try:
+        done = asyncio.run(run_worker(url, concurrency=concurrency, lease_s=lease))
+    except KeyboardInterrupt:
+        done = None
+    output.console.print("stopped" if done is None else f"stopped after {done} jobs")
+
+
 @app.command("build-site")
 def build_site(
     out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the site (made if missing).", file_okay=False)],

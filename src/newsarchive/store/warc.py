@@ -399,7 +399,10 @@ class WarcWriter:
     async def capture(self, url: str, request: httpx.Request, response: httpx.Response, body: bytes | None) -> None:
         """The Fetcher's capture hook: never raises for a capture that cannot be kept (the article matters more).
         Records are compressed in worker threads, side by side; only appending waits for the writer's thread."""
-        exchange = Exchange.of(url, request, response, body, self.clock())
+        await self.keep(Exchange.of(url, request, response, body, self.clock()))
+
+    async def keep(self, exchange: Exchange) -> None:
+        """Append one exchange (the capture hook's, or one a worker of a cluster made); never raises, as ``capture``."""
         try:
             records = await asyncio.to_thread(self._prepare, exchange)
             await asyncio.get_running_loop().run_in_executor(self._thread, self._append, exchange, *records)

@@ -1,0 +1,300 @@
+"""Several machines sharing an archive's work through PostgreSQL (``[cluster] database``).
+
+The archive's machine stays the one writer of files: ``update`` puts a job per due feed into the queue
+(``index/queue.py``) and applies the results as they come back. Workers (``newsarchive worker``, on any machine,
+given nothing but the database's address) claim jobs and do stages 2 to 4 of a feed: fetch it (conditionally, with
+the validators the writer sent), parse and normalise it; they hand back the articles, the feed's new validators and,
+when the archive keeps WARC captures, the raw exchanges for the writer to write. What is new or changed is decided and
+staged by the writer, against its index, as for a feed it read itself (``worker.stage_feed``, ``worker.draft_feed``).
+
+While no other worker has been seen lately, the writer works the queue itself: a cluster degrades to one machine.
+Article pages (full text), images and rechecks are fetched by the writer, as on one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import FetchConfig
+from .errors import NewsarchiveError, StorageError
+from .fetch import Fetcher
+from .index.feeds import FeedState
+from .index.queue import Finished, Job, JobQueue, worker_name
+from .models import Article
+from .sources import Source
+from .store.warc import Exchange
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 30.0  # a claimed job is lost to another worker when its worker has not renewed it for this long
+MAX_ATTEMPTS = 3  # leases that may run out on a job before it fails
+POLL_S = 0.05  # how often an idle worker, and the writer, look at the queue
+ALIVE_S = 10.0  # a worker seen within this is alive: the writer leaves the work to it
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedRead:
+    """A feed as a worker read it: ``articles`` None when it had not changed (304, or the same bytes)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    articles: list[Article] | None = None
+    warnings: list[str] = field(default_factory=list)
+    captures: list[Exchange] = field(default_factory=list)
+    error: str | None = None
+    worker: str | None = None
+
+
+def feed_payload(source: Source, url: str, state: FeedState, fetch: FetchConfig, *, seen_ms: int, warc: bool) -> dict[str, Any]:
+    """What a worker needs to read one feed, as JSON: no file and no index of the archive."""
+    return {
+        "url": url,
+        "source": source.slug,
+        "etag": state.etag,
+        "last_modified": state.last_modified,
+        "body_hash": state.body_hash,
+        "headers": source.request_headers(),
+        "proxy": source.proxy,
+        "max_items": source.max_items,
+        "seen_ms": seen_ms,
+        "fetch": asdict(fetch),
+        "warc": warc,
+    }
+
+
+# the worker's side ------------------------------------------------------------------------
+
+
+class _Fetchers:
+    """One Fetcher per fetch configuration the jobs carry (usually one), each capturing what its jobs ask for."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        self._fetchers: dict[str, Fetcher] = {}
+        self.captures: dict[str, list[Exchange]] = {}  # url -> exchanges, for the jobs that keep WARC captures
+
+    async def __aenter__(self) -> _Fetchers:
+        await self._stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._stack.__aexit__(*exc)
+
+    async def get(self, values: dict[str, Any]) -> Fetcher:
+        known = {f.name for f in fields(FetchConfig)}
+        key = repr(sorted(values.items()))
+        if key not in self._fetchers:
+            config = FetchConfig(**{name: value for name, value in values.items() if name in known})
+            self._fetchers[key] = await self._stack.enter_async_context(Fetcher(config, capture=self._capture))
+        return self._fetchers[key]
+
+    async def _capture(self, url: str, request: Any, response: Any, body: bytes | None) -> None:
+        if url in self.captures:
+            self.captures[url].append(Exchange.of(url, request, response, body, time.time()))
+
+
+async def read_feed_job(fetchers: _Fetchers, payload: dict[str, Any]) -> dict[str, Any]:
+    """Stages 2 to 4 of one feed: fetch (conditionally), and when its bytes changed, parse and normalise."""
+    from .worker import normalise_feed
+
+    url = payload["url"]
+    if payload.get("warc"):
+        fetchers.captures[url] = []
+    try:
+        fetcher = (await fetchers.get(payload["fetch"])).via(payload.get("proxy"))
+        result = await fetcher.fetch(
+            url, etag=payload.get("etag"), last_modified=payload.get("last_modified"), headers=payload.get("headers")
+        )
+        answer: dict[str, Any] = {"etag": result.etag, "last_modified": result.last_modified}
+        if result.body is not None:
+            digest = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+            answer["body_hash"] = digest
+            if digest != payload.get("body_hash"):
+                articles, warnings = await asyncio.to_thread(
+                    normalise_feed, result.body, url, result.charset, payload["source"], payload["seen_ms"], payload.get("max_items")
+                )
+                answer["articles"] = [_article_json(article) for article in articles]
+                answer["warnings"] = warnings
+    finally:
+        captures = fetchers.captures.pop(url, [])
+    answer["captures"] = [_exchange_json(exchange) for exchange in captures]
+    return answer
+
+
+async def run_worker(
+    url: str,
+    *,
+    concurrency: int = 8,
+    lease_s: float = LEASE_S,
+    name: str | None = None,
+    stop: asyncio.Event | None = None,
+    may_work: Callable[[], bool] = lambda: True,
+    on_job: Callable[[Job, bool], None] | None = None,
+) -> int:
+    """Claim and do jobs until ``stop`` is set (for ever without one); returns the jobs done. ``may_work``: whether to
+    claim now (the writer's own worker yields to others). A job that raises fails with its error as the result."""
+    name = name or worker_name()
+    stop = stop or asyncio.Event()
+    queue = await JobQueue.connect(url)
+    leased: dict[int, Job] = {}
+    done = 0
+
+    async def heartbeat() -> None:
+        while not stop.is_set():
+            await queue.heartbeat(name, [job.token for job in leased.values()], lease_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), lease_s / 3)
+
+    async def work(fetchers: _Fetchers) -> None:
+        nonlocal done
+        while not stop.is_set():
+            job = await queue.claim(name, lease_s, MAX_ATTEMPTS) if may_work() else None
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_S)
+                continue
+            leased[job.id] = job
+            try:
+                result, error = await read_feed_job(fetchers, job.payload), None
+            except NewsarchiveError as exc:  # the feed's failure, said as one line
+                result, error = None, str(exc)
+            except Exception as exc:
+                log.warning("%s: unexpected %s", job.payload.get("url"), type(exc).__name__, exc_info=True)
+                result, error = None, f"{job.payload.get('url')}: unexpected {type(exc).__name__}: {exc}"
+            finally:
+                del leased[job.id]
+            kept = await queue.complete(job, name, result, error)
+            done += kept
+            if on_job is not None:
+                on_job(job, kept)
+
+    try:
+        await queue.heartbeat(name, [], lease_s)
+        async with _Fetchers() as fetchers:
+            await asyncio.gather(heartbeat(), *(work(fetchers) for _ in range(concurrency)))
+    finally:
+        await queue.close()
+    return done
+
+
+# the writer's side ------------------------------------------------------------------------
+
+
+class ClusterRound:
+    """The writer's side of one ``update``: the writer's lock on the database, a round of jobs, their results."""
+
+    def __init__(self, url: str, *, concurrency: int, lease_s: float = LEASE_S) -> None:
+        self.url = url
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.name = f"{worker_name()} (writer)"
+        self._waiting: dict[int, asyncio.Future[Finished]] = {}
+        self._stop = asyncio.Event()
+        self._others: list[str] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def __aenter__(self) -> ClusterRound:
+        self.queue = await JobQueue.connect(self.url)
+        try:
+            await self.queue.hold_writer_lock()
+            self.round = await self.queue.start_round()
+            self._others = await self.queue.workers_seen(ALIVE_S)
+        except BaseException:
+            await self.queue.close()
+            raise
+        self._tasks = [
+            asyncio.create_task(self._watch()),
+            asyncio.create_task(
+                run_worker(
+                    self.url, concurrency=self.concurrency, lease_s=self.lease_s, name=self.name, stop=self._stop, may_work=self._alone
+                )
+            ),
+        ]
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._stop.set()
+        try:
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+            for result in results:
+                if isinstance(result, StorageError) and exc[0] is None:
+                    raise result
+        finally:
+            await self.queue.close()
+
+    def _alone(self) -> bool:
+        return not self._others
+
+    async def _watch(self) -> None:
+        """Hand each finished job to whoever waits for it; give up on jobs whose workers keep dying; note who works."""
+        checked = 0.0
+        while not self._stop.is_set():
+            for finished in await self.queue.take_finished(self.round):
+                future = self._waiting.pop(finished.id, None)
+                if future is not None and not future.done():
+                    future.set_result(finished)
+            if time.monotonic() - checked > 1:
+                checked = time.monotonic()
+                await self.queue.fail_abandoned(MAX_ATTEMPTS)
+                self._others = [name for name in await self.queue.workers_seen(ALIVE_S) if name != self.name]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), POLL_S)
+
+    async def read_feed(self, source: Source, url: str, state: FeedState, fetch: FetchConfig, *, seen_ms: int, warc: bool) -> FeedRead:
+        """The feed read by whichever worker claims it (the writer's own when none other is there)."""
+        payload = feed_payload(source, url, state, fetch, seen_ms=seen_ms, warc=warc)
+        future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
+        job = await self.queue.enqueue(self.round, "feed", urlsplit(url).hostname or url, fetch.per_host, payload)
+        self._waiting[job] = future
+        finished = await future
+        if not finished.ok or finished.result is None:
+            return FeedRead(error=finished.error or f"{url}: failed in a worker")
+        return _feed_read(finished.result)
+
+
+# JSON both ways ---------------------------------------------------------------------------
+
+
+def _article_json(article: Article) -> dict[str, Any]:
+    return {**asdict(article), "keys": list(article.keys)}
+
+
+def _exchange_json(exchange: Exchange) -> dict[str, Any]:
+    values = asdict(exchange)
+    values["body"] = None if exchange.body is None else base64.b64encode(exchange.body).decode("ascii")
+    return values
+
+
+def _feed_read(result: dict[str, Any]) -> FeedRead:
+    articles = result.get("articles")
+    captures = []
+    for values in result.get("captures", []):
+        body = values.get("body")
+        captures.append(
+            Exchange(
+                **{
+                    **values,
+                    "request_headers": [tuple(pair) for pair in values["request_headers"]],
+                    "response_headers": [tuple(pair) for pair in values["response_headers"]],
+                    "body": None if body is None else base64.b64decode(body),
+                }
+            )
+        )
+    return FeedRead(
+        etag=result.get("etag"),
+        last_modified=result.get("last_modified"),
+        body_hash=result.get("body_hash"),
+        articles=None if articles is None else [Article(**{**values, "keys": tuple(values["keys"])}) for values in articles],
+        warnings=list(result.get("warnings", [])),
+        captures=captures,
+    )

@@ -1,0 +1,200 @@
+"""Several machines sharing an archive's work through PostgreSQL: the queue's leases, politeness and single writer,
+and real workers (``newsarchive worker`` processes) reading an update's feeds, one of them killed mid-lease."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsarchive.archive import Archive
+from newsarchive.config import ClusterConfig, FetchConfig, MediaConfig, RecheckConfig, Settings
+from newsarchive.errors import ArchiveLockedError
+from newsarchive.index.queue import JobQueue
+from newsarchive.sources import Source
+from newsarchive.store.fileformat import parse_article
+
+from .conftest import FeedServer, rss
+
+FETCH = FetchConfig(connect_timeout=2, read_timeout=10, total_timeout=20, retries=0, per_host=6)
+
+
+def entry(outlet: str, n: int) -> dict[str, str]:
+    link = f"https://{outlet}.invalid/zh/{n}"
+    return {
+        "title": f"{outlet}第{n}条新闻",
+        "link": link,
+        "guid": link,
+        "pubDate": f"Mon, 01 Jun 2026 {n % 24:02d}:{n % 60:02d}:00 GMT",
+        "description": f"<![CDATA[<p>{outlet}第{n}条新闻的正文。</p>]]>",
+    }
+
+
+async def _queue(url: str) -> JobQueue:
+    return await JobQueue.connect(url)
+
+
+def test_jobs_are_leased_politely_and_each_result_is_taken_once(pg_url: str) -> None:
+    async def scenario() -> None:
+        writer, worker, second = await _queue(pg_url), await _queue(pg_url), await _queue(pg_url)
+        try:
+            await writer.hold_writer_lock()
+            with pytest.raises(ArchiveLockedError, match="another archive's writer"):
+                await second.hold_writer_lock()
+            round_ = await writer.start_round()
+            first = await writer.enqueue(round_, "feed", "a.invalid", 1, {"n": 1})
+            await writer.enqueue(round_, "feed", "a.invalid", 1, {"n": 2})
+            third = await writer.enqueue(round_, "feed", "b.invalid", 1, {"n": 3})
+            one = await worker.claim("w1", 30, 3)
+            two = await worker.claim("w2", 30, 3)
+            assert one is not None and one.id == first
+            assert two is not None and two.id == third  # a.invalid has its one job out: politeness holds across workers
+            assert await worker.claim("w3", 30, 3) is None
+            assert await worker.complete(one, "w1", {"answer": 1})
+            assert not await worker.complete(one, "w1", {"answer": 2})  # handed back once
+            taken = await writer.take_finished(round_)
+            assert [(f.id, f.ok, f.result) for f in taken] == [(first, True, {"answer": 1})]
+            assert await writer.take_finished(round_) == []
+            after = await worker.claim("w3", 30, 3)
+            assert after is not None and after.payload == {"n": 2}  # a.invalid's place is free again
+        finally:
+            for queue in (writer, worker, second):
+                await queue.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_lease_that_runs_out_goes_to_another_worker_and_the_first_cannot_hand_back(pg_url: str) -> None:
+    async def scenario() -> None:
+        writer, worker = await _queue(pg_url), await _queue(pg_url)
+        try:
+            round_ = await writer.start_round()
+            job = await writer.enqueue(round_, "feed", "a.invalid", 1, {"n": 1})
+            lost = await worker.claim("dead", 0.3, 2)
+            assert lost is not None and await worker.claim("other", 0.3, 2) is None
+            await asyncio.sleep(0.5)
+            again = await worker.claim("other", 0.3, 2)
+            assert again is not None and again.id == job and again.attempts == 2 and again.token != lost.token
+            assert not await worker.complete(lost, "dead", {"late": True})
+            await asyncio.sleep(0.5)  # the second lease runs out too: two attempts, and the job fails
+            await writer.fail_abandoned(2)
+            (failed,) = await writer.take_finished(round_)
+            assert not failed.ok and failed.error is not None and "2 workers took it" in failed.error
+        finally:
+            await writer.close()
+            await worker.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_without_the_password() -> None:
+    with pytest.raises(Exception) as raised:
+        asyncio.run(_queue("postgresql://news:secret@127.0.0.1:9/news"))
+    assert "secret" not in str(raised.value) and "127.0.0.1:9" in str(raised.value) and "work queue" in str(raised.value)
+
+
+@pytest.fixture
+def workers(pg_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        process.kill()
+        process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def start_worker(pg_url: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "newsarchive", "worker", "--database", pg_url, "--lease", "2", "--concurrency", "2"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+
+
+def test_workers_share_an_update_and_one_killed_mid_lease_loses_nothing(
+    server: FeedServer, tmp_path: Path, pg_url: str, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    outlets = [f"o{n}" for n in range(6)]
+    feeds = {
+        slug: [server.add(f"/{slug}/{k}.xml", rss(*(entry(slug, n) for n in range(k * 10, k * 10 + 10)))) for k in (0, 1)]
+        for slug in outlets
+    }
+    slow = server.add("/o0/slow.xml", rss(*(entry("o0", n) for n in range(100, 105))), delay=3)
+    feeds["o0"].append(slow)
+    sources = tuple(Source(name=slug.upper(), slug=slug, feeds=tuple(feeds[slug])) for slug in outlets)
+    settings = Settings(
+        sources=sources,
+        fetch=FETCH,
+        cluster=ClusterConfig(database=pg_url),
+        media=MediaConfig(enabled=False),
+        recheck=RecheckConfig(per_run=0),
+    )
+    Archive.init(tmp_path).close()
+    workers.extend(start_worker(pg_url) for _ in range(3))
+
+    async def alive() -> list[str]:
+        queue = await _queue(pg_url)
+        try:
+            deadline = time.monotonic() + 30
+            while len(seen := await queue.workers_seen(10)) < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            return seen
+        finally:
+            await queue.close()
+
+    assert len(asyncio.run(alive())) == 3, b"".join(p.stderr.read() if p.stderr and p.poll() is not None else b"" for p in workers)
+    killed: list[str] = []
+
+    def kill_the_slow_feeds_worker() -> None:
+        """When a worker has claimed the slow feed (its server is answering it), kill that worker."""
+
+        async def find() -> str | None:
+            queue = await _queue(pg_url)
+            try:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    rows = await queue._call("SELECT worker FROM jobs WHERE payload->>'url' = %s AND state = 'leased'", (slow,))
+                    if rows and server.routes["/o0/slow.xml"].hits:
+                        return str(rows[0][0])
+                    await asyncio.sleep(0.05)
+                return None
+            finally:
+                await queue.close()
+
+        holder = asyncio.run(find())
+        if holder is not None:
+            os.kill(int(holder.rsplit(":", 1)[1]), signal.SIGKILL)
+            killed.append(holder)
+
+    killer = threading.Thread(target=kill_the_slow_feeds_worker)
+    killer.start()
+    with Archive.open(tmp_path, settings=settings) as archive:
+        report = archive.update()
+    killer.join()
+    assert killed, "no worker held the slow feed"
+    assert sum(p.poll() is not None for p in workers) == 1
+    assert not report.failed, [s.error for s in report.failed]
+    assert {s.slug: s.new for s in report.sources} == {slug: 25 if slug == "o0" else 20 for slug in outlets}
+    assert server.routes["/o0/slow.xml"].hits == 2  # taken again by another worker after the lease ran out
+    files = sorted((tmp_path / "articles").rglob("*.md"))
+    assert len(files) == 125  # every article once
+    titles = {parse_article(file.read_text(encoding="utf-8"), file).title for file in files}
+    assert len(titles) == 125
+
+    async def who() -> set[str]:
+        queue = await _queue(pg_url)
+        try:
+            return {str(name) for (name,) in await queue._call("SELECT DISTINCT worker FROM jobs WHERE state = 'done'")}
+        finally:
+            await queue.close()
+
+    assert len(who_did := asyncio.run(who())) >= 2 and not any("(writer)" in name for name in who_did)
+    with Archive.open(tmp_path, settings=settings) as archive:
+        again = archive.update()
+    assert again.new == 0 and not again.failed and len(list((tmp_path / "articles").rglob("*.md"))) == 125
