@@ -198,3 +198,49 @@ def test_workers_share_an_update_and_one_killed_mid_lease_loses_nothing(
     with Archive.open(tmp_path, settings=settings) as archive:
         again = archive.update()
     assert again.new == 0 and not again.failed and len(list((tmp_path / "articles").rglob("*.md"))) == 125
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    command = [sys.executable, "-m", "newsarchive", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "status", "says"),
+    [
+        (("worker",), {}, 2, "give the cluster's database"),
+        (("worker", "--database", "mysql://news@127.0.0.1/news"), {}, 2, "is not a PostgreSQL address"),
+        (("worker",), {"NEWSARCHIVE_DATABASE": "postgresql://news:secret@127.0.0.1:9/news"}, 1, "127.0.0.1:9"),
+        (("worker", "--database", "postgresql://news:secret@127.0.0.1:9/news", "--concurrency", "0"), {}, 2, "--concurrency"),
+    ],
+)
+def test_a_worker_that_cannot_start_says_why_in_one_line(args: tuple[str, ...], env: dict[str, str], status: int, says: str) -> None:
+    ran = cli(*args, env=env)
+    assert ran.returncode == status and says in ran.stderr, (ran.returncode, ran.stderr)
+    assert "Traceback" not in ran.stderr and "secret" not in ran.stderr
+
+
+def test_an_update_refuses_a_database_another_writer_holds_and_one_it_cannot_reach(server: FeedServer, tmp_path: Path, pg_url: str) -> None:
+    feed = server.add("/a.xml", rss(entry("a", 1)))
+    Archive.init(tmp_path).close()
+    (tmp_path / "newsarchive.toml").write_text(
+        f'[cluster]\ndatabase = "{pg_url}"\n\n[[sources]]\nname = "A"\nslug = "a"\nfeeds = ["{feed}"]\n', encoding="utf-8"
+    )
+
+    async def held() -> subprocess.CompletedProcess[str]:
+        writer = await _queue(pg_url)
+        try:
+            await writer.hold_writer_lock()
+            return await asyncio.to_thread(cli, "update", "-a", tmp_path)
+        finally:
+            await writer.close()
+
+    refused = asyncio.run(held())
+    assert refused.returncode == 3 and "another archive's writer" in refused.stderr, refused.stderr
+    assert not list((tmp_path / "articles").rglob("*.md"))
+    unreachable = cli("update", "-a", tmp_path, env={"NEWSARCHIVE_DATABASE": "postgresql://news:secret@127.0.0.1:9/news"})
+    assert unreachable.returncode == 1 and "127.0.0.1:9" in unreachable.stderr and "secret" not in unreachable.stderr, unreachable.stderr
+    assert len(unreachable.stderr.strip().splitlines()) <= 2 and "Traceback" not in unreachable.stderr
+    worked = cli("update", "-a", tmp_path)  # no worker: the archive's machine works the queue itself
+    assert worked.returncode == 0 and len(list((tmp_path / "articles").rglob("*.md"))) == 1, worked.stderr
