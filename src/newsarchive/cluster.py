@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import FetchConfig
-from .errors import NewsarchiveError, StorageError
+from .errors import NewsarchiveError
 from .fetch import Fetcher
 from .index.feeds import FeedState
 from .index.queue import Finished, Job, JobQueue, worker_name
@@ -202,6 +202,7 @@ class ClusterRound:
         self._stop = asyncio.Event()
         self._others: list[str] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self._failure: BaseException | None = None
 
     async def __aenter__(self) -> ClusterRound:
         self.queue = await JobQueue.connect(self.url)
@@ -227,7 +228,7 @@ class ClusterRound:
         try:
             results = await asyncio.gather(*self._tasks, return_exceptions=True)
             for result in results:
-                if isinstance(result, StorageError) and exc[0] is None:
+                if isinstance(result, NewsarchiveError) and exc[0] is None:
                     raise result
         finally:
             await self.queue.close()
@@ -252,6 +253,8 @@ class ClusterRound:
 
     async def read_feed(self, source: Source, url: str, state: FeedState, fetch: FetchConfig, *, seen_ms: int, warc: bool) -> FeedRead:
         """The feed read by whichever worker claims it (the writer's own when none other is there)."""
+        if self._failure is not None:
+            raise self._failure
         payload = feed_payload(source, url, state, fetch, seen_ms=seen_ms, warc=warc)
         future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
         job = await self.queue.enqueue(self.round, "feed", urlsplit(url).hostname or url, fetch.per_host, payload)
