@@ -7,6 +7,7 @@ import base64
 import gzip
 import hashlib
 import random
+import sqlite3
 import threading
 import tracemalloc
 import zlib
@@ -546,3 +547,19 @@ def test_a_revisit_after_a_redirect_names_the_address_it_refers_to(server: FeedS
     ((revisit, status, _),) = by_type(tmp_path / DAY_FILE, "revisit")
     assert (revisit["WARC-Refers-To-Target-URI"], revisit[REQUESTED_FIELD], status) == (server.base + "/b.xml", moved, 200)
     assert read_capture(tmp_path, archive.index.captures_of(moved)[-1])[1] == feed
+
+
+def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
+    """A failing COMMIT left its transaction open, so the connection's next BEGIN failed ("cannot start a transaction
+    within a transaction") and its write lock stopped every other writer: the WARC writer's connection, seen under load."""
+    index = Index(tmp_path / "index.sqlite")
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), index.atomic():
+            index.db.execute("PRAGMA defer_foreign_keys = ON")  # checked at COMMIT, which then fails
+            index.db.execute("INSERT INTO article_keys (key, article) VALUES ('guid:x:1', 999)")
+        assert not index.db.in_transaction
+        with index.atomic():
+            index.set_meta("after", "1")
+        assert index.meta("after") == "1"
+    finally:
+        index.close()

@@ -177,7 +177,14 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
             raise
         else:
             self._depth -= 1
-            self.db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+            try:
+                self.db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+            except BaseException:
+                # A COMMIT that fails (busy past the timeout, a full disk) leaves the transaction open: rolled back, so
+                # that the connection's next transaction can begin and the write lock is not held for ever.
+                if self._depth == 0 and self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def carry_over_from(self, old_path: Path) -> None:
         """Keep what the files cannot tell (feed state, run history, guids, first-seen times) from the old
