@@ -1,0 +1,93 @@
+"""What the parts of ``PostgresIndex`` share: the connection, statements whose errors are translated, a nestable
+``atomic()``, the meta table, and streams of rows that keep memory flat."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from ..rows import ARTICLE_COLUMNS, ArticleRow
+from .connect import translate
+
+A_COLUMNS = ", ".join("a." + column for column in ARTICLE_COLUMNS.split(", "))  # the article columns of ``articles AS a``
+_cursors = itertools.count()
+
+
+class Part:
+    """The base of each part of ``PostgresIndex``."""
+
+    db: psycopg.Connection[Any]
+    url: str
+
+    def _run(self, query: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        try:
+            return self.db.execute(query, params)
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+
+    def _one(self, query: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return self._run(query, params).fetchone()
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+
+    def _all(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._run(query, params).fetchall()
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+
+    def _many(self, query: str, params: Sequence[Sequence[Any]]) -> None:
+        if not params:
+            return
+        try:
+            with self.db.cursor() as cursor:
+                cursor.executemany(query, params)
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+
+    def _stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """Rows from a server-side cursor, a few hundred at a time: memory stays flat over any number of rows. The
+        cursor is held (``WITH HOLD``), so the caller may commit transactions while it reads."""
+        try:
+            with self.db.cursor(name=f"newsarchive_{next(_cursors)}", withhold=True) as cursor:
+                cursor.itersize = 500
+                cursor.execute(query, params)
+                yield from cursor
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+
+    def _articles(self, query: str, params: Sequence[Any] = ()) -> list[ArticleRow]:
+        return [ArticleRow(*row) for row in self._all(query, params)]
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A transaction; nested calls become savepoints."""
+        try:
+            transaction = self.db.transaction()
+            transaction.__enter__()
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+        try:
+            yield
+        except BaseException as exc:
+            try:
+                transaction.__exit__(type(exc), exc, exc.__traceback__)
+            except psycopg.Error as failed:
+                raise translate(self.url, failed) from exc
+            raise
+        try:
+            transaction.__exit__(None, None, None)
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = %s", (key,))
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))

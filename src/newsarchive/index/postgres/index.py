@@ -1,0 +1,201 @@
+"""``PostgresIndex``: an archive's index in a PostgreSQL database, with every public method of the SQLite ``Index``.
+
+Where SQLite's notions leak into the interface, they mean here:
+
+- ``read_only``: the session's transactions are read-only (``default_transaction_read_only``), so a write by mistake
+  is an error; a database with no index yet reads as empty (its tables made as temporary ones, in this session only).
+- ``check_readable()``: the server answers, the schema is one this code knows, and every table can be read. (SQLite's
+  ``quick_check`` reads every page; PostgreSQL checks its own pages as it reads them, and reports damage as an error.)
+- ``carry_over_from(old)``: ``old`` is the name of another schema of the same database holding an earlier index (a
+  rebuild goes into a schema of its own, then ``take_place_of`` swaps it in), not a file.
+- the read-only look-ups that workers make by path (``lookup_fingerprints``, ``lookup_stored`` in db.py and
+  summaries.py) are methods here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from ...config import database_address
+from ..files import NOT_DAMAGED
+from ..summaries import StoredVersion
+from .articles import ArticleQueries
+from .connect import connect, translating
+from .migrations import MIGRATIONS, migrate, refuse_newer, schema_version
+from .parts import QUEUE_FILLED, CaptureQueries, MediaQueries, RecheckQueries, SummaryQueries
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEMA = "newsarchive"
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# Every table, parents first: what check_readable reads and a copy between backends copies.
+TABLES = (
+    "meta", "articles", "article_keys", "revisions", "feeds", "runs", "journal", "captures", "capture_revisits", "summaries",
+    "media", "article_images", "media_queue", "images_read", "rechecks", "takedowns", "damaged",
+)  # fmt: skip
+
+
+def _schema_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"not a plain schema name: {name!r}")
+    return name
+
+
+class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries):
+    """One connection to an archive's index in PostgreSQL (its tables in ``schema``), with a nestable ``atomic()``."""
+
+    def __init__(self, url: str, *, read_only: bool = False, schema: str = DEFAULT_SCHEMA) -> None:
+        """Connect, and bring the schema up to date (not with ``read_only``). Errors are one line naming the
+        database without its password: ``DatabaseServerError``, or ``ArchiveError`` for a schema newer than this code."""
+        self.url = url
+        self.address = database_address(url)
+        self.schema = _schema_name(schema)
+        self.read_only = read_only
+        self.db = connect(url)
+        try:
+            if read_only:
+                self._open_read_only()
+            else:
+                self._run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                self._run(f"SET search_path TO {self.schema}")
+                translating(url, lambda: migrate(self.db, self.schema, self.address))
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open_read_only(self) -> None:
+        self._run(f"SET search_path TO {self.schema}")
+        version = translating(self.url, lambda: schema_version(self.db))
+        refuse_newer(version, self.address)
+        if version is None:  # nothing indexed yet: reads as empty, from temporary tables of this session
+            self._run("SET search_path TO pg_temp")
+            translating(self.url, lambda: migrate(self.db, "pg_temp", self.address))
+        self._run("SET default_transaction_read_only = on")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def check_readable(self) -> None:
+        """Raise ``DatabaseServerError`` (or ``ArchiveError``) unless the server answers, the schema is one this code
+        knows and every table can be read, so that a run stops before it fetches rather than after."""
+        refuse_newer(translating(self.url, lambda: schema_version(self.db)), self.address)
+        for table in TABLES:
+            self._one(f"SELECT 1 FROM {table} LIMIT 1")
+
+    def carry_over_from(self, old_schema: str) -> None:
+        """Keep what the files cannot tell (feed state, run history, guids, first-seen times, captures, summaries,
+        images, rechecks) from the index in schema ``old_schema`` of this database, when there is one. Each part in a
+        transaction of its own: an old index that lacks a part loses only it."""
+        old = _schema_name(old_schema)
+        if self._one("SELECT to_regclass(%s)", (f"{old}.schema_migrations",)) in (None, (None,)):
+            return
+        by_path = "JOIN {old}.articles AS o ON o.rowid = {t}.article JOIN articles AS a ON a.path = o.path"
+        same = by_path + " AND a.fingerprint = o.fingerprint"
+        parts = {
+            "feed state": [
+                f"INSERT INTO feeds SELECT * FROM {old}.feeds ON CONFLICT DO NOTHING",
+                f"INSERT INTO runs SELECT * FROM {old}.runs ON CONFLICT DO NOTHING",
+                "UPDATE articles SET guid = o.guid, first_seen_ms = o.first_seen_ms, updated_ms = o.updated_ms, origin = o.origin"
+                f" FROM {old}.articles AS o WHERE o.path = articles.path AND o.fingerprint = articles.fingerprint",
+                "INSERT INTO article_keys (key, article) SELECT 'guid:' || source || ':' || guid, rowid FROM articles"
+                " WHERE guid IS NOT NULL ON CONFLICT DO NOTHING",
+            ],
+            "WARC captures": [
+                f"INSERT INTO captures SELECT * FROM {old}.captures ON CONFLICT DO NOTHING",
+                f"INSERT INTO capture_revisits SELECT * FROM {old}.capture_revisits ON CONFLICT DO NOTHING",
+            ],
+            "summaries": [
+                "INSERT INTO summaries (article, text, fingerprint, page, tries, etag, last_modified)"
+                " SELECT a.rowid, s.text, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+                f" FROM {old}.summaries AS s {same.format(old=old, t='s')} ON CONFLICT DO NOTHING"
+            ],
+            "media": [
+                f"INSERT INTO media SELECT * FROM {old}.media ON CONFLICT DO NOTHING",
+                f"INSERT INTO article_images (article, url) SELECT a.rowid, i.url FROM {old}.article_images AS i"
+                f" {by_path.format(old=old, t='i')} ON CONFLICT DO NOTHING",
+                f"DELETE FROM meta WHERE key = '{QUEUE_FILLED}'",
+                f"INSERT INTO images_read (article) SELECT a.rowid FROM {old}.images_read AS r {same.format(old=old, t='r')}"
+                " ON CONFLICT DO NOTHING",
+            ],
+            "rechecks or takedowns": [
+                "INSERT INTO rechecks (article, next_ms, checks, last_status, page_hash)"
+                f" SELECT a.rowid, t.next_ms, t.checks, t.last_status, t.page_hash FROM {old}.rechecks AS t"
+                f" {by_path.format(old=old, t='t')} ON CONFLICT DO NOTHING",
+                "INSERT INTO takedowns (article, first_seen_gone_ms, confirmed_ms, how, url, detail)"
+                f" SELECT a.rowid, t.first_seen_gone_ms, t.confirmed_ms, t.how, t.url, t.detail FROM {old}.takedowns AS t"
+                f" {by_path.format(old=old, t='t')} ON CONFLICT DO NOTHING",
+            ],
+        }
+        for what, statements in parts.items():
+            try:
+                with self.atomic():
+                    for statement in statements:
+                        self._run(statement)
+            except psycopg.DatabaseError as exc:
+                log.warning("%s: no %s carried over from schema %s: %s", self.address, what, old, exc)
+        self.resync_identities()
+        self._fill_media_queue()
+
+    def resync_identities(self) -> None:
+        """Row ids given explicitly (a carry-over, a copy) are not taken from the identity sequences: move them past."""
+        for table in ("articles", "revisions", "runs"):
+            self._run(f"SELECT setval(pg_get_serial_sequence('{table}', 'rowid'), coalesce(max(rowid), 0) + 1, false) FROM {table}")
+
+    def take_place_of(self, old_schema: str) -> None:
+        """Replace the index in schema ``old_schema`` with this one (a rebuild's last step), in one transaction."""
+        old = _schema_name(old_schema)
+        with self.atomic():
+            self._run(f"DROP SCHEMA IF EXISTS {old} CASCADE")
+            self._run(f"ALTER SCHEMA {self.schema} RENAME TO {old}")
+            self._run(f"SET search_path TO {old}")
+        self.schema = old
+
+    # what workers look up -------------------------------------------------------------------
+
+    def lookup_fingerprints(self, keys: Iterable[str]) -> dict[str, str]:
+        """Key -> fingerprint of the article holding it; a damaged article's file is left out (db.lookup_fingerprints)."""
+        rows = self._all(
+            "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article"
+            f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
+            (list(dict.fromkeys(keys)),),
+        )
+        return {str(key): str(fingerprint) for key, fingerprint in rows}
+
+    def lookup_stored(self, keys: Iterable[str]) -> dict[str, StoredVersion]:
+        """Key -> the stored version of the article holding it, with its summaries row (summaries.lookup_stored)."""
+        rows = self._all(
+            "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+            " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
+            f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
+            (list(dict.fromkeys(keys)),),
+        )
+        return {
+            key: StoredVersion(
+                fingerprint=fingerprint,
+                body_length=length,
+                origin=origin,
+                summary_fingerprint=summary,
+                page=bool(page),
+                tries=tries or 0,
+                etag=etag,
+                last_modified=modified,
+            )
+            for key, fingerprint, length, origin, summary, page, tries, etag, modified in rows
+        }
+
+    def __repr__(self) -> str:
+        return f"PostgresIndex({self.address!r}, schema={self.schema!r})"
+
+    def __enter__(self) -> PostgresIndex:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+__all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "TABLES", "PostgresIndex"]
