@@ -112,7 +112,7 @@ class Cluster:
     def stop(self) -> None:
         if self.folder is None:
             return
-        stopped = self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop", timeout=30)
+        stopped = self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "-t", "20", "stop", timeout=30)
         if stopped.returncode != 0:  # the server's own pid, as a last resort
             pid_file = self.folder / "data" / "postmaster.pid"
             if pid_file.exists():
