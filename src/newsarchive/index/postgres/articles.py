@@ -49,30 +49,26 @@ class ArticleQueries(Part):
 
         A key already held by another article stays with the newer one (the lower file id).
         """
-        with self.atomic():
-            (rowid,) = self._one(
-                "INSERT INTO articles"
-                " (source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms, origin, body_length)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (path) DO UPDATE SET source = excluded.source, file_id = excluded.file_id, title = excluded.title,"
-                " link = excluded.link, guid = excluded.guid, pub_ms = excluded.pub_ms, fingerprint = excluded.fingerprint,"
-                " first_seen_ms = coalesce(articles.first_seen_ms, excluded.first_seen_ms), updated_ms = excluded.updated_ms,"
-                " origin = excluded.origin, body_length = excluded.body_length"
-                " RETURNING rowid",
-                (
-                    *(row.source, row.file_id, row.path, row.title, row.link, row.guid, row.pub_ms, row.fingerprint),
-                    *(row.first_seen_ms, row.updated_ms, row.origin, row.body_length),
-                ),
-            )
+        # One statement, one round trip: the key's holder is compared as it was before it (a key held by this very
+        # article may be given to it again: no change).
+        (rowid,) = self._one(
+            "WITH a AS (INSERT INTO articles"
+            " (source, file_id, path, title, link, guid, pub_ms, fingerprint, first_seen_ms, updated_ms, origin, body_length)"
+            " VALUES (%(source)s, %(file_id)s, %(path)s, %(title)s, %(link)s, %(guid)s, %(pub_ms)s, %(fingerprint)s,"
+            " %(first_seen_ms)s, %(updated_ms)s, %(origin)s, %(body_length)s)"
+            " ON CONFLICT (path) DO UPDATE SET source = excluded.source, file_id = excluded.file_id, title = excluded.title,"
+            " link = excluded.link, guid = excluded.guid, pub_ms = excluded.pub_ms, fingerprint = excluded.fingerprint,"
+            " first_seen_ms = coalesce(articles.first_seen_ms, excluded.first_seen_ms), updated_ms = excluded.updated_ms,"
+            " origin = excluded.origin, body_length = excluded.body_length"
+            " RETURNING rowid),"
             # A version written here shows its own images: they are read again (media.py), by this run or the backfill.
-            self._run("DELETE FROM images_read WHERE article = %s", (rowid,))
-            self._run(
-                "INSERT INTO article_keys (key, article) SELECT key, %s FROM unnest(%s::text[]) AS key"
-                " ON CONFLICT (key) DO UPDATE SET article = excluded.article"
-                " WHERE (SELECT file_id FROM articles WHERE rowid = excluded.article)"
-                " < (SELECT file_id FROM articles WHERE rowid = article_keys.article)",
-                (rowid, list(dict.fromkeys(keys))),
-            )
+            " unread AS (DELETE FROM images_read WHERE article = (SELECT rowid FROM a)),"
+            " k AS (INSERT INTO article_keys (key, article) SELECT key, (SELECT rowid FROM a) FROM unnest(%(keys)s::text[]) AS key"
+            " ON CONFLICT (key) DO UPDATE SET article = excluded.article"
+            " WHERE %(file_id)s < (SELECT file_id FROM articles WHERE rowid = article_keys.article))"
+            " SELECT rowid FROM a",
+            {**{name: getattr(row, name) for name in ARTICLE_COLUMNS.split(", ")}, "keys": list(dict.fromkeys(keys))},
+        )
         return int(rowid)
 
     def remove_article(self, path: str) -> None:

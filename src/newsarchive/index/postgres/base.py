@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,13 +23,13 @@ class Part:
     db: psycopg.Connection[Any]
     url: str
 
-    def _run(self, query: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    def _run(self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> psycopg.Cursor[Any]:
         try:
             return self.db.execute(query, params)
         except psycopg.Error as exc:
             raise translate(self.url, exc) from exc
 
-    def _one(self, query: str, params: Sequence[Any] = ()) -> Any:
+    def _one(self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         try:
             return self._run(query, params).fetchone()
         except psycopg.Error as exc:
