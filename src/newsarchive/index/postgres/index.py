@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -25,7 +25,7 @@ from ...config import database_address
 from ..files import NOT_DAMAGED
 from ..summaries import StoredVersion
 from .articles import ArticleQueries
-from .connect import connect, translating
+from .connect import connect, translate, translating
 from .migrations import MIGRATIONS, migrate, refuse_newer, schema_version
 from .parts import QUEUE_FILLED, CaptureQueries, MediaQueries, RecheckQueries, SummaryQueries
 
@@ -38,6 +38,16 @@ TABLES = (
     "meta", "articles", "article_keys", "revisions", "feeds", "runs", "journal", "captures", "capture_revisits", "summaries",
     "media", "article_images", "media_queue", "images_read", "rechecks", "takedowns", "damaged",
 )  # fmt: skip
+
+
+def _table(name: str) -> str:
+    if name not in TABLES:
+        raise ValueError(f"not a table of the index: {name!r}")
+    return name
+
+
+def _quoted(columns: list[str]) -> list[str]:
+    return [f'"{column}"' for column in columns]  # "offset" is a reserved word
 
 
 def _schema_name(name: str) -> str:
@@ -154,6 +164,40 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
             self._run(f"ALTER SCHEMA {self.schema} RENAME TO {old}")
             self._run(f"SET search_path TO {old}")
         self.schema = old
+
+    # whole tables (``newsarchive migrate``) --------------------------------------------------
+
+    def columns(self, table: str) -> list[str]:
+        rows = self._all(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (self.schema, table),
+        )
+        return [str(name) for (name,) in rows]
+
+    def table_rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        """Every row of ``table`` (one of ``TABLES``), from a server-side cursor."""
+        for row in self._stream(f"SELECT {', '.join(_quoted(columns))} FROM {_table(table)}"):
+            yield tuple(row)
+
+    def load_rows(self, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> int:
+        """Add rows to ``table`` with COPY (row ids as given: call ``resync_identities`` after); returns how many."""
+        count = 0
+        try:
+            with self.db.cursor() as cursor, cursor.copy(f"COPY {_table(table)} ({', '.join(_quoted(columns))}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+        except psycopg.Error as exc:
+            raise translate(self.url, exc) from exc
+        return count
+
+    def is_empty(self) -> bool:
+        """No row in any table (the schema's own records aside)."""
+        return not any(self._one(f"SELECT EXISTS (SELECT 1 FROM {table})")[0] for table in TABLES)
+
+    def clear(self) -> None:
+        """Remove every row of every table."""
+        self._run(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
 
     # what workers look up -------------------------------------------------------------------
 
