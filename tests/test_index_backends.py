@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,10 +14,11 @@ import pytest
 
 from newsarchive.errors import ArchiveError, StorageError
 from newsarchive.index.captures import CaptureRow
-from newsarchive.index.db import FeedState, Index
+from newsarchive.index.db import Index
+from newsarchive.index.feeds import FeedState
+from newsarchive.index.images import MediaRow, MediaStats
 from newsarchive.index.rows import ArticleRow
-from newsarchive.index.summaries import Summary
-from newsarchive.media import MediaRow, MediaStats
+from newsarchive.index.summaries import StoredVersion, Summary
 
 DAY = 86_400_000
 
@@ -81,7 +83,7 @@ def test_the_postgresql_index_has_every_public_method_of_the_sqlite_one() -> Non
     pytest.importorskip("psycopg")
     from newsarchive.index.postgres import PostgresIndex
 
-    differs = {"carry_over_from"}  # an old schema of the same database, not a file (see index/postgres/index.py)
+    differs = {"carry_over_from", "reader"}  # an old schema of the same database, not a file; its own reader type
     for name, method in inspect.getmembers(Index, callable):
         if name.startswith("_"):
             continue
@@ -346,3 +348,20 @@ def test_a_schema_newer_than_the_code_is_refused(backend: Any, request: pytest.F
         with pytest.raises(ArchiveError, match="newer than this newsarchive knows") as raised:
             backend(read_only=read_only)
         assert "upgrade newsarchive" in raised.value.hint
+
+
+def test_the_workers_reader_leaves_damaged_articles_out_and_travels_to_a_process(backend: Any) -> None:
+    index = backend()
+    reader = pickle.loads(pickle.dumps(index.reader()))
+    assert reader.stored(["link:rfi:a"]) == {} and reader.stored([]) == {}
+    a = added(index, article(1_048_575, body_length=9), "link:rfi:a")
+    added(index, article(1_048_574), "link:rfi:b")
+    index.save_summaries([Summary(keys=("link:rfi:a",), text="s", fingerprint="sf", page=True, tries=1)])
+    stored = reader.stored(["link:rfi:a", "link:rfi:b", "nothing"])
+    assert set(stored) == {"link:rfi:a", "link:rfi:b"}
+    assert stored["link:rfi:a"] == StoredVersion(
+        fingerprint="fp1048575", body_length=9, origin=a.origin, summary_fingerprint="sf", page=True, tries=1
+    )
+    assert stored["link:rfi:b"].summary_fingerprint is None and not stored["link:rfi:b"].page
+    index.set_damaged({a.path: "empty"}, 1)
+    assert set(reader.stored(["link:rfi:a", "link:rfi:b"])) == {"link:rfi:b"}

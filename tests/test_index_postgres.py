@@ -64,7 +64,7 @@ def test_an_address_is_shown_without_its_password() -> None:
 
 def test_the_embedded_index_never_imports_psycopg(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from newsarchive.cli import app; from newsarchive.store.archive import Archive\n"
+        "import sys; from pathlib import Path; from newsarchive.cli import app; from newsarchive.archive import Archive\n"
         f"from newsarchive.config import load_settings; a = Archive(Path({str(tmp_path)!r}), load_settings(None))\n"
         "a.index.counts(); a.close(); assert 'psycopg' not in sys.modules, 'psycopg imported'"
     )
@@ -212,26 +212,3 @@ def test_a_rebuild_carries_over_what_the_files_cannot_tell_and_takes_the_old_one
     again = PostgresIndex(pg_url)
     assert again.article_at(kept.path).guid == "g1" and again.last_run_ms() == 2  # type: ignore[union-attr]
     again.close()
-
-
-def test_the_workers_look_ups_leave_damaged_articles_out(pg_url: str) -> None:
-    index = PostgresIndex(pg_url)
-    a = added(index, article(1_048_575, body_length=9), "link:rfi:a")
-    added(index, article(1_048_574), "link:rfi:b")
-    from newsarchive.index.summaries import Summary
-
-    index.save_summaries([Summary(keys=("link:rfi:a",), text="s", fingerprint="sf", page=True, tries=1)])
-    assert index.lookup_fingerprints(["link:rfi:a", "link:rfi:b", "x"]) == {"link:rfi:a": "fp1048575", "link:rfi:b": "fp1048574"}
-    stored = index.lookup_stored(["link:rfi:a"])["link:rfi:a"]
-    assert (stored.fingerprint, stored.body_length, stored.summary_fingerprint, stored.page, stored.tries) == (
-        "fp1048575",
-        9,
-        "sf",
-        True,
-        1,
-    )
-    index.set_damaged({a.path: "empty"}, 1)
-    assert (
-        index.lookup_fingerprints(["link:rfi:a", "link:rfi:b"]) == {"link:rfi:b": "fp1048574"} and index.lookup_stored(["link:rfi:a"]) == {}
-    )
-    index.close()

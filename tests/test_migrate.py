@@ -12,8 +12,8 @@ import pytest
 
 from newsarchive.errors import ConfigError
 from newsarchive.index.captures import CaptureRow
+from newsarchive.index.images import MediaRow
 from newsarchive.index.summaries import Summary
-from newsarchive.media import MediaRow
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
 from newsarchive.store.atomic import ArchiveLock

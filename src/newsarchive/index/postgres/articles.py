@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..days import DAY_MS
-from ..db import FeedState
+from ...times import DAY_MS
+from ..feeds import FeedState
 from ..files import FILE_TABLES
 from ..rows import ARTICLE_COLUMNS, ArticleRow
 from .base import A_COLUMNS, Part

@@ -8,8 +8,7 @@ Where SQLite's notions leak into the interface, they mean here:
   ``quick_check`` reads every page; PostgreSQL checks its own pages as it reads them, and reports damage as an error.)
 - ``carry_over_from(old)``: ``old`` is the name of another schema of the same database holding an earlier index (a
   rebuild goes into a schema of its own, then ``take_place_of`` swaps it in), not a file.
-- the read-only look-ups that workers make by path (``lookup_fingerprints``, ``lookup_stored`` in db.py and
-  summaries.py) are methods here.
+- ``reader()``: a ``PostgresReader``, which asks the database over a connection of its own.
 """
 
 from __future__ import annotations
@@ -17,13 +16,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from ...config import database_address
 from ..files import NOT_DAMAGED
 from ..summaries import StoredVersion
+
+if TYPE_CHECKING:
+    from ..backend import IndexBackend
+    from ..summaries import IndexReader
 from .articles import ArticleQueries
 from .connect import connect, translate, translating
 from .migrations import MIGRATIONS, migrate, refuse_newer, schema_version
@@ -97,11 +102,13 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
         for table in TABLES:
             self._one(f"SELECT 1 FROM {table} LIMIT 1")
 
-    def carry_over_from(self, old_schema: str) -> None:
+    def carry_over_from(self, old_path: Path | str) -> None:
         """Keep what the files cannot tell (feed state, run history, guids, first-seen times, captures, summaries,
-        images, rechecks) from the index in schema ``old_schema`` of this database, when there is one. Each part in a
-        transaction of its own: an old index that lacks a part loses only it."""
-        old = _schema_name(old_schema)
+        images, rechecks) from the index in schema ``old_path`` of this database (a name, not a file), when there is
+        one. Each part in a transaction of its own: an old index that lacks a part loses only it."""
+        if not isinstance(old_path, str):
+            raise TypeError(f"an index in PostgreSQL carries over from a schema of its database, not a file: {old_path}")
+        old = _schema_name(old_path)
         if self._one("SELECT to_regclass(%s)", (f"{old}.schema_migrations",)) in (None, (None,)):
             return
         by_path = "JOIN {old}.articles AS o ON o.rowid = {t}.article JOIN articles AS a ON a.path = o.path"
@@ -199,25 +206,43 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
         """Remove every row of every table."""
         self._run(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
 
-    # what workers look up -------------------------------------------------------------------
+    def reader(self) -> PostgresReader:
+        return PostgresReader(self.url, self.schema)
 
-    def lookup_fingerprints(self, keys: Iterable[str]) -> dict[str, str]:
-        """Key -> fingerprint of the article holding it; a damaged article's file is left out (db.lookup_fingerprints)."""
-        rows = self._all(
-            "SELECT k.key, a.fingerprint FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article"
-            f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
-            (list(dict.fromkeys(keys)),),
-        )
-        return {str(key): str(fingerprint) for key, fingerprint in rows}
+    def __repr__(self) -> str:
+        return f"PostgresIndex({self.address!r}, schema={self.schema!r})"
 
-    def lookup_stored(self, keys: Iterable[str]) -> dict[str, StoredVersion]:
-        """Key -> the stored version of the article holding it, with its summaries row (summaries.lookup_stored)."""
-        rows = self._all(
-            "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
-            " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
-            f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
-            (list(dict.fromkeys(keys)),),
-        )
+    def __enter__(self) -> PostgresIndex:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class PostgresReader:
+    """``IndexReader`` of a PostgreSQL index: a connection of its own per question, from any thread or process (it is
+    picklable); nothing is known while there is no index yet: everything is new then, and the store decides for certain."""
+
+    url: str
+    schema: str = DEFAULT_SCHEMA
+
+    def stored(self, keys: list[str]) -> dict[str, StoredVersion]:
+        if not keys:
+            return {}
+        with connect(self.url) as db:
+            try:
+                db.execute(f"SET search_path TO {_schema_name(self.schema)}")
+                if schema_version(db) is None:
+                    return {}
+                rows = db.execute(
+                    "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+                    " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
+                    f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
+                    (list(dict.fromkeys(keys)),),
+                ).fetchall()
+            except psycopg.Error as exc:
+                raise translate(self.url, exc) from exc
         return {
             key: StoredVersion(
                 fingerprint=fingerprint,
@@ -232,14 +257,14 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
             for key, fingerprint, length, origin, summary, page, tries, etag, modified in rows
         }
 
-    def __repr__(self) -> str:
-        return f"PostgresIndex({self.address!r}, schema={self.schema!r})"
 
-    def __enter__(self) -> PostgresIndex:
-        return self
+if TYPE_CHECKING:  # mypy holds PostgresIndex to the store's protocols
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def _is_a_backend(index: PostgresIndex) -> IndexBackend:
+        return index
+
+    def _is_a_reader(reader: PostgresReader) -> IndexReader:
+        return reader
 
 
-__all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "TABLES", "PostgresIndex"]
+__all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "TABLES", "PostgresIndex", "PostgresReader"]

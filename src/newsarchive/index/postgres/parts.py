@@ -10,12 +10,10 @@ import psycopg
 
 from ...errors import ArchiveError
 from ..captures import CaptureRow
+from ..images import MediaRow, MediaStats, media_path
 from ..rows import ARTICLE_COLUMNS, ArticleRow
 from ..summaries import Summary
 from .base import A_COLUMNS, Part
-
-if TYPE_CHECKING:
-    from ...media import MediaRow, MediaStats
 
 _CAPTURE_SELECT = (
     'SELECT c.url, c.target, c.captured_ms, c.status, c.file, c."offset", c.length, c.payload_digest, r.original_file, r.original_offset'
@@ -203,14 +201,10 @@ class MediaQueries(Part):
         return [(str(url), set(str(sources).split(","))) for url, sources in self._all(_MEDIA_DUE, (now_ms, limit))]
 
     def media_row(self, url: str) -> MediaRow | None:
-        from ...media import MediaRow
-
         row = self._one(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE url = %s", (url,))
         return MediaRow(*row) if row else None
 
     def media_rows(self, urls: Iterable[str]) -> list[MediaRow]:
-        from ...media import MediaRow
-
         rows = self._all(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE url = ANY(%s::text[])", (list(dict.fromkeys(urls)),))
         return [MediaRow(*row) for row in rows]
 
@@ -228,8 +222,6 @@ class MediaQueries(Part):
         return [str(url) for (url,) in self._all("SELECT url FROM article_images WHERE article = %s", (article,))]
 
     def media_stats(self) -> MediaStats:
-        from ...media import MediaStats
-
         files, size = self._one(
             "SELECT count(*), coalesce(sum(bytes), 0) FROM (SELECT DISTINCT sha256, ext, bytes FROM media WHERE status = 'ok') AS kept"
         )
@@ -241,8 +233,6 @@ class MediaQueries(Part):
         return MediaStats(images=int(files), bytes=int(size), failed=int(failed), pending=int(pending), skipped=int(skipped))
 
     def referenced_media_paths(self) -> set[str]:
-        from ...media import media_path
-
         rows = self._all(
             "SELECT DISTINCT m.sha256, m.ext FROM media AS m"
             " WHERE m.status = 'ok' AND EXISTS (SELECT 1 FROM article_images WHERE url = m.url)"
@@ -259,8 +249,6 @@ class MediaQueries(Part):
 
     def local_images_by_article(self) -> dict[int, list[tuple[str, str]]]:
         """article rowid -> (address, media/… path) of each of its images with a stored copy, in one query."""
-        from ...media import media_path
-
         found: dict[int, list[tuple[str, str]]] = {}
         rows = self._all(
             "SELECT i.article, i.url, m.sha256, m.ext FROM article_images AS i JOIN media AS m ON m.url = i.url"
