@@ -76,7 +76,6 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
             if read_only:
                 self._open_read_only()
             else:
-                self._run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
                 self._run(f"SET search_path TO {self.schema}")
                 translating(url, lambda: migrate(self.db, self.schema, self.address))
         except BaseException:

@@ -182,6 +182,12 @@ def migrate(db: psycopg.Connection[Any], schema: str, where: str, steps: tuple[t
     while True:
         with db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"newsarchive schema {schema}",))
+            if schema != "pg_temp":
+                try:
+                    with db.transaction():
+                        db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}".encode())
+                except psycopg.errors.UniqueViolation:
+                    pass  # made at this very moment by a client that does not take this lock (the work queue)
             db.execute(_LEDGER)
             version = schema_version(db) or 0
             refuse_newer(version, where, steps)
