@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from ..rows import ARTICLE_COLUMNS, ArticleRow
-from .connect import translate
+from .connect import translated
 
 A_COLUMNS = ", ".join("a." + column for column in ARTICLE_COLUMNS.split(", "))  # the article columns of ``articles AS a``
 _cursors = itertools.count()
@@ -24,42 +24,22 @@ class Part:
     url: str
 
     def _run(self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> psycopg.Cursor[Any]:
-        try:
+        with translated(self.url):
             return self.db.execute(query, params)
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
 
     def _one(self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
-        try:
-            return self._run(query, params).fetchone()
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
+        return self._run(query, params).fetchone()  # a client-side cursor: the rows are here already
 
     def _all(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self._run(query, params).fetchall()
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
-
-    def _many(self, query: str, params: Sequence[Sequence[Any]]) -> None:
-        if not params:
-            return
-        try:
-            with self.db.cursor() as cursor:
-                cursor.executemany(query, params)
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
+        return self._run(query, params).fetchall()
 
     def _stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[Any]:
         """Rows from a server-side cursor, a few hundred at a time: memory stays flat over any number of rows. The
         cursor is held (``WITH HOLD``), so the caller may commit transactions while it reads."""
-        try:
-            with self.db.cursor(name=f"newsarchive_{next(_cursors)}", withhold=True) as cursor:
-                cursor.itersize = 500
-                cursor.execute(query, params)
-                yield from cursor
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
+        with translated(self.url), self.db.cursor(name=f"newsarchive_{next(_cursors)}", withhold=True) as cursor:
+            cursor.itersize = 500
+            cursor.execute(query, params)
+            yield from cursor
 
     def _articles(self, query: str, params: Sequence[Any] = ()) -> list[ArticleRow]:
         return [ArticleRow(*row) for row in self._all(query, params)]
@@ -67,23 +47,8 @@ class Part:
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """A transaction; nested calls become savepoints."""
-        try:
-            transaction = self.db.transaction()
-            transaction.__enter__()
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
-        try:
+        with translated(self.url), self.db.transaction():
             yield
-        except BaseException as exc:
-            try:
-                transaction.__exit__(type(exc), exc, exc.__traceback__)
-            except psycopg.Error as failed:
-                raise translate(self.url, failed) from exc
-            raise
-        try:
-            transaction.__exit__(None, None, None)
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
 
     def meta(self, key: str) -> str | None:
         row = self._one("SELECT value FROM meta WHERE key = %s", (key,))

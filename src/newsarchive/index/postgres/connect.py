@@ -9,15 +9,14 @@ Constraint and programming errors (a bad statement, a duplicate key) stay as the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
 from ...config import database_address
 from ...errors import StorageError
-
-T = TypeVar("T")
 
 _SERVER = "check that PostgreSQL runs and is reachable at that address (pg_isready -d ADDRESS), then run again"
 _ACCOUNT = "check the user and password in cluster.database or NEWSARCHIVE_DATABASE (or ~/.pgpass)"
@@ -73,18 +72,23 @@ def translate(url: str, error: psycopg.Error) -> Exception:
     return translated
 
 
-def translating(url: str, call: Callable[[], T]) -> T:
-    """``call()``, its psycopg errors translated."""
+@contextmanager
+def translated(url: str) -> Iterator[None]:
+    """Run the block with its psycopg errors translated (``translate``); others pass as they are."""
     try:
-        return call()
+        yield
     except psycopg.Error as exc:
-        raise translate(url, exc) from exc
+        error = translate(url, exc)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
     """A connection in autocommit mode (``atomic()`` makes the transactions), or a ``DatabaseServerError``."""
     try:
-        return translating(url, lambda: psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="newsarchive"))
+        with translated(url):
+            return psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="newsarchive")
     except psycopg.ProgrammingError:  # libpq could not read the address; its message may quote it whole
         raise DatabaseServerError(
             f"{database_address(url)}: not a usable PostgreSQL address",

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..backend import IndexBackend
     from ..summaries import IndexReader
 from .articles import ArticleQueries
-from .connect import connect, translate, translating
+from .connect import connect, translated
 from .migrations import MIGRATIONS, migrate, refuse_newer, schema_version
 from .parts import QUEUE_FILLED, CaptureQueries, MediaQueries, RecheckQueries, SummaryQueries
 
@@ -77,18 +77,21 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
                 self._open_read_only()
             else:
                 self._run(f"SET search_path TO {self.schema}")
-                translating(url, lambda: migrate(self.db, self.schema, self.address))
+                with translated(url):
+                    migrate(self.db, self.schema, self.address)
         except BaseException:
             self.db.close()
             raise
 
     def _open_read_only(self) -> None:
         self._run(f"SET search_path TO {self.schema}")
-        version = translating(self.url, lambda: schema_version(self.db))
+        with translated(self.url):
+            version = schema_version(self.db)
         refuse_newer(version, self.address)
         if version is None:  # nothing indexed yet: reads as empty, from temporary tables of this session
             self._run("SET search_path TO pg_temp")
-            translating(self.url, lambda: migrate(self.db, "pg_temp", self.address))
+            with translated(self.url):
+                migrate(self.db, "pg_temp", self.address)
         self._run("SET default_transaction_read_only = on")
 
     def close(self) -> None:
@@ -97,7 +100,8 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
     def check_readable(self) -> None:
         """Raise ``DatabaseServerError`` (or ``ArchiveError``) unless the server answers, the schema is one this code
         knows and every table can be read, so that a run stops before it fetches rather than after."""
-        refuse_newer(translating(self.url, lambda: schema_version(self.db)), self.address)
+        with translated(self.url):
+            refuse_newer(schema_version(self.db), self.address)
         for table in TABLES:
             self._one(f"SELECT 1 FROM {table} LIMIT 1")
 
@@ -188,13 +192,11 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
     def load_rows(self, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> int:
         """Add rows to ``table`` with COPY (row ids as given: call ``resync_identities`` after); returns how many."""
         count = 0
-        try:
-            with self.db.cursor() as cursor, cursor.copy(f"COPY {_table(table)} ({', '.join(_quoted(columns))}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
-        except psycopg.Error as exc:
-            raise translate(self.url, exc) from exc
+        statement = f"COPY {_table(table)} ({', '.join(_quoted(columns))}) FROM STDIN"
+        with translated(self.url), self.db.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
         return count
 
     def is_empty(self) -> bool:
@@ -229,19 +231,16 @@ class PostgresReader:
     def stored(self, keys: list[str]) -> dict[str, StoredVersion]:
         if not keys:
             return {}
-        with connect(self.url) as db:
-            try:
-                db.execute(f"SET search_path TO {_schema_name(self.schema)}")
-                if schema_version(db) is None:
-                    return {}
-                rows = db.execute(
-                    "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
-                    " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
-                    f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
-                    (list(dict.fromkeys(keys)),),
-                ).fetchall()
-            except psycopg.Error as exc:
-                raise translate(self.url, exc) from exc
+        with connect(self.url) as db, translated(self.url):
+            db.execute(f"SET search_path TO {_schema_name(self.schema)}")
+            if schema_version(db) is None:
+                return {}
+            rows = db.execute(
+                "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+                " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
+                f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
+                (list(dict.fromkeys(keys)),),
+            ).fetchall()
         return {
             key: StoredVersion(
                 fingerprint=fingerprint,
