@@ -59,7 +59,7 @@ def migrate_index(
             "the index is in SQLite already (no cluster.database or NEWSARCHIVE_DATABASE is set)",
             hint="to bring an index back from PostgreSQL, set NEWSARCHIVE_DATABASE to its address for this command",
         )
-    if database is not None and to != SQLITE and database_address(database) == database_address(to):
+    if database is not None and to != SQLITE and _same_database(database, to):
         raise ConfigError(f"the index is in {database_address(to)} already", hint="give another database with --to")
     from .index.postgres import PostgresIndex  # a ConfigError saying how to install psycopg, when it is missing
 
@@ -78,6 +78,10 @@ def migrate_index(
     where = str(index_path) if to == SQLITE else database_address(to)
     came_from = str(index_path) if database is None else database_address(database)
     return MigrateReport(source=came_from, target=where, rows=rows, seconds=time.monotonic() - started)
+
+
+def _same_database(one: str, other: str) -> bool:
+    return len({database_address(url).replace("postgres://", "postgresql://", 1) for url in (one, other)}) == 1
 
 
 def _copy(source: Any, target: Any, *, replace: bool, on_progress: Callable[[int], None] | None) -> dict[str, int]:
