@@ -13,7 +13,7 @@ database address often carries a password. The user sets ``[cluster] database`` 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,9 +47,7 @@ class MigrateReport:
         }
 
 
-def migrate_index(
-    root: Path, database: str | None, to: str, *, replace: bool = False, on_progress: Callable[[int], None] | None = None
-) -> MigrateReport:
+def migrate_index(root: Path, database: str | None, to: str, *, replace: bool = False) -> MigrateReport:
     """Copy the index of the archive at ``root``, which is in ``database`` (None: SQLite beside the files), to ``to``:
     ``"sqlite"`` or a PostgreSQL address."""
     if to != SQLITE and not to.startswith(("postgresql://", "postgres://")):
@@ -70,7 +68,7 @@ def migrate_index(
         try:
             target: Index | PostgresIndex = Index(index_path) if to == SQLITE else PostgresIndex(to)
             try:
-                rows = _copy(source, target, replace=replace, on_progress=on_progress)
+                rows = _copy(source, target, replace=replace)
             finally:
                 target.close()
         finally:
@@ -84,7 +82,7 @@ def _same_database(one: str, other: str) -> bool:
     return len({database_address(url).replace("postgres://", "postgresql://", 1) for url in (one, other)}) == 1
 
 
-def _copy(source: Any, target: Any, *, replace: bool, on_progress: Callable[[int], None] | None) -> dict[str, int]:
+def _copy(source: Any, target: Any, *, replace: bool) -> dict[str, int]:
     from .index.postgres import PostgresIndex
     from .index.postgres.index import TABLES
 
@@ -105,8 +103,6 @@ def _copy(source: Any, target: Any, *, replace: bool, on_progress: Callable[[int
             if table == "meta":
                 rows = (row for row in rows if row[columns.index("key")] != "schema")
             copied[table] = _load(target, table, columns, rows)
-            if on_progress is not None:
-                on_progress(sum(copied.values()))
         if isinstance(target, PostgresIndex):
             target.resync_identities()
     return copied
