@@ -5,9 +5,10 @@
 Both backends get the same articles, interleaved in rounds (a round of SQLite, then one of PostgreSQL, …) so that a
 busy machine slows both alike: each batch is added in one ``atomic()`` with two keys per article, as ``apply()`` adds
 an outlet's new articles; then every key is looked up with ``find_many`` a batch at a time (what the workers ask),
-and every article read back with ``articles()``. Without ``--database`` a throwaway PostgreSQL server is started from
-the machine's binaries (tests/pg.py), on a Unix socket with fsync off: the figures are the client's and the
-protocol's cost, not the disk's.
+and every article read back with ``articles()``; last (on the throwaway server), the SQLite index is copied to
+PostgreSQL and back into a new folder by ``newsarchive migrate``'s function. Without ``--database`` a throwaway
+PostgreSQL server is started from the machine's binaries (tests/pg.py), on a Unix socket with fsync off: the
+figures are the client's and the protocol's cost, not the disk's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from newsarchive.index.db import Index
 from newsarchive.index.rows import ArticleRow
+from newsarchive.store.layout import INDEX_FILE
 
 
 def row(number: int) -> ArticleRow:
@@ -57,7 +59,8 @@ def main() -> None:
     from newsarchive.index.postgres import PostgresIndex
 
     with tempfile.TemporaryDirectory() as folder:
-        indexes: dict[str, Any] = {"sqlite": Index(Path(folder) / "index.sqlite"), "postgresql": PostgresIndex(url)}
+        root = Path(folder)
+        indexes: dict[str, Any] = {"sqlite": Index(root / INDEX_FILE), "postgresql": PostgresIndex(url)}
         seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         per_round = args.articles // args.rounds
         for start in range(0, per_round * args.rounds, per_round):
@@ -78,6 +81,7 @@ def main() -> None:
             assert sum(1 for _ in index.articles()) == per_round * args.rounds
             seconds[name]["articles()"] += time.perf_counter() - began
             index.close()
+        moves = _migrate(root, cluster, args.database)
     if cluster is not None:
         cluster.stop()
     total = per_round * args.rounds
@@ -86,6 +90,24 @@ def main() -> None:
     for what in ("add_article", "find_many", "articles()"):
         lite, pg = seconds["sqlite"][what], seconds["postgresql"][what]
         print(f"{what:12} {total / lite:>10,.0f} /s {total / pg:>10,.0f} /s {pg / lite:>6.2f}x")
+    for what, (rows, seconds) in moves.items():
+        print(f"migrate {what}: {rows:,} rows in {seconds:.2f} s ({rows / seconds:,.0f} rows/s)")
+
+
+def _migrate(root: Path, cluster: Any, database: str | None) -> dict[str, tuple[int, float]]:
+    """The SQLite index to an empty database and back into a new folder: (rows, seconds) each way."""
+    if cluster is None:
+        return {}
+    from newsarchive.migrate import migrate_index
+
+    there = migrate_index(root, None, cluster.create_database("bench_migrate"))
+    back_root = root / "back"
+    (back_root / INDEX_FILE).parent.mkdir(parents=True)
+    back = migrate_index(back_root, cluster.url("bench_migrate"), "sqlite")
+    return {
+        "to PostgreSQL": (sum(there.rows.values()), there.seconds),
+        "to SQLite": (sum(back.rows.values()), back.seconds),
+    }
 
 
 if __name__ == "__main__":
