@@ -141,6 +141,17 @@ def test_a_server_that_goes_away_is_the_same_one_line() -> None:
     index.close()
 
 
+def test_an_index_missing_a_table_is_found_before_a_run_fetches(pg_url: str) -> None:
+    index = PostgresIndex(pg_url)
+    index.check_readable()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DROP TABLE newsarchive.takedowns")
+    with pytest.raises(ArchiveError, match="its table takedowns is missing") as raised:
+        index.check_readable()
+    assert "\n" not in str(raised.value) and str(raised.value).startswith(index.address)
+    index.close()
+
+
 # migrations ---------------------------------------------------------------------------------
 
 

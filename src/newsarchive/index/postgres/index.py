@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ...config import database_address
+from ...errors import ArchiveError
 from ..files import NOT_DAMAGED
 from ..summaries import StoredVersion
 
@@ -103,7 +104,13 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
         with translated(self.url):
             refuse_newer(schema_version(self.db), self.address)
         for table in TABLES:
-            self._one(f"SELECT 1 FROM {table} LIMIT 1")
+            try:
+                self._one(f"SELECT 1 FROM {table} LIMIT 1")
+            except psycopg.errors.UndefinedTable as exc:
+                raise ArchiveError(
+                    f"{self.address}: the index is incomplete: its table {table} is missing",
+                    hint="restore the database from a backup, or empty it and run `newsarchive reindex` to rebuild the index",
+                ) from exc
 
     def carry_over_from(self, old_path: Path | str) -> None:
         """Keep what the files cannot tell (feed state, run history, guids, first-seen times, captures, summaries,
