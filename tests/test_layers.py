@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("readers", ("web.", "publish.")),
-    ("façade", ("archive", "scheduler", "demo", "doctor")),
+    ("façade", ("archive", "scheduler", "demo", "doctor", "migrate")),
     ("entry", ("cli.", "__main__", "")),
 ]
 

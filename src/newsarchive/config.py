@@ -240,9 +240,8 @@ class ClusterConfig:
         if self.database is not None and not (
             isinstance(self.database, str) and self.database.startswith(("postgresql://", "postgres://"))
         ):
-            shown = database_address(self.database) if isinstance(self.database, str) else repr(self.database)
             raise ConfigError(
-                f"{self.key} = {shown!r} is not a PostgreSQL address",
+                f"{self.key} is not a PostgreSQL address: it must start with postgresql:// or postgres://",
                 hint="give postgresql://user:password@host:5432/dbname (or postgresql:///dbname for the local socket)",
             )
 

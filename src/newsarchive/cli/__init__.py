@@ -640,6 +640,32 @@ def check(
 
 
 @app.command()
+def migrate(
+    to: Annotated[
+        str, typer.Option("--to", metavar="sqlite|postgresql://…", help="Where the index goes: sqlite, or a PostgreSQL address.")
+    ],
+    archive: ArchiveOption = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Empty a target that already holds an index first (its rows are lost).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Move the archive's index between SQLite and PostgreSQL; the files never move."""
+    from ..migrate import SQLITE, migrate_index
+
+    with _open(archive) as opened:
+        report = migrate_index(opened.root, opened.settings.cluster.database, to, replace=replace)
+    if as_json:
+        output.print_json(report.to_json())
+        return
+    output.console.print(f"migrate: {sum(report.rows.values()):,} rows from {report.source} to {report.target} in {report.seconds:.1f} s")
+    if to == SQLITE:
+        output.console.print("next: remove [cluster] database from newsarchive.toml and unset NEWSARCHIVE_DATABASE")
+    else:
+        output.console.print(f"next: set NEWSARCHIVE_DATABASE (or [cluster] database in newsarchive.toml) to {report.target}")
+
+
+@app.command()
 def doctor(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     """Check the configuration, every feed, git and the mirrors, and say what to fix. Exit status 1 when something is wrong."""
     from ..doctor import diagnose
