@@ -333,7 +333,7 @@ async def update_async(
         due = {s.slug: None if s.slug in refetch else due_again_ms(s, states, run_started_ms) for s in sources}  # damage cannot wait
         waiting = [report for source in sources if (report := _still_failing(source, states, due[source.slug]))]
         sources = [source for source in sources if due[source.slug] is None]
-    warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
+    warc = WarcWriter(archive.root, clock=clock, open_index=archive.another_index) if archive.settings.warc else None
     async with contextlib.AsyncExitStack() as stack:
         fetcher = await stack.enter_async_context(Fetcher(archive.settings.fetch, capture=warc.capture if warc else None))
         cluster = None

@@ -147,7 +147,7 @@ class Saver:
 
 
 async def save_async(archive: Store, urls: Sequence[str], *, outlet: str | None, clock: Callable[[], float]) -> list[Saved]:
-    warc = WarcWriter(archive.root, clock=clock) if archive.settings.warc else None
+    warc = WarcWriter(archive.root, clock=clock, open_index=archive.another_index) if archive.settings.warc else None
     started_ms = int(clock() * 1000)
     async with Fetcher(archive.settings.fetch, capture=warc.capture if warc else None) as fetcher:
         try:

@@ -186,10 +186,11 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
                     self.db.execute("ROLLBACK")
                 raise
 
-    def carry_over_from(self, old_path: Path) -> None:
+    def carry_over_from(self, old_path: Path | str) -> None:
         """Keep what the files cannot tell (feed state, run history, guids, first-seen times) from the old
-        index, when it can still be read."""
+        index (its file), when it can still be read."""
         db = self.db
+        old_path = Path(old_path)
         if not old_path.exists():
             return
         try:

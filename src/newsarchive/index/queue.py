@@ -1,9 +1,10 @@
 """The work queue of a cluster, in PostgreSQL: jobs that workers on any machine claim with a lease.
 
-A job is a row of ``jobs``. A worker claims the oldest waiting one whose host has fewer leased jobs than the job's
-``per_host`` (politeness holds across the cluster, whichever workers run), in one transaction that holds an advisory
-lock, so that two workers counting a host's jobs at once cannot both take its last place; ``FOR UPDATE SKIP LOCKED``
-keeps claims from waiting on one another. A claim is a lease: a random token and a time by which the worker must
+A job is a row of ``jobs`` (a table of the index's migrations, ``index/postgres/migrations.py``, step 2). A worker
+claims the oldest waiting one whose host has fewer leased jobs than the job's ``per_host`` (politeness holds across
+the cluster, whichever workers run), in one transaction that holds an advisory lock, so that two workers counting a
+host's jobs at once cannot both take its last place; ``FOR UPDATE SKIP LOCKED`` keeps claims from waiting on one
+another. A claim is a lease: a random token and a time by which the worker must
 renew it (its heartbeat) or lose the job to another worker. A result counts only when handed back with the lease's
 token, so a worker that lost its lease (killed, stalled, cut off) cannot hand back a second result; a job whose lease
 ran out ``max_attempts`` times fails. The writer (the archive's machine, the one writer of files) takes each finished
@@ -23,33 +24,6 @@ from typing import Any
 
 from ..config import database_address
 from ..errors import ArchiveLockedError, ConfigError, StorageError
-
-QUEUE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    round BIGINT NOT NULL,              -- the writer's run that asked for it
-    kind TEXT NOT NULL,                 -- 'feed': fetch, parse and normalise one feed
-    host TEXT NOT NULL,                 -- whose server it asks: at most per_host leased at once, cluster-wide
-    per_host INTEGER NOT NULL,
-    payload JSONB NOT NULL,
-    state TEXT NOT NULL DEFAULT 'queued',  -- queued, leased, done, failed
-    token UUID,                         -- the lease's: a result is taken only with it
-    worker TEXT,
-    lease_until TIMESTAMPTZ,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    result JSONB,
-    error TEXT,
-    taken BOOLEAN NOT NULL DEFAULT false  -- the writer has applied it
-);
-CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (id) WHERE state IN ('queued', 'leased');
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (round) WHERE state IN ('done', 'failed') AND NOT taken;
-CREATE TABLE IF NOT EXISTS workers (
-    name TEXT PRIMARY KEY,              -- host:pid
-    started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    seen_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    jobs_done BIGINT NOT NULL DEFAULT 0
-);
-"""
 
 _CLAIM = """
 WITH busy AS (SELECT host, count(*) AS n FROM jobs WHERE state = 'leased' AND lease_until > now() GROUP BY host)
@@ -109,12 +83,9 @@ class JobQueue:
             ) from None
 
         try:
+            await asyncio.to_thread(_up_to_date, url, schema)  # the queue's tables are a step of the index's migrations
             db = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10, application_name="newsarchive")
-            await db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             await db.execute(f"SET search_path TO {schema}")
-            async with db.transaction():
-                await db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"newsarchive:{schema}:schema",))
-                await db.execute(QUEUE_SCHEMA)
         except psycopg.Error as exc:
             raise _storage_error(url, exc) from None
         return cls(db, url, schema)
@@ -211,6 +182,13 @@ class JobQueue:
         if rows:
             await self._call("UPDATE workers SET jobs_done = jobs_done + 1, seen_at = now() WHERE name = %s", (worker,))
         return bool(rows)
+
+
+def _up_to_date(url: str, schema: str) -> None:
+    """The database's schema brought up to date (the index's and the queue's tables), as the index does on opening."""
+    from .postgres.index import PostgresIndex
+
+    PostgresIndex(url, schema=schema).close()
 
 
 def _storage_error(url: str, exc: Exception) -> StorageError:

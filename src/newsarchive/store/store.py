@@ -23,7 +23,7 @@ from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError, StorageError
 from ..html import plain_text
 from ..index import ArticleRow
-from ..index.backend import IndexBackend, open_index
+from ..index.backend import IndexBackend, Rebuild, open_index
 from ..index.search import Hit, SearchBackend, SearchDoc, open_search, query_terms, search_present, snippet
 from ..models import Article, ImportReport
 from ..sources import Source
@@ -101,8 +101,12 @@ class Store:
     def index(self) -> IndexBackend:
         """The index, opened on first use (so that ``reindex`` can replace one that no longer opens)."""
         if self._index is None:
-            self._index = open_index(self.root / layout.INDEX_FILE, read_only=self.read_only)
+            self._index = open_index(self.root / layout.INDEX_FILE, database=self.settings.cluster.database, read_only=self.read_only)
         return self._index
+
+    def another_index(self) -> IndexBackend:
+        """A second connection to the index, for a thread that writes beside the store's (WARC captures)."""
+        return open_index(self.root / layout.INDEX_FILE, database=self.settings.cluster.database, patient=True)
 
     # opening --------------------------------------------------------------------------------
 
@@ -556,22 +560,19 @@ class Store:
         from .importing import Indexer
 
         started = time.monotonic()  # the report's time is the whole run's, search indexing included
-        index_path = self.root / layout.INDEX_FILE
-        fresh_path = self.root / (layout.INDEX_FILE + ".rebuild")
+        rebuild = Rebuild(self.root / layout.INDEX_FILE, self.settings.cluster.database)
         with self.lock():
             clear_incoming(self.root)
             self.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(fresh_path) + suffix).unlink(missing_ok=True)
-            self._index = open_index(fresh_path)
+            fresh = self._index = rebuild.open()
             try:
                 report = Indexer(self, copy=False, on_progress=on_progress).run(self.root)
-                self._index.carry_over_from(index_path)
+                rebuild.carry_over(fresh)
                 index_takedown_files(self)  # the files are the record: a lost index loses no takedown
-            finally:
+            except BaseException:
                 self.close()
-            for suffix in ("-wal", "-shm"):
-                Path(str(index_path) + suffix).unlink(missing_ok=True)
-            os.replace(fresh_path, index_path)
+                raise
+            self._index = None
+            rebuild.replace(fresh)
             self.sync_search(rebuild=True)  # whatever state the search index was in
         return replace(report, seconds=time.monotonic() - started)

@@ -28,8 +28,7 @@ from ..files import NOT_DAMAGED
 from ..summaries import StoredVersion
 
 if TYPE_CHECKING:
-    from ..backend import IndexBackend
-    from ..summaries import IndexReader
+    pass
 from .articles import ArticleQueries
 from .connect import connect, translated
 from .migrations import MIGRATIONS, migrate, refuse_newer, schema_version
@@ -173,6 +172,16 @@ class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries
         for table in ("articles", "revisions", "runs"):
             self._run(f"SELECT setval(pg_get_serial_sequence('{table}', 'rowid'), coalesce(max(rowid), 0) + 1, false) FROM {table}")
 
+    @staticmethod
+    def drop_schema(url: str, schema: str) -> None:
+        """Remove an index's schema (and everything in it) from the database, when it is there."""
+        db = connect(url)
+        try:
+            with translated(url):
+                db.execute(f"DROP SCHEMA IF EXISTS {_schema_name(schema)} CASCADE".encode())
+        finally:
+            db.close()
+
     def take_place_of(self, old_schema: str) -> None:
         """Replace the index in schema ``old_schema`` with this one (a rebuild's last step), in one transaction."""
         old = _schema_name(old_schema)
@@ -261,15 +270,6 @@ class PostgresReader:
             )
             for key, fingerprint, length, origin, summary, page, tries, etag, modified in rows
         }
-
-
-if TYPE_CHECKING:  # mypy holds PostgresIndex to the store's protocols
-
-    def _is_a_backend(index: PostgresIndex) -> IndexBackend:
-        return index
-
-    def _is_a_reader(reader: PostgresReader) -> IndexReader:
-        return reader
 
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "TABLES", "PostgresIndex", "PostgresReader"]

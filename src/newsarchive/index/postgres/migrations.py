@@ -152,7 +152,37 @@ CREATE TABLE damaged (path TEXT PRIMARY KEY, problem TEXT NOT NULL, found_ms BIG
 """.replace(" TEXT", ' TEXT COLLATE "C"')
 
 # (version, name, SQL): append only.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = ((1, "the index as of SQLite schema 1, with file sizes and times", _V1),)
+_V2 = """
+CREATE TABLE jobs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    round BIGINT NOT NULL,              -- the writer's run that asked for it
+    kind TEXT NOT NULL,                 -- 'feed': fetch, parse and normalise one feed
+    host TEXT NOT NULL,                 -- whose server it asks: at most per_host leased at once, cluster-wide
+    per_host INTEGER NOT NULL,
+    payload JSONB NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued',  -- queued, leased, done, failed
+    token UUID,                         -- the lease's: a result is taken only with it
+    worker TEXT,
+    lease_until TIMESTAMPTZ,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    result JSONB,
+    error TEXT,
+    taken BOOLEAN NOT NULL DEFAULT false  -- the writer has applied it
+);
+CREATE INDEX jobs_waiting ON jobs (id) WHERE state IN ('queued', 'leased');
+CREATE INDEX jobs_finished ON jobs (round) WHERE state IN ('done', 'failed') AND NOT taken;
+CREATE TABLE workers (
+    name TEXT PRIMARY KEY,              -- host:pid
+    started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    seen_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    jobs_done BIGINT NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "the index as of SQLite schema 1, with file sizes and times", _V1),
+    (2, "the work queue of a cluster (index/queue.py): jobs and workers", _V2),
+)
 
 _LEDGER = (
     "CREATE TABLE IF NOT EXISTS schema_migrations"
