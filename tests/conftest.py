@@ -176,6 +176,32 @@ def pg_url(pg_cluster: Cluster) -> str:
     return pg_cluster.create_database(f"test_{next(_databases)}")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test module's tests on both backends of the index (``pytestmark = pytest.mark.usefixtures("index_backend")``):
+    with "postgresql", every archive a test opens keeps its index in a database of its own on the session's server
+    (and is closed at the end, as a test that leaves an archive open leaves its connection)."""
+    if request.param != "postgresql":
+        yield str(request.param)
+        return
+    from newsarchive.store.store import Store
+
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    databases: dict[Path, str] = {}
+    opened: list[Store] = []
+
+    def database(store: Store) -> str:
+        if store.root not in databases:
+            databases[store.root] = cluster.create_database(f"test_{next(_databases)}")
+        opened.append(store)
+        return databases[store.root]
+
+    monkeypatch.setattr(Store, "database", property(database))
+    yield str(request.param)
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No proxy or newsarchive setting from the developer's shell leaks into a test; and a safety net:

@@ -21,6 +21,8 @@ from newsarchive.sources import Source
 from .conftest import FeedServer, item, rss, snapshot, sources_file
 from .test_pipeline import FAST
 
+pytestmark = pytest.mark.usefixtures("index_backend")  # every test on SQLite and on PostgreSQL
+
 ARTICLE = "articles/a/1048573.md"
 
 
@@ -175,8 +177,10 @@ def checked_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 @pytest.mark.parametrize("kind", CHECKED)
 def test_check_finds_each_kind_of_damage_and_repair_fixes_what_it_can(
-    checked_archive: tuple[Path, FeedServer], tmp_path: Path, kind: str
+    checked_archive: tuple[Path, FeedServer], tmp_path: Path, kind: str, index_backend: str
 ) -> None:
+    if index_backend != "sqlite":
+        pytest.skip("each case copies one built archive's folder, its index file included: an index in PostgreSQL stays behind")
     built, server = checked_archive
     root = tmp_path / "archive"
     shutil.copytree(built, root)

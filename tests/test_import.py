@@ -6,12 +6,16 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from newsarchive.archive import Archive
 from newsarchive.config import Settings
 from newsarchive.pipeline import update
 from newsarchive.sources import DEFAULT_SOURCES, Source
 
 from .conftest import FeedServer, item, rss, shared, snapshot
+
+pytestmark = pytest.mark.usefixtures("index_backend")  # every test on SQLite and on PostgreSQL
 
 
 def write_article(root: Path, relative: str, pub_ms: int | str, title: str, link: str, body: str = "<p>正文</p>") -> None:

@@ -18,6 +18,8 @@ from newsarchive.store.layout import SEARCH_DIR
 from .conftest import FEEDS, FeedServer, item, rss, snapshot
 from .test_parse import C1, FIXTURES, with_stray_ampersand
 
+pytestmark = pytest.mark.usefixtures("index_backend")  # every test on SQLite and on PostgreSQL
+
 FAST = FetchConfig(connect_timeout=2, read_timeout=2, total_timeout=4, retries=1, backoff=0.01)
 
 
@@ -367,7 +369,7 @@ def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_pa
     assert server.routes["/broken.xml"].hits > hits
 
 
-def test_what_an_update_stores_is_searchable_when_it_ends(server: FeedServer, tmp_path: Path) -> None:
+def test_what_an_update_stores_is_searchable_when_it_ends(server: FeedServer, tmp_path: Path, index_backend: str) -> None:
     feed = server.add("/a.xml", rss(item(1, title="王毅訪問中亞"), item(2, title="上海天气")))
     archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(feed,)))
     update(archive)
@@ -376,6 +378,8 @@ def test_what_an_update_stores_is_searchable_when_it_ends(server: FeedServer, tm
     server.add("/a.xml", rss(item(1, title="王毅訪問中亞", body="<p>修改后的正文</p>"), item(2, title="上海天气")))
     update(archive)
     assert [hit.title for hit in SearchIndex(tmp_path / SEARCH_DIR).search("修改")] == ["王毅訪問中亞"]
+    if index_backend != "sqlite":
+        return
     # Catching up reads two indexes, never the whole table (every search in the reader starts with it).
     plan = archive.index.db.execute("EXPLAIN QUERY PLAN " + CHANGED_SINCE, (0, 0)).fetchall()
     assert not [step for step in plan if step[-1].startswith("SCAN")], plan

@@ -101,12 +101,17 @@ class Store:
     def index(self) -> IndexBackend:
         """The index, opened on first use (so that ``reindex`` can replace one that no longer opens)."""
         if self._index is None:
-            self._index = open_index(self.root / layout.INDEX_FILE, database=self.settings.cluster.database, read_only=self.read_only)
+            self._index = open_index(self.root / layout.INDEX_FILE, database=self.database, read_only=self.read_only)
         return self._index
+
+    @property
+    def database(self) -> str | None:
+        """The PostgreSQL database that holds the index (``[cluster] database``), or None: SQLite beside the files."""
+        return self.settings.cluster.database
 
     def another_index(self) -> IndexBackend:
         """A second connection to the index, for a thread that writes beside the store's (WARC captures)."""
-        return open_index(self.root / layout.INDEX_FILE, database=self.settings.cluster.database, patient=True)
+        return open_index(self.root / layout.INDEX_FILE, database=self.database, patient=True)
 
     # opening --------------------------------------------------------------------------------
 
@@ -560,7 +565,7 @@ class Store:
         from .importing import Indexer
 
         started = time.monotonic()  # the report's time is the whole run's, search indexing included
-        rebuild = Rebuild(self.root / layout.INDEX_FILE, self.settings.cluster.database)
+        rebuild = Rebuild(self.root / layout.INDEX_FILE, self.database)
         with self.lock():
             clear_incoming(self.root)
             self.close()
