@@ -4,6 +4,7 @@ and real workers (``newsarchive worker`` processes) reading an update's feeds, o
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -244,3 +245,13 @@ def test_an_update_refuses_a_database_another_writer_holds_and_one_it_cannot_rea
     assert len(unreachable.stderr.strip().splitlines()) <= 2 and "Traceback" not in unreachable.stderr
     worked = cli("update", "-a", tmp_path)  # no worker: the archive's machine works the queue itself
     assert worked.returncode == 0 and len(list((tmp_path / "articles").rglob("*.md"))) == 1, worked.stderr
+    # The commands that read, with the index in PostgreSQL.
+    found = cli("search", "第1条", "-a", tmp_path, "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["total"] == 1, found.stderr
+    listed = cli("sources", "-a", tmp_path, "--json")
+    assert listed.returncode == 0 and "a" in listed.stdout, listed.stderr
+    history = cli("history", "https://a.invalid/zh/1", "-a", tmp_path)
+    assert history.returncode == 0 and "a第1条新闻" in history.stdout, history.stderr
+    exported = cli("export", "--output", tmp_path / "out.jsonl", "-a", tmp_path)
+    assert exported.returncode == 0 and len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 1, exported.stderr
+    assert cli("check", "-a", tmp_path).returncode == 0
