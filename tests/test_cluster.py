@@ -255,3 +255,51 @@ def test_an_update_refuses_a_database_another_writer_holds_and_one_it_cannot_rea
     exported = cli("export", "--output", tmp_path / "out.jsonl", "-a", tmp_path)
     assert exported.returncode == 0 and len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 1, exported.stderr
     assert cli("check", "-a", tmp_path).returncode == 0
+
+
+def test_pages_images_and_captures_are_fetched_by_the_workers(
+    server: FeedServer, tmp_path: Path, pg_url: str, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    """An outlet with full text: its feed, its article pages and their images all fetched by a worker on "another
+    machine"; the archive's machine writes the articles, the images and the WARC records."""
+    from .test_fulltext import page_html
+    from .test_media import png
+
+    links = [server.add(f"/p/{n}.html", page_html(n), headers={"Content-Type": "text/html; charset=utf-8"}) for n in (1, 2)]
+    for n in (1, 2):
+        server.add(f"/img/{n}.jpg", png(40 + n, 30), headers={"Content-Type": "image/png"})
+    feed = server.add(
+        "/f.xml",
+        rss(
+            *(
+                {"title": f"第{n}条新闻标题", "link": link, "guid": link, "description": "摘要"}
+                for n, link in zip((1, 2), links, strict=True)
+            )
+        ),
+    )
+    source = Source(name="N", slug="n", feeds=(feed,), fulltext="page", allow_private=True)
+    settings = Settings(sources=(source,), fetch=FETCH, cluster=ClusterConfig(database=pg_url), recheck=RecheckConfig(per_run=0))
+    Archive.init(tmp_path).close()
+    workers.append(start_worker(pg_url))
+
+    async def wait_and_ask(query: str) -> list[tuple[object, ...]]:
+        queue = await _queue(pg_url)
+        try:
+            while not await queue.workers_seen(10):
+                await asyncio.sleep(0.05)
+            return [] if not query else await queue._call(query)
+        finally:
+            await queue.close()
+
+    asyncio.run(wait_and_ask(""))
+    with Archive.open(tmp_path, settings=settings) as archive:
+        report = archive.update()
+        assert report.new == 2 and not report.failed, report
+        bodies = [archive.read(row).body for row in archive.articles("n")]
+        assert all("第6段正文" in body for body in bodies)  # the pages' text, not the feed's summary
+        assert archive.media_stats().images == 2
+    done = asyncio.run(wait_and_ask("SELECT kind, payload->>'url', worker FROM jobs WHERE state = 'done'"))
+    fetched = {str(url) for kind, url, worker in done if "(writer)" not in str(worker)}
+    assert fetched >= {feed, *links, server.base + "/img/1.jpg", server.base + "/img/2.jpg"}, done
+    warc = b"".join(path.read_bytes() for path in (tmp_path / "warc").glob("*.warc.gz"))
+    assert warc, "no WARC records written"

@@ -8,7 +8,8 @@ when the archive keeps WARC captures, the raw exchanges for the writer to write.
 staged by the writer, against its index, as for a feed it read itself (``worker.stage_feed``, ``worker.draft_feed``).
 
 While no other worker has been seen lately, the writer works the queue itself: a cluster degrades to one machine.
-Article pages (full text), images and rechecks are fetched by the writer, as on one machine.
+Article pages (full text), images and rechecks are fetched by workers too (``QueuedFetcher``): the bytes come back, and
+the writer does with them what it does on one machine.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from .config import FetchConfig
-from .errors import NewsarchiveError
+from .errors import FetchError, NewsarchiveError
 from .fetch import Fetcher
+from .fetch_paths import is_local_path
 from .index.feeds import FeedState
 from .index.queue import Finished, Job, JobQueue, worker_name
-from .models import Article
+from .models import Article, FetchResult
 from .sources import Source
 from .store.warc import Exchange
 
@@ -131,6 +133,29 @@ async def read_feed_job(fetchers: _Fetchers, payload: dict[str, Any]) -> dict[st
     return answer
 
 
+async def fetch_job(fetchers: _Fetchers, payload: dict[str, Any]) -> dict[str, Any]:
+    """One address fetched for the writer (an article page, an image, a recheck), as its own fetcher would: the
+    result, or the fetch's error with what the writer's code looks at (its status, the size cap passed)."""
+    url = payload["url"]
+    if payload.get("warc"):
+        fetchers.captures[url] = []
+    try:
+        fetcher = (await fetchers.get(payload["fetch"])).via(payload.get("proxy"))
+        options = {name: payload.get(name) for name in ("etag", "last_modified", "max_bytes", "headers")}
+        try:
+            result = await fetcher.fetch(url, untrusted=payload["untrusted"], allow_private=payload["allow_private"], **options)
+        except FetchError as exc:
+            answer: dict[str, Any] = {
+                "error": {"message": str(exc), "status": exc.status, "attempts": exc.attempts, "over_cap": exc.over_cap}
+            }
+        else:
+            answer = {**asdict(result), "body": None if result.body is None else base64.b64encode(result.body).decode("ascii")}
+    finally:
+        captures = fetchers.captures.pop(url, [])
+    answer["captures"] = [_exchange_json(exchange) for exchange in captures]
+    return answer
+
+
 async def run_worker(
     url: str,
     *,
@@ -165,7 +190,8 @@ async def run_worker(
                 continue
             leased[job.id] = job
             try:
-                result, error = await read_feed_job(fetchers, job.payload), None
+                doing = read_feed_job if job.kind == "feed" else fetch_job
+                result, error = await doing(fetchers, job.payload), None
             except NewsarchiveError as exc:  # the feed's failure, said as one line
                 result, error = None, str(exc)
             except Exception as exc:
@@ -251,18 +277,87 @@ class ClusterRound:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), POLL_S)
 
-    async def read_feed(self, source: Source, url: str, state: FeedState, fetch: FetchConfig, *, seen_ms: int, warc: bool) -> FeedRead:
-        """The feed read by whichever worker claims it (the writer's own when none other is there)."""
+    async def run(self, kind: str, url: str, per_host: int, payload: dict[str, Any]) -> Finished:
+        """A job done by whichever worker claims it (the writer's own when none other is there)."""
         if self._failure is not None:
             raise self._failure
-        payload = feed_payload(source, url, state, fetch, seen_ms=seen_ms, warc=warc)
         future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
-        job = await self.queue.enqueue(self.round, "feed", urlsplit(url).hostname or url, fetch.per_host, payload)
+        job = await self.queue.enqueue(self.round, kind, urlsplit(url).hostname or url, per_host, payload)
         self._waiting[job] = future
-        finished = await future
+        return await future
+
+    async def read_feed(self, source: Source, url: str, state: FeedState, fetch: FetchConfig, *, seen_ms: int, warc: bool) -> FeedRead:
+        """The feed read by a worker: fetched, parsed and normalised."""
+        finished = await self.run("feed", url, fetch.per_host, feed_payload(source, url, state, fetch, seen_ms=seen_ms, warc=warc))
         if not finished.ok or finished.result is None:
             return FeedRead(error=finished.error or f"{url}: failed in a worker")
         return _feed_read(finished.result)
+
+
+class QueuedFetcher:
+    """``fetch.Fetches`` through the cluster's workers: article pages, images and rechecks fetched on any machine, as
+    the writer's own Fetcher would (the same settings, checks and caps); their WARC exchanges kept here. Local files
+    (feeds given as paths) stay the writer's to read."""
+
+    def __init__(self, cluster: ClusterRound, local: Fetcher, keep: Callable[[Exchange], Awaitable[None]] | None, proxy: str | None = None):
+        self.cluster = cluster
+        self.local = local
+        self.keep = keep
+        self.proxy = proxy
+
+    @property
+    def config(self) -> FetchConfig:
+        return self.local.config
+
+    def via(self, proxy: str | None) -> QueuedFetcher:
+        return QueuedFetcher(self.cluster, self.local, self.keep, proxy)
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        untrusted: bool = False,
+        allow_private: bool = False,
+        max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        if is_local_path(url) or url.startswith("file:"):
+            local = self.local.via(self.proxy)
+            return await local.fetch(
+                url,
+                etag=etag,
+                last_modified=last_modified,
+                untrusted=untrusted,
+                allow_private=allow_private,
+                max_bytes=max_bytes,
+                headers=headers,
+            )
+        payload = {
+            "url": url,
+            "etag": etag,
+            "last_modified": last_modified,
+            "max_bytes": max_bytes,
+            "headers": dict(headers or {}),
+            "untrusted": untrusted,
+            "allow_private": allow_private,
+            "proxy": self.proxy,
+            "fetch": asdict(self.config),
+            "warc": self.keep is not None,
+        }
+        finished = await self.cluster.run("fetch", url, self.config.per_host, payload)
+        if not finished.ok or finished.result is None:
+            raise FetchError(finished.error or f"{url}: failed in a worker", url=url)
+        answer = finished.result
+        if self.keep is not None:
+            for exchange in _exchanges(answer):
+                await self.keep(exchange)
+        if (error := answer.get("error")) is not None:
+            raise FetchError(error["message"], url=url, status=error["status"], attempts=error["attempts"], over_cap=error["over_cap"])
+        body = answer["body"]
+        values = {name: answer[name] for name in ("url", "status", "etag", "last_modified", "charset", "attempts", "elapsed", "final_url")}
+        return FetchResult(**values, body=None if body is None else base64.b64decode(body))
 
 
 # JSON both ways ---------------------------------------------------------------------------
@@ -278,21 +373,23 @@ def _exchange_json(exchange: Exchange) -> dict[str, Any]:
     return values
 
 
+def _exchanges(result: dict[str, Any]) -> list[Exchange]:
+    return [
+        Exchange(
+            **{
+                **values,
+                "request_headers": [tuple(pair) for pair in values["request_headers"]],
+                "response_headers": [tuple(pair) for pair in values["response_headers"]],
+                "body": None if values.get("body") is None else base64.b64decode(values["body"]),
+            }
+        )
+        for values in result.get("captures", [])
+    ]
+
+
 def _feed_read(result: dict[str, Any]) -> FeedRead:
     articles = result.get("articles")
-    captures = []
-    for values in result.get("captures", []):
-        body = values.get("body")
-        captures.append(
-            Exchange(
-                **{
-                    **values,
-                    "request_headers": [tuple(pair) for pair in values["request_headers"]],
-                    "response_headers": [tuple(pair) for pair in values["response_headers"]],
-                    "body": None if body is None else base64.b64decode(body),
-                }
-            )
-        )
+    captures = _exchanges(result)
     return FeedRead(
         etag=result.get("etag"),
         last_modified=result.get("last_modified"),

@@ -213,6 +213,27 @@ class _Retry(Exception):
         self.wait = wait
 
 
+class Fetches(Protocol):
+    """What fetches pages, images and rechecks: a ``Fetcher`` here, or the workers of a cluster (``cluster.QueuedFetcher``)."""
+
+    @property
+    def config(self) -> FetchConfig: ...
+
+    def via(self, proxy: str | None) -> Fetches: ...
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        untrusted: bool = False,
+        allow_private: bool = False,
+        max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult: ...
+
+
 class Fetcher:
     """One shared client for a run. Use as ``async with Fetcher(config) as fetcher``.
 

@@ -29,7 +29,7 @@ from .index.images import FAILED, MEDIA_DIR, OK, SKIPPED, MediaRow, MediaStats, 
 from .store.atomic import TMP_SUFFIX, AtomicBatch
 
 if TYPE_CHECKING:
-    from .fetch import Fetcher
+    from .fetch import Fetches
     from .index.backend import IndexBackend
     from .index.images import MediaIndex
     from .index.rows import ArticleRow
@@ -212,7 +212,7 @@ def backfill_now(archive: Store, articles: int) -> int:
 
 async def download_due(
     archive: Store,
-    fetcher: Fetcher,
+    fetcher: Fetches,
     now_ms: int,
     *,
     max_images: int = MAX_IMAGES_PER_RUN,
@@ -278,7 +278,7 @@ async def download_due(
     return await asyncio.to_thread(_store, archive.root, index, results, now_ms, left + len(due) - len(results))
 
 
-async def _unresolvable(name: str, fetcher: Fetcher) -> str | None:
+async def _unresolvable(name: str, fetcher: Fetches) -> str | None:
     """Why the host name cannot be resolved, when it is resolved here (no proxy); else None. A failed look-up
     takes milliseconds, where a fetch would retry it with backoff."""
     if fetcher.config.proxy or any(key.lower().endswith("_proxy") for key in os.environ):
@@ -325,7 +325,7 @@ def _store(
     return MediaRunReport(downloaded=downloaded, bytes=size, failed=failed, skipped=skipped, left=left)
 
 
-async def after_run(archive: Store, fetcher: Fetcher, since_ms: int, now_ms: int) -> MediaRunReport | None:
+async def after_run(archive: Store, fetcher: Fetches, since_ms: int, now_ms: int) -> MediaRunReport | None:
     """The pipeline's step after storing: register the images of what this run stored and of a few older articles
     never read (``backfill``), fetch what is due.
     Never raises: images must not fail a run whose articles are stored."""

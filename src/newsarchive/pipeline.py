@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .due import backoff_until, due_again_ms
 from .errors import ConfigError, SourceError, StorageError
-from .fetch import Fetcher
+from .fetch import Fetcher, Fetches
 from .index import FeedState
 from .index.summaries import Summary
 from .models import SourceReport, UpdateReport
@@ -105,7 +105,7 @@ class _Run:
     def __init__(
         self,
         archive: Store,
-        fetcher: Fetcher,
+        fetcher: Fetches,
         clock: Clock,
         *,
         backoff: bool = True,
@@ -335,14 +335,16 @@ async def update_async(
         sources = [source for source in sources if due[source.slug] is None]
     warc = WarcWriter(archive.root, clock=clock, open_index=archive.another_index) if archive.settings.warc else None
     async with contextlib.AsyncExitStack() as stack:
-        fetcher = await stack.enter_async_context(Fetcher(archive.settings.fetch, capture=warc.capture if warc else None))
+        local = await stack.enter_async_context(Fetcher(archive.settings.fetch, capture=warc.capture if warc else None))
+        fetcher: Fetches = local
         cluster = None
-        if archive.settings.cluster.database and sources:
-            from .cluster import ClusterRound
+        if archive.settings.cluster.database:  # feeds, pages, images and rechecks fetched by the cluster's workers
+            from .cluster import ClusterRound, QueuedFetcher
 
             cluster = await stack.enter_async_context(
                 ClusterRound(archive.settings.cluster.database, concurrency=archive.settings.fetch.concurrency)
             )
+            fetcher = QueuedFetcher(cluster, local, warc.keep if warc else None)
         # naming outlets means: try them now
         run = _Run(archive, fetcher, clock, backoff=not only, refetch=refetch, cluster=cluster, warc=warc)
         run.states = states
@@ -385,7 +387,7 @@ def _still_failing(source: Source, states: Mapping[str, FeedState], due_ms: int 
     return SourceReport(slug=source.slug, name=source.name, error=f"{last} (tried again after {beijing(due_ms, named=True)})")
 
 
-async def _rechecks(archive: Store, fetcher: Fetcher, now_ms: int, *, every: bool) -> None:
+async def _rechecks(archive: Store, fetcher: Fetches, now_ms: int, *, every: bool) -> None:
     from .recheck import run_rechecks
 
     try:

@@ -25,7 +25,7 @@ from .store.atomic import AtomicBatch
 from .store.takedowns import takedown_path, takedown_record, utc_iso
 
 if TYPE_CHECKING:
-    from .fetch import Fetcher
+    from .fetch import Fetches
     from .fulltext import Rule
     from .index.rows import ArticleRow
     from .store.store import Store
@@ -182,7 +182,7 @@ def takedowns(archive: Store, since_ms: int | None = None) -> list[Takedown]:
     ]
 
 
-async def run_rechecks(archive: Store, fetcher: Fetcher, now_ms: int, *, every: bool = False) -> RecheckReport:
+async def run_rechecks(archive: Store, fetcher: Fetches, now_ms: int, *, every: bool = False) -> RecheckReport:
     """Recheck the due articles (every one inside the window with ``every``), at most ``recheck.per_run``; one
     article's failure never stops the others."""
     config = archive.settings.recheck
@@ -215,7 +215,7 @@ class _Answer:
     rule: Rule | None = None  # the outlet's full-text rule: it chose the page's address and reads its text
 
 
-async def _fetch(archive: Store, fetcher: Fetcher, row: ArticleRow) -> _Answer:
+async def _fetch(archive: Store, fetcher: Fetches, row: ArticleRow) -> _Answer:
     from .fulltext import page_address, rule_for
 
     source = archive.settings.source(row.source)
