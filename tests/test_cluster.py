@@ -303,3 +303,31 @@ def test_pages_images_and_captures_are_fetched_by_the_workers(
     assert fetched >= {feed, *links, server.base + "/img/1.jpg", server.base + "/img/2.jpg"}, done
     warc = b"".join(path.read_bytes() for path in (tmp_path / "warc").glob("*.warc.gz"))
     assert warc, "no WARC records written"
+
+
+def test_the_writer_killed_mid_round_loses_and_doubles_nothing(
+    server: FeedServer, tmp_path: Path, pg_url: str, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    """Kill the archive's `update` (SIGKILL) while workers hold its jobs: the next `update` starts a new round, finds the
+    index (in PostgreSQL) and the files as the killed one left them, and ends with every article once."""
+    feeds = [server.add(f"/w/{k}.xml", rss(*(entry(f"w{k}", n) for n in range(8)))) for k in range(4)]
+    slow = server.add("/w/slow.xml", rss(*(entry("slow", n) for n in range(3))), delay=4)
+    sources = "\n".join(f'[[sources]]\nname = "W{k}"\nslug = "w{k}"\nfeeds = ["{url}"]\n' for k, url in enumerate([*feeds, slow]))
+    Archive.init(tmp_path).close()
+    (tmp_path / "newsarchive.toml").write_text(f'[cluster]\ndatabase = "{pg_url}"\n\n[recheck]\nper_run = 0\n\n{sources}', encoding="utf-8")
+    workers.append(start_worker(pg_url))
+    environment = {**os.environ, "NO_COLOR": "1"}
+    writer = subprocess.Popen([sys.executable, "-m", "newsarchive", "update", "-a", str(tmp_path)], env=environment, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not server.routes["/w/slow.xml"].hits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the quick feeds applied, the slow one still in a worker's hands
+    writer.kill()
+    writer.wait()
+    assert writer.stderr is not None
+    writer.stderr.close()
+    after = cli("update", "-a", tmp_path)
+    assert after.returncode == 0, after.stderr
+    files = list((tmp_path / "articles").rglob("*.md"))
+    titles = {parse_article(file.read_text(encoding="utf-8"), file).title for file in files}
+    assert len(files) == len(titles) == 4 * 8 + 3
