@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .files import NOT_DAMAGED
 from .rows import IndexPart, read_only_rows_in
@@ -72,24 +72,32 @@ class SqliteReader:
     path: str
 
     def stored(self, keys: list[str]) -> dict[str, StoredVersion]:
-        query = (
-            "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
-            " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
-            f" WHERE k.key IN ({{marks}}) AND {NOT_DAMAGED}"
+        return stored_versions(read_only_rows_in(self.path, STORED_QUERY + " k.key IN ({marks})", keys))
+
+
+# What a worker asks of the stored versions (both backends): completed by the condition on the keys.
+STORED_QUERY = (
+    "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
+    " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
+    f" WHERE {NOT_DAMAGED} AND"
+)
+
+
+def stored_versions(rows: Iterable[Sequence[Any]]) -> dict[str, StoredVersion]:
+    """Key -> stored version, from the rows of ``STORED_QUERY``."""
+    return {
+        key: StoredVersion(
+            fingerprint=fingerprint,
+            body_length=length,
+            origin=origin,
+            summary_fingerprint=summary,
+            page=bool(page),
+            tries=tries or 0,
+            etag=etag,
+            last_modified=modified,
         )
-        return {
-            key: StoredVersion(
-                fingerprint=fingerprint,
-                body_length=length,
-                origin=origin,
-                summary_fingerprint=summary,
-                page=bool(page),
-                tries=tries or 0,
-                etag=etag,
-                last_modified=modified,
-            )
-            for key, fingerprint, length, origin, summary, page, tries, etag, modified in read_only_rows_in(self.path, query, keys)
-        }
+        for key, fingerprint, length, origin, summary, page, tries, etag, modified in rows
+    }
 
 
 class SummaryIndex(Protocol):

@@ -24,8 +24,7 @@ import psycopg
 
 from ...config import database_address
 from ...errors import ArchiveError
-from ..files import NOT_DAMAGED
-from ..summaries import StoredVersion
+from ..summaries import STORED_QUERY, StoredVersion, stored_versions
 
 if TYPE_CHECKING:
     pass
@@ -251,25 +250,8 @@ class PostgresReader:
             db.execute(f"SET search_path TO {_schema_name(self.schema)}")
             if schema_version(db) is None:
                 return {}
-            rows = db.execute(
-                "SELECT k.key, a.fingerprint, a.body_length, a.origin, s.fingerprint, s.page, s.tries, s.etag, s.last_modified"
-                " FROM article_keys AS k JOIN articles AS a ON a.rowid = k.article LEFT JOIN summaries AS s ON s.article = a.rowid"
-                f" WHERE k.key = ANY(%s::text[]) AND {NOT_DAMAGED}",
-                (list(dict.fromkeys(keys)),),
-            ).fetchall()
-        return {
-            key: StoredVersion(
-                fingerprint=fingerprint,
-                body_length=length,
-                origin=origin,
-                summary_fingerprint=summary,
-                page=bool(page),
-                tries=tries or 0,
-                etag=etag,
-                last_modified=modified,
-            )
-            for key, fingerprint, length, origin, summary, page, tries, etag, modified in rows
-        }
+            rows = db.execute(STORED_QUERY + " k.key = ANY(%s::text[])", (list(dict.fromkeys(keys)),)).fetchall()
+        return stored_versions(rows)
 
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "TABLES", "PostgresIndex", "PostgresReader"]
