@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import NewsarchiveError, StorageError
 from ..times import ZONE
 from ..version import __version__
 from . import output
+from .output import escape
 
 if TYPE_CHECKING:
     from ..archive import Archive
@@ -753,6 +753,17 @@ class _Command(TyperCommand):
         return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece for piece in super().collect_usage_pieces(ctx)]
 
 
+class _Group(TyperGroup):
+    """A group whose --help, when not given, is False rather than None: typer converts every other value of an
+    option through a pydantic TypeAdapter, and importing pydantic for it took 60 ms of each `COMMAND --help`."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.default = False
+        return option
+
+
 def _summary(help_text: str) -> str:
     """The first whole sentence of a help text: what the list of commands shows (else cut at 45 characters)."""
     return " ".join(help_text.split("\n\n")[0].split()).split(". ")[0].rstrip(".") + "."
@@ -760,6 +771,7 @@ def _summary(help_text: str) -> str:
 
 def _follow_conventions(group: typer.Typer) -> None:
     """Every command: conventional usage, and its first whole sentence as its summary; the same in sub-groups."""
+    group.info.cls = _Group
     for command in group.registered_commands:
         command.cls = _Command
         command.short_help = _summary(inspect.getdoc(command.callback) or "")
