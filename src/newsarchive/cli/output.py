@@ -7,7 +7,6 @@ more than the rest of ``--help`` and ``--version``, which print without it.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -128,6 +127,8 @@ def log_warnings() -> None:
 
 
 def print_json(data: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(_milliseconds(data), ensure_ascii=False, indent=2) + "\n")
     sys.stdout.flush()
 
