@@ -1,7 +1,7 @@
 """The command line: thin commands that parse options, call the public API and hand results to output."""
 
-from __future__ import annotations
-
+# Annotations are objects here, not strings (no `from __future__ import annotations`): typer reads every command's
+# options from them on each start, and evaluating them from strings, four times an option, was a tenth of `--help`.
 import inspect
 from dataclasses import asdict
 from pathlib import Path
@@ -67,7 +67,7 @@ def _main(
         output.log_warnings()
 
 
-def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None, *, read_only: bool = False) -> Archive:
+def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None, *, read_only: bool = False) -> "Archive":
     """The archive; ``read_only`` for commands that only read, which then write nothing to it."""
     from ..archive import Archive
 
@@ -155,7 +155,7 @@ def reindex(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     _finish_import(report, "reindex", as_json)
 
 
-def _finish_import(report: ImportReport, verb: str, as_json: bool) -> None:
+def _finish_import(report: "ImportReport", verb: str, as_json: bool) -> None:
     if as_json:
         output.print_json(report.to_json())
     else:
@@ -199,7 +199,7 @@ def run_(
 
     seconds = parse_duration(every)
 
-    def show(round_: Round) -> None:
+    def show(round_: "Round") -> None:
         if round_.update is None:
             output.console.print(f"round {round_.number}: skipped, another run holds the archive")
             return
@@ -396,7 +396,7 @@ def add(
     with _open(archive) as opened:
         refuse_duplicate([url], opened.settings.sources)  # before any request
 
-        async def find() -> FoundFeed:
+        async def find() -> "FoundFeed":
             async with Fetcher(opened.settings.fetch) as fetcher:
                 return await find_feed(url, fetcher.fetch)
 
