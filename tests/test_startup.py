@@ -41,7 +41,8 @@ CAPTURES = {"warcio"}
 READER = {"jinja2"}
 BROWSER = {"playwright"}
 EDIT_CONFIG = {"tomlkit"}
-LIBRARIES = FETCH | FEEDS | FULL_TEXT | HTML | SEARCH | CAPTURES | READER | BROWSER | EDIT_CONFIG
+POSTGRES = {"psycopg", "psycopg_pool"}  # the archives here are SQLite's
+LIBRARIES = FETCH | FEEDS | FULL_TEXT | HTML | SEARCH | CAPTURES | READER | BROWSER | EDIT_CONFIG | POSTGRES
 # --help prints text that typer formats without rich; pydantic is typer's for converting given option values.
 HELP = LIBRARIES | {"sqlite3", "asyncio", "rich", "pydantic"}
 
