@@ -1,8 +1,8 @@
 """The one place that turns results and errors into terminal output and exit statuses.
 
 Human output (progress, tables, errors) goes to stderr through one rich Console; stdout
-carries only data (``--json``). rich is imported when something is first printed, not before: it takes 20-60 ms,
-more than the rest of ``--help`` and ``--version``, which print without it.
+carries only data (``--json``). rich is imported when something is first printed: ``--help`` and ``--version``
+print without it, and importing it took 20-60 ms of their start.
 """
 
 from __future__ import annotations
