@@ -84,8 +84,13 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     feed = folder / "feed.xml"
     feed.write_bytes(rss(item(1), item(2, body="<p>一带一路 <b>倡议</b></p>")))
     (folder / "sources.toml").write_text(f'[[sources]]\nname = "Test"\nslug = "test"\nfeeds = ["{feed}"]\n', encoding="utf-8")
+    # conftest's clean environment, which a module's fixture runs without: no setting of the shell, nothing off the machine
+    env = {name: value for name, value in os.environ.items() if not name.upper().endswith("_PROXY") and not name.startswith("NEWSARCHIVE_")}
+    env |= {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9"}
+    env |= {"NO_PROXY": "127.0.0.1,localhost,::1"}
     for args in (["init", "archive"], ["update", "-a", "archive", "--sources", "sources.toml"]):
-        done = subprocess.run([sys.executable, "-m", "newsarchive", *args], capture_output=True, text=True, timeout=120, cwd=folder)
+        command = [sys.executable, "-m", "newsarchive", *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=folder, env=env)
         assert done.returncode == 0, done.stderr
     return folder / "archive"
 
