@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import ArticleFileError, FetchError, SourceError
-from .html import image_urls
 from .index.images import FAILED, MEDIA_DIR, OK, SKIPPED, MediaRow, MediaStats, media_path
 from .store.atomic import TMP_SUFFIX, AtomicBatch
 
@@ -167,6 +166,8 @@ def register_articles(archive: Store, since_ms: int) -> int:
 
 
 def _register(archive: Store, row: ArticleRow) -> bool:
+    from .html import image_urls  # lxml and nh3: here, so that `media --stats` and `--prune` do without them
+
     try:
         body = archive.read(row).body
     except (OSError, ValueError, ArticleFileError) as exc:  # an unreadable file is the reindex's business, not ours

@@ -14,17 +14,19 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import tomlkit
 from lxml import etree
-from tomlkit.items import AoT, Table
 
 from .config import CONFIG_FILE
 from .errors import ConfigError, FeedError, FetchError
 from .sources import DEFAULT_SOURCES, Source, source_fields, sources_from_tables
 from .store.atomic import TMP_SUFFIX, AtomicBatch
+
+if TYPE_CHECKING:  # tomlkit is imported by the functions that edit: `opml export` reads, and pays nothing for it
+    import tomlkit
+    from tomlkit.items import AoT, Table
 
 # The `type` of a page's <link rel="alternate"> that announces a feed.
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+xml"})
@@ -74,6 +76,8 @@ def _config_path(root: Path) -> Path:
 
 
 def _load_document(root: Path) -> tomlkit.TOMLDocument:
+    import tomlkit
+
     path = _config_path(root)
     try:
         return tomlkit.parse(path.read_text(encoding="utf-8"))
@@ -86,6 +90,8 @@ def _load_document(root: Path) -> tomlkit.TOMLDocument:
 
 
 def _source_table(source: Source) -> Table:
+    import tomlkit
+
     table = tomlkit.table()
     table.update(source_fields(source))
     return table
@@ -94,6 +100,9 @@ def _source_table(source: Source) -> Table:
 def _sources_array(document: tomlkit.TOMLDocument) -> AoT:
     """The document's [[sources]]; a file without any means the built-in outlets, which are written out first so
     that an edit does not silently drop them."""
+    import tomlkit
+    from tomlkit.items import AoT
+
     if "sources" not in document:
         document.add(tomlkit.nl())
         document["sources"] = tomlkit.aot()
@@ -107,6 +116,8 @@ def _sources_array(document: tomlkit.TOMLDocument) -> AoT:
 
 def _checked(root: Path, document: tomlkit.TOMLDocument) -> tuple[str, tuple[Source, ...]]:
     """The document's text and its outlets, read back through the checks every run applies."""
+    import tomlkit
+
     text = tomlkit.dumps(document)
     path = _config_path(root)
     try:

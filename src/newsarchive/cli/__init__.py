@@ -1,20 +1,20 @@
 """The command line: thin commands that parse options, call the public API and hand results to output."""
 
-from __future__ import annotations
-
+# Annotations are objects here, not strings (no `from __future__ import annotations`): typer reads every command's
+# options from them on each start, and evaluating them from strings, four times an option, was a tenth of `--help`.
 import inspect
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import NewsarchiveError, StorageError
 from ..times import ZONE
 from ..version import __version__
 from . import output
+from .output import escape
 
 if TYPE_CHECKING:
     from ..archive import Archive
@@ -67,7 +67,7 @@ def _main(
         output.log_warnings()
 
 
-def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None, *, read_only: bool = False) -> Archive:
+def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None, *, read_only: bool = False) -> "Archive":
     """The archive; ``read_only`` for commands that only read, which then write nothing to it."""
     from ..archive import Archive
 
@@ -155,7 +155,7 @@ def reindex(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
     _finish_import(report, "reindex", as_json)
 
 
-def _finish_import(report: ImportReport, verb: str, as_json: bool) -> None:
+def _finish_import(report: "ImportReport", verb: str, as_json: bool) -> None:
     if as_json:
         output.print_json(report.to_json())
     else:
@@ -199,7 +199,7 @@ def run_(
 
     seconds = parse_duration(every)
 
-    def show(round_: Round) -> None:
+    def show(round_: "Round") -> None:
         if round_.update is None:
             output.console.print(f"round {round_.number}: skipped, another run holds the archive")
             return
@@ -396,7 +396,7 @@ def add(
     with _open(archive) as opened:
         refuse_duplicate([url], opened.settings.sources)  # before any request
 
-        async def find() -> FoundFeed:
+        async def find() -> "FoundFeed":
             async with Fetcher(opened.settings.fetch) as fetcher:
                 return await find_feed(url, fetcher.fetch)
 
@@ -753,6 +753,17 @@ class _Command(TyperCommand):
         return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece for piece in super().collect_usage_pieces(ctx)]
 
 
+class _Group(TyperGroup):
+    """A group whose --help, when not given, is False rather than None: typer converts every other value of an
+    option through a pydantic TypeAdapter, and importing pydantic for it took 60 ms of each `COMMAND --help`."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.default = False
+        return option
+
+
 def _summary(help_text: str) -> str:
     """The first whole sentence of a help text: what the list of commands shows (else cut at 45 characters)."""
     return " ".join(help_text.split("\n\n")[0].split()).split(". ")[0].rstrip(".") + "."
@@ -760,6 +771,7 @@ def _summary(help_text: str) -> str:
 
 def _follow_conventions(group: typer.Typer) -> None:
     """Every command: conventional usage, and its first whole sentence as its summary; the same in sub-groups."""
+    group.info.cls = _Group
     for command in group.registered_commands:
         command.cls = _Command
         command.short_help = _summary(inspect.getdoc(command.callback) or "")

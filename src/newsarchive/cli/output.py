@@ -1,50 +1,76 @@
 """The one place that turns results and errors into terminal output and exit statuses.
 
 Human output (progress, tables, errors) goes to stderr through one rich Console; stdout
-carries only data (``--json``).
+carries only data (``--json``). rich is imported when something is first printed: ``--help`` and ``--version``
+print without it, and importing it took 20-60 ms of their start.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
-
 from ..errors import ArchiveLockedError, ArchiveNotFoundError, ConfigError, NewsarchiveError, SearchError
-from ..models import ImportReport, SourceReport, UpdateReport
 from ..times import ZONE, beijing, iso
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from ..check import CheckReport
     from ..diff import History
     from ..health import SourceHealth
     from ..index.search import Hit
+    from ..models import ImportReport, SourceReport, UpdateReport
+
+    console: Console  # progress, tables and summaries: silent with --quiet
+    alerts: Console  # errors and what failed: shown even with --quiet
 
 UNWRAPPED = 1 << 16  # columns off a terminal: a log or a pipe gets whole lines, never cut at 80
 
 
 def _console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
     made = Console(stderr=stderr, highlight=False)
     if not made.is_terminal:
         made.width = UNWRAPPED
     return made
 
 
-console = _console(stderr=True)  # progress, tables and summaries: silent with --quiet
-alerts = _console(stderr=True)  # errors and what failed: shown even with --quiet
+@cache
+def _summary_console() -> Console:
+    return _console(stderr=True)
+
+
+@cache
+def _alert_console() -> Console:
+    return _console(stderr=True)
+
+
+def __getattr__(name: str) -> Console:
+    """``output.console`` and ``output.alerts``, each made on first use."""
+    if name == "console":
+        return _summary_console()
+    if name == "alerts":
+        return _alert_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def escape(text: str) -> str:
+    """rich's escape of markup, for text printed with markup on."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
 
 
 def set_quiet() -> None:
     """--quiet: only errors and what failed (failed outlets, skipped files); data on stdout is unchanged."""
-    console.quiet = True
+    _summary_console().quiet = True
 
 
 # The exit statuses, as the README's table gives them.
@@ -62,6 +88,7 @@ def exit_status(error: BaseException) -> int:
 
 def fail(error: NewsarchiveError, *, debug: bool = False) -> NoReturn:
     """One red line saying what went wrong and where, then the hint; the traceback only with --debug."""
+    alerts = _alert_console()
     if debug:
         alerts.print_exception()
     alerts.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, emoji=False)
@@ -100,6 +127,8 @@ def log_warnings() -> None:
 
 
 def print_json(data: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(_milliseconds(data), ensure_ascii=False, indent=2) + "\n")
     sys.stdout.flush()
 
@@ -112,6 +141,7 @@ def when(ms: int | None) -> str:
 def update_progress(total: int) -> Iterator[Callable[[SourceReport], None]]:
     """Progress while fetching: a transient bar on a terminal; elsewhere (a log) none, so that the table that
     follows reports each outlet once."""
+    console = _summary_console()
     if not console.is_terminal or console.quiet:
         yield lambda report: None
         return
@@ -137,6 +167,7 @@ def update_progress(total: int) -> Iterator[Callable[[SourceReport], None]]:
 @contextmanager
 def count_progress(verb: str) -> Iterator[Callable[[int], None]]:
     """A transient count of files done, on a terminal only."""
+    console = _summary_console()
     if not console.is_terminal or console.quiet:
         yield lambda done: None
         return
@@ -145,6 +176,8 @@ def count_progress(verb: str) -> Iterator[Callable[[int], None]]:
 
 
 def update_table(report: UpdateReport) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"update: {report.new} new, {report.updated} updated in {report.seconds:.1f} s", title_justify="left")
     for column in ("outlet", "new", "updated", "unchanged", "failed", "time"):
         table.add_column(column, justify="right" if column in ("new", "updated", "unchanged", "time") else "left")
@@ -161,6 +194,8 @@ def update_table(report: UpdateReport) -> Table:
 
 
 def print_update(report: UpdateReport) -> None:
+    console = _summary_console()
+    alerts = _alert_console()
     console.print(update_table(report))
     if console.quiet:  # only what failed
         for source in report.failed:
@@ -173,6 +208,7 @@ def print_update(report: UpdateReport) -> None:
 
 def print_damage(restored: tuple[tuple[str, str], ...], damaged: tuple[tuple[str, str], ...]) -> None:
     """Damaged files restored, and those still damaged, a line each, with what to do about the latter."""
+    console = _summary_console()
     for path, how in restored:
         console.print(f"[green]restored:[/green] {escape(path)} was damaged; {escape(how)}", soft_wrap=True)
     for path, problem in damaged:
@@ -186,6 +222,8 @@ def print_damage(restored: tuple[tuple[str, str], ...], damaged: tuple[tuple[str
 
 
 def print_import(report: ImportReport, verb: str) -> None:
+    console = _summary_console()
+    alerts = _alert_console()
     rate = report.files / report.seconds if report.seconds else 0
     console.print(
         f"{verb}: {report.files} files, {report.imported} indexed, {report.unchanged} already present, "
@@ -206,8 +244,11 @@ def print_health(rows: list[SourceHealth]) -> None:
     """The table of health.md, with each outlet's article count and last error besides; where the table is wider
     than the terminal, a block per outlet with a line per column instead, which reads at any width."""
     from rich.measure import Measurement
+    from rich.table import Table
 
     from ..health import HEALTH_COLUMNS
+
+    console = _summary_console()
 
     columns = (*HEALTH_COLUMNS, "文章 Articles", "上次错误 Last error")
     table = Table(title=f"outlets ({ZONE})", title_justify="left")
@@ -245,7 +286,7 @@ def print_hits(hits: list[Hit], name_of: Callable[[str], str]) -> None:
     """Search hits on stdout (they are the command's data), matches in bold; dates in Beijing time, +08:00."""
     out = _console(stderr=False)
     if not hits:
-        console.print("no matches")
+        _summary_console().print("no matches")
     for hit in hits:
         date = f"{when(hit.pub_ms)}+08:00"
         out.print(f"{date}  {escape(name_of(hit.source))}  [bold]{escape(hit.title)}[/bold]  [dim]{escape(hit.path)}[/dim]")
@@ -256,6 +297,8 @@ def print_hits(hits: list[Hit], name_of: Callable[[str], str]) -> None:
 def print_history(history: History, name_of: Callable[[str], str]) -> None:
     """An article's versions and the changes between them on stdout (they are the command's data): green and red on
     a terminal, {+added+} and [-removed-] elsewhere or under NO_COLOR."""
+    from rich.text import Text
+
     from ..diff import segments_text
 
     out = _console(stderr=False)
@@ -276,11 +319,13 @@ def print_history(history: History, name_of: Callable[[str], str]) -> None:
             out.print(Text("  title: ").append_text(segments_text(diff.title, markers=markers)), soft_wrap=True)
         for paragraph in diff.paragraphs:
             out.print(Text("  ").append_text(segments_text(paragraph, markers=markers)), soft_wrap=True)
-    console.print(f"{len(history.versions)} version{'s' * (len(history.versions) != 1)}, by when each was first seen ({ZONE})")
+    _summary_console().print(f"{len(history.versions)} version{'s' * (len(history.versions) != 1)}, by when each was first seen ({ZONE})")
 
 
 def print_check(report: CheckReport) -> None:
     """A line per finding (what was repaired, or not), then the counts."""
+    console = _summary_console()
+    alerts = _alert_console()
     for finding in report.findings:
         where = f"{finding.part}: {escape(finding.path)}: {escape(finding.problem)}"
         if finding.repaired:

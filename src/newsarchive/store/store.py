@@ -21,7 +21,6 @@ from typing import Any, Self
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError, StorageError
-from ..html import plain_text
 from ..index import ArticleRow
 from ..index.backend import IndexBackend, Rebuild, open_index
 from ..index.search import Hit, SearchBackend, SearchDoc, open_search, query_terms, search_present, snippet
@@ -226,6 +225,8 @@ class Store:
 
     def _text_of(self, path: str, unreadable: list[str]) -> str | None:
         """The plain text of an article, or None (its path added to ``unreadable``) when its file cannot be read."""
+        from ..html import plain_text  # lxml and nh3: here, not on import, for the commands that never show a snippet
+
         try:
             return plain_text(self.read(path).body)
         except (OSError, ValueError, ArticleFileError) as exc:  # ValueError: not UTF-8

@@ -38,9 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import httpx
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordbuilder import RecordBuilder
@@ -54,6 +53,9 @@ from ..index.backend import IndexBackend, open_index
 from ..index.captures import CaptureIndex, CaptureRow
 from ..version import __version__
 from . import layout
+
+if TYPE_CHECKING:  # `check` reads WARC files without httpx, which only writing them needs
+    import httpx
 
 log = logging.getLogger(__name__)
 
