@@ -1,0 +1,265 @@
+"""The static site's search files, kept up to date from the site's state database (``.newsarchive/sites/``).
+
+Besides each article's tokens (``search_docs``), the state keeps each year's posting lists as written
+(``search_lists``: the base64 value, with its length, Rice parameter and last article, and the token's shard) and
+each year's articles, shards and size (``search_years``). The build notes what changed in ``search_pending``: an
+article added, an article changed in place (with its tokens and title before), or a whole year to make again.
+
+A year whose changes are new articles (they take the next numbers, so they come last in their year) and articles
+changed in place is brought up to date from those lists: only the lists of the tokens whose articles changed are
+coded again (a new article's postings are appended to the bits already there), with those whose Rice parameter
+moves with the year's count; only the shards holding them, the year's ``w.js`` and the documents files of the
+changed articles are written. Their bytes are those of a whole build: the tests compare the two. A year loses an
+article, or gains one in its middle (an article moved from another year), and its local numbers shift: it is made
+again in full from ``search_docs``, as it is when its files or its lists are missing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from . import sitesearch
+from .sitesearch import DOCS_PER_FILE, Document, PostingList, SearchEntry
+
+# search_docs: each article's search entry (its tokens with their counts), from which a year's search files are made.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_docs (
+    path TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, page TEXT NOT NULL, title TEXT NOT NULL,
+    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_docs_year ON search_docs (year, number);
+CREATE TABLE IF NOT EXISTS search_lists (
+    year INTEGER NOT NULL, token TEXT NOT NULL, hash INTEGER NOT NULL, shard INTEGER NOT NULL,
+    value TEXT NOT NULL, bits INTEGER NOT NULL, count INTEGER NOT NULL, k INTEGER NOT NULL, last INTEGER NOT NULL,
+    UNIQUE (year, token)
+);
+CREATE INDEX IF NOT EXISTS search_lists_shard ON search_lists (year, shard);
+CREATE INDEX IF NOT EXISTS search_lists_count ON search_lists (year, count);
+CREATE TABLE IF NOT EXISTS search_years (
+    year INTEGER PRIMARY KEY, articles INTEGER NOT NULL, shards INTEGER NOT NULL, size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS search_pending (
+    year INTEGER NOT NULL, number INTEGER NOT NULL, tokens BLOB, title TEXT, PRIMARY KEY (year, number)
+);
+"""
+WHOLE = -1  # search_pending.number: the year is made again in full
+Write = Callable[[str, bytes], None]
+
+
+def put(state: sqlite3.Connection, path: str, entry: SearchEntry) -> None:
+    """Keep an article's entry, noting what it changes: an article added, one changed in place (with its tokens and
+    title before; the first change noted is kept, as the lists are as they were before it), or an article moved to
+    another year, whose two years are made again."""
+    year, packed = sitesearch.year_of(entry.pub_ms), sitesearch.pack_tokens(entry.tokens, entry.counts)
+    old = state.execute("SELECT year, title, source, pub_ms, tokens FROM search_docs WHERE path = ?", (path,)).fetchone()
+    if old is None:
+        state.execute("INSERT OR IGNORE INTO search_pending (year, number) VALUES (?, ?)", (year, entry.number))
+    elif old[0] != year:
+        state.executemany("INSERT OR IGNORE INTO search_pending (year, number) VALUES (?, ?)", [(year, WHOLE), (old[0], WHOLE)])
+    elif old[1:] != (entry.title, entry.source, entry.pub_ms, packed):
+        state.execute("INSERT OR IGNORE INTO search_pending VALUES (?, ?, ?, ?)", (year, entry.number, old[4], old[1]))
+    state.execute(
+        "INSERT OR REPLACE INTO search_docs (path, number, page, title, source, pub_ms, year, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (path, entry.number, entry.page, entry.title, entry.source, entry.pub_ms, year, packed),
+    )
+
+
+def drop(state: sqlite3.Connection, page: str) -> None:
+    """Forget the entry of the article at ``page``; its year is made again (its later articles' numbers shift)."""
+    for (year,) in state.execute("SELECT year FROM search_docs WHERE page = ?", (page,)).fetchall():
+        state.execute("INSERT OR IGNORE INTO search_pending (year, number) VALUES (?, ?)", (year, WHOLE))
+    state.execute("DELETE FROM search_docs WHERE page = ?", (page,))
+
+
+def write_search_files(state: sqlite3.Connection, root: Path, write: Write, remove: Callable[[str], None], outlets: dict[str, str]) -> None:
+    """Bring ``root``/search/ up to date with ``search_docs``: the years with changes noted (every year when
+    meta.js is missing or of another format, or the outlets changed), then t2s.js and meta.js; remove the files
+    no year makes any more. ``write`` and ``remove`` take paths under ``root``."""
+    folder = root / "search"
+    years = dict(state.execute("SELECT year, COUNT(*) FROM search_docs GROUP BY year"))
+    sources = [slug for (slug,) in state.execute("SELECT DISTINCT source FROM search_docs ORDER BY source")]
+    meta = sitesearch.read_meta(folder / "meta.js")
+    everything = meta.get("format") != sitesearch.FORMAT or meta.get("sources") != sources
+    known = {year: (articles, shards, size) for year, articles, shards, size in state.execute("SELECT * FROM search_years")}
+    pending: defaultdict[int, dict[int, tuple[bytes | None, str | None]]] = defaultdict(dict)
+    for year, number, tokens, title in state.execute("SELECT year, number, tokens, title FROM search_pending"):
+        pending[year][number] = (tokens, title)
+    summary: dict[int, tuple[int, int]] = {}
+    with state:
+        for year in sorted(years):
+            made = None
+            if not everything and year in known and WHOLE not in pending[year] and _complete(folder / str(year), *known[year][:2]):
+                made = _update_year(state, year, pending[year], known[year], sources, write, remove) if pending[year] else known[year][:2]
+            summary[year] = made or _whole_year(state, year, sources, folder, write, remove)
+        for year in set(known) - set(years):
+            state.execute("DELETE FROM search_lists WHERE year = ?", (year,))
+            state.execute("DELETE FROM search_years WHERE year = ?", (year,))
+        if folder.is_dir():
+            for item in sorted(folder.iterdir()):
+                if item.is_dir() and not (item.name.isdigit() and int(item.name) in years):
+                    for file in sorted(item.glob("*.js")):
+                        remove(file.relative_to(root).as_posix())
+        for name, data in sitesearch.meta_files(summary, outlets, sources):
+            write(f"search/{name}", data)
+        state.execute("DELETE FROM search_pending")
+
+
+def _complete(folder: Path, articles: int, shards: int) -> bool:
+    """Whether the folder of a year holds every file its state says it has."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return False
+    wanted = {f"s{n}.js" for n in range(shards)} | {f"d{n}.js" for n in range(-(-articles // DOCS_PER_FILE))} | {"w.js"}
+    return wanted <= names
+
+
+def _documents(state: sqlite3.Connection, year: int) -> tuple[list[int], list[Document]]:
+    rows = state.execute("SELECT number, page, title, source, pub_ms FROM search_docs WHERE year = ? ORDER BY number", (year,))
+    numbers, documents = [], []
+    for number, page, title, source, pub_ms in rows:
+        numbers.append(number)
+        documents.append((page, title, source, pub_ms))
+    return numbers, documents
+
+
+def _store(state: sqlite3.Connection, year: int, shards: int, lists: dict[str, PostingList | None]) -> None:
+    state.executemany(
+        "DELETE FROM search_lists WHERE year = ? AND token = ?", [(year, token) for token, found in lists.items() if found is None]
+    )
+    state.executemany(
+        "INSERT OR REPLACE INTO search_lists (year, token, hash, shard, value, bits, count, k, last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (year, token, digest, digest & (shards - 1), found.value, found.bits, found.count, found.k, found.last)
+            for token, found in lists.items()
+            if found is not None
+            for digest in (sitesearch.fnv(token),)
+        ),
+    )
+
+
+def _write_shards(state: sqlite3.Connection, year: int, shards: set[int], write: Write) -> None:
+    for shard in sorted(shards):
+        rows = state.execute("SELECT token, value FROM search_lists WHERE year = ? AND shard = ?", (year, shard))
+        name, data = sitesearch.shard_file(year, shard, rows)
+        write(f"search/{name}", data)
+
+
+def _whole_year(
+    state: sqlite3.Connection, year: int, sources: list[str], folder: Path, write: Write, remove: Callable[[str], None]
+) -> tuple[int, int]:
+    """Make every file of a year from its articles' tokens, and its lists in the state; remove the year's other files."""
+    documents: list[Document] = []
+
+    def entries() -> Iterator[SearchEntry]:
+        rows = state.execute("SELECT number, page, title, source, pub_ms, tokens FROM search_docs WHERE year = ? ORDER BY number", (year,))
+        for number, page, title, source, pub_ms, packed in rows:
+            tokens, counts = sitesearch.unpack_tokens(packed)
+            documents.append((page, title, source, pub_ms))
+            yield SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=tokens, counts=counts)
+
+    total, lists = sitesearch.year_lists(entries())
+    size = sum(sitesearch.list_size(token, found) for token, found in lists.items())
+    shards = sitesearch.shard_count(size)
+    state.execute("DELETE FROM search_lists WHERE year = ?", (year,))
+    _store(state, year, shards, dict(lists))
+    del lists
+    state.execute("INSERT OR REPLACE INTO search_years VALUES (?, ?, ?, ?)", (year, total, shards, size))
+    made = [sitesearch.when_file(year, documents, sources)]
+    made.extend(sitesearch.documents_file(year, documents, n) for n in range(-(-total // DOCS_PER_FILE)))
+    for name, data in made:
+        write(f"search/{name}", data)
+    _write_shards(state, year, set(range(shards)), write)
+    names = {name for name, _ in made} | {f"{year}/s{n}.js" for n in range(shards)}
+    for file in sorted((folder / str(year)).glob("*.js")):
+        if f"{year}/{file.name}" not in names:
+            remove(f"search/{year}/{file.name}")
+    return total, shards
+
+
+def _update_year(
+    state: sqlite3.Connection,
+    year: int,
+    changes: dict[int, tuple[bytes | None, str | None]],
+    known: tuple[int, int, int],
+    sources: list[str],
+    write: Write,
+    remove: Callable[[str], None],
+) -> tuple[int, int] | None:
+    """Bring a year's files up to date with the articles added and changed in place (``changes``: number -> the
+    tokens and title before, None for a new article) from its lists; None when it must be made in full."""
+    before, old_shards, size = known
+    numbers, documents = _documents(state, year)
+    local = {number: n for n, number in enumerate(numbers)}
+    total = len(numbers)
+    added = sorted(number for number, (tokens, _) in changes.items() if tokens is None)
+    changed = {number: old for number, old in changes.items() if old[0] is not None and number in local}
+    if [local.get(number) for number in added] != list(range(before, total)) or len(changed) > max(20, total // 20):
+        return None  # articles left, or came in the middle (local numbers shift), or too many to change one by one
+    lists: dict[str, PostingList | None] = {}  # the lists coded again, None for those no article holds any more
+    was: dict[str, PostingList | None] = {}
+
+    def current(token: str) -> PostingList | None:
+        if token not in lists:
+            row = state.execute(
+                "SELECT value, bits, count, k, last FROM search_lists WHERE year = ? AND token = ?", (year, token)
+            ).fetchone()
+            lists[token] = was[token] = PostingList(*row) if row else None
+        return lists[token]
+
+    def codes(number: int) -> dict[str, int]:
+        (title, packed), *_ = state.execute("SELECT title, tokens FROM search_docs WHERE number = ?", (number,))
+        return sitesearch.entry_codes(title, *sitesearch.unpack_tokens(packed))
+
+    for number, (packed, title) in changed.items():
+        rank, old, new = local[number], sitesearch.entry_codes(title or "", *sitesearch.unpack_tokens(packed or b"")), codes(number)
+        for token in old.keys() | new.keys():
+            if old.get(token) != new.get(token):
+                found = current(token)
+                values = [value for value in (sitesearch.decode_postings(found) if found else []) if value >> 6 != rank]
+                if token in new:
+                    bisect.insort(values, rank << 6 | new[token])
+                lists[token] = sitesearch.encode_postings(values, total) if values else None
+    appended: defaultdict[str, list[int]] = defaultdict(list)
+    for number in added:
+        for token, code in codes(number).items():
+            appended[token].append(local[number] << 6 | code)
+    for token, values in appended.items():
+        found = current(token)
+        lists[token] = sitesearch.append_postings(found, values, total) if found else sitesearch.encode_postings(values, total)
+    # The other lists whose Rice parameter moves with the year's count are coded again with it.
+    moved = [count for count in range(1, before + 1) if sitesearch.rice_parameter(before, count) != sitesearch.rice_parameter(total, count)]
+    for start in range(0, len(moved), 500):
+        chunk = moved[start : start + 500]
+        rows = state.execute(
+            f"SELECT token, value, bits, count, k, last FROM search_lists WHERE year = ? AND count IN ({','.join('?' * len(chunk))})",
+            (year, *chunk),
+        )
+        for token, *fields in rows.fetchall():
+            if token not in lists:
+                was[token] = PostingList(*fields)
+                lists[token] = sitesearch.encode_postings(sitesearch.decode_postings(PostingList(*fields)), total)
+    for token, found in lists.items():
+        old_found = was.get(token)
+        size += (sitesearch.list_size(token, found) if found else 0) - (sitesearch.list_size(token, old_found) if old_found else 0)
+    shards = sitesearch.shard_count(size)
+    _store(state, year, shards, lists)
+    if shards != old_shards:
+        state.execute("UPDATE search_lists SET shard = hash & ? WHERE year = ?", (shards - 1, year))
+        for n in range(shards, old_shards):
+            remove(f"search/{year}/s{n}.js")
+    state.execute("INSERT OR REPLACE INTO search_years VALUES (?, ?, ?, ?)", (year, total, shards, size))
+    _write_shards(
+        state, year, set(range(shards)) if shards != old_shards else {sitesearch.shard_of(token, shards) for token in lists}, write
+    )
+    name, data = sitesearch.when_file(year, documents, sources)
+    write(f"search/{name}", data)
+    for n in sorted({local[number] // DOCS_PER_FILE for number in [*added, *changed]}):
+        name, data = sitesearch.documents_file(year, documents, n)
+        write(f"search/{name}", data)
+    return total, shards
