@@ -30,13 +30,15 @@ class Site:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.state = sqlite3.connect(root.with_suffix(".sqlite"))
-        self.state.executescript(searchstate.SCHEMA)
+        searchstate.create_tables(self.state)
         self.written: list[str] = []
 
-    def put(self, path: str, number: int, title: str, body: str, source: str, pub_ms: int) -> None:
+    def put(self, path: str, number: int, title: str, body: str, source: str, pub_ms: int, seen_ms: int) -> None:
         tokens, counts = sitesearch.entry_tokens(title, body)
         page = path.replace(".md", ".html")
-        entry = SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=tokens, counts=counts)
+        entry = SearchEntry(
+            number=number, page=page, title=title, source=source, pub_ms=pub_ms, seen_ms=seen_ms, tokens=tokens, counts=counts
+        )
         searchstate.put(self.state, path, entry)  # committed with the files, as build-site does
 
     def drop(self, path: str) -> None:
@@ -68,46 +70,45 @@ def test_search_files_brought_up_to_date_are_those_of_a_whole_build(tmp_path: Pa
     year_lists = sitesearch.year_lists
     monkeypatch.setattr(sitesearch, "year_lists", lambda entries: whole_years.append(1) or year_lists(entries))
     rng = random.Random(seed)
-    articles: dict[str, tuple[int, str, str, str, int]] = {}
+    articles: dict[str, tuple[str, str, str, int, int]] = {}  # path -> title, text, outlet, time, first seen
+    numbers: dict[str, int] = {}
     site = Site(tmp_path / "site")
-    number = 0
-    shards: set[int] = set()
 
-    def add(count: int, year_ms: int) -> None:
-        nonlocal number
-        for _ in range(count):
-            path = f"articles/{rng.choice('ab')}/{number}.md"
-            articles[path] = (number, text(rng)[:20], text(rng) * rng.randint(1, 3), path.split("/")[1], year_ms + number * 60_000)
-            site.put(path, *articles[path])
-            number += 1
+    def put(path: str, title: str, body: str, pub_ms: int, seen_ms: int) -> None:
+        numbers.setdefault(path, len(numbers))
+        articles[path] = (title, body, path.split("/")[1], pub_ms, seen_ms)
+        site.put(path, numbers[path], *articles[path])
 
-    add(100, Y2025)
-    add(20, Y2026)  # as 2026 grows, its number of shards does too
+    for n in range(120):  # imported (never seen arrive): ordered by time
+        put(f"articles/{rng.choice('ab')}/{n}.md", text(rng)[:20], text(rng), (Y2025 if n < 100 else Y2026) + n * 60_000, 0)
     site.build()
+    shards = {sitesearch.read_meta(site.root / "search/meta.js")["years"]["2026"]["shards"]}
     for step in range(8):
         before = site.files()
         whole_years.clear()
-        add(rng.randint(1, 12), Y2026)  # new articles, as each hourly update brings
-        for path in rng.sample(sorted(articles), 3):  # edited: the text, the title, the time within the year
-            n, title, body, source, pub_ms = articles[path]
-            articles[path] = (n, rng.choice([title, text(rng)[:20]]), text(rng) + body[: len(body) // 2], source, pub_ms + 1000)
-            site.put(path, *articles[path])
-        removed = step == 5
-        if removed:
+        for _ in range(rng.randint(1, 12)):  # new articles, as each hourly update brings; some dated earlier than others
+            put(f"articles/{rng.choice('ab')}/{len(numbers)}.md", text(rng)[:20], text(rng) * 2, Y2026 + rng.randrange(10**9), step + 1)
+        for path in rng.sample(sorted(articles), 3):  # edited: the text, and the title or not
+            title, body, _, pub_ms, seen_ms = articles[path]
+            put(path, rng.choice([title, text(rng)[:20]]), text(rng) + body[: len(body) // 2], pub_ms, seen_ms)
+        if step == 5:  # one removed: its year's later articles move up
             gone = rng.choice(sorted(articles))
             del articles[gone]
             site.drop(gone)
+        if step == 6:  # an imported article's time edited: it moves among the others
+            path = min((p for p, a in articles.items() if a[4] == 0 and a[3] >= Y2026), key=lambda p: articles[p][3])
+            put(path, *articles[path][:2], Y2026 + 10**9, 0)
         written = site.build()
         after, made_whole = site.files(), len(whole_years)
-        # A whole build of the same articles, from a new state, in another folder.
+        # A whole build of the same articles, in another order (other numbers), from a new state, in another folder.
         fresh = Site(tmp_path / f"fresh{step}")
-        for path, fields in sorted(articles.items(), key=lambda item: item[1][0]):
-            fresh.put(path, *fields)
+        for n, path in enumerate(rng.sample(sorted(articles), len(articles))):
+            fresh.put(path, n, *articles[path])
         fresh.build()
         assert after == fresh.files()
         assert sorted(written) == sorted(path for path in after if before.get(path) != after[path])
-        # Only a year that lost an article is made in full; otherwise only the files that change are made.
-        assert made_whole == (1 if removed else 0)
+        # Only a year that lost an article, or whose articles changed order, is made in full.
+        assert made_whole == (1 if step in (5, 6) else 0)
         shards.add(sitesearch.read_meta(site.root / "search/meta.js")["years"]["2026"]["shards"])
     assert len(shards) > 1
 
@@ -115,7 +116,7 @@ def test_search_files_brought_up_to_date_are_those_of_a_whole_build(tmp_path: Pa
 def test_a_year_whose_files_are_missing_is_made_again(tmp_path: Path) -> None:
     site = Site(tmp_path / "site")
     for n in range(60):
-        site.put(f"articles/a/{n}.md", n, f"标题{n}", "台湾的选举。" * (n % 5 + 1), "a", Y2026 + n * 60_000)
+        site.put(f"articles/a/{n}.md", n, f"标题{n}", "台湾的选举。" * (n % 5 + 1), "a", Y2026 + n * 60_000, 0)
     site.build()
     whole = site.files()
     (tmp_path / "site/search/2026/d1.js").unlink()

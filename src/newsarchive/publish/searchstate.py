@@ -17,6 +17,7 @@ again in full from ``search_docs``, as it is when its files or its lists are mis
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import sqlite3
 from collections import defaultdict
@@ -30,9 +31,9 @@ from .sitesearch import DOCS_PER_FILE, Document, PostingList, SearchEntry
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
     path TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, page TEXT NOT NULL, title TEXT NOT NULL,
-    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens BLOB NOT NULL
+    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, seen_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS search_docs_year ON search_docs (year, number);
+CREATE INDEX IF NOT EXISTS search_docs_order ON search_docs (year, seen_ms, pub_ms, path);
 CREATE TABLE IF NOT EXISTS search_lists (
     year INTEGER NOT NULL, token TEXT NOT NULL, hash INTEGER NOT NULL, shard INTEGER NOT NULL,
     value TEXT NOT NULL, bits INTEGER NOT NULL, count INTEGER NOT NULL, k INTEGER NOT NULL, last INTEGER NOT NULL,
@@ -44,11 +45,25 @@ CREATE TABLE IF NOT EXISTS search_years (
     year INTEGER PRIMARY KEY, articles INTEGER NOT NULL, shards INTEGER NOT NULL, size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS search_pending (
-    year INTEGER NOT NULL, number INTEGER NOT NULL, tokens BLOB, title TEXT, PRIMARY KEY (year, number)
+    year INTEGER NOT NULL, number INTEGER NOT NULL, tokens BLOB, title TEXT, pub_ms INTEGER, seen_ms INTEGER,
+    PRIMARY KEY (year, number)
 );
 """
 WHOLE = -1  # search_pending.number: the year is made again in full
+ORDER = "ORDER BY seen_ms, pub_ms, path"  # of a year's articles: their local numbers, new articles last
+Before = tuple[bytes, str, int, int]  # an article changed in place: its tokens, title, time and when first seen before
 Write = Callable[[str, bytes], None]
+
+
+def create_tables(state: sqlite3.Connection) -> bool:
+    """Make the search's tables where missing; True when those of an older newsarchive were dropped (then every
+    article's entry must be put again)."""
+    columns = {name for _, name, *_ in state.execute("PRAGMA table_info(search_docs)")}
+    older = bool(columns) and "seen_ms" not in columns
+    if older:
+        state.executescript("DROP TABLE search_docs; DROP TABLE IF EXISTS search_lists; DROP TABLE IF EXISTS search_years;")
+    state.executescript(SCHEMA)
+    return older
 
 
 def put(state: sqlite3.Connection, path: str, entry: SearchEntry) -> None:
@@ -56,16 +71,18 @@ def put(state: sqlite3.Connection, path: str, entry: SearchEntry) -> None:
     title before; the first change noted is kept, as the lists are as they were before it), or an article moved to
     another year, whose two years are made again."""
     year, packed = sitesearch.year_of(entry.pub_ms), sitesearch.pack_tokens(entry.tokens, entry.counts)
-    old = state.execute("SELECT year, title, source, pub_ms, tokens FROM search_docs WHERE path = ?", (path,)).fetchone()
+    query = "SELECT year, tokens, title, pub_ms, seen_ms, source FROM search_docs WHERE path = ?"
+    old = state.execute(query, (path,)).fetchone()
     if old is None:
         state.execute("INSERT OR IGNORE INTO search_pending (year, number) VALUES (?, ?)", (year, entry.number))
     elif old[0] != year:
         state.executemany("INSERT OR IGNORE INTO search_pending (year, number) VALUES (?, ?)", [(year, WHOLE), (old[0], WHOLE)])
-    elif old[1:] != (entry.title, entry.source, entry.pub_ms, packed):
-        state.execute("INSERT OR IGNORE INTO search_pending VALUES (?, ?, ?, ?)", (year, entry.number, old[4], old[1]))
+    elif old[1:] != (packed, entry.title, entry.pub_ms, entry.seen_ms, entry.source):
+        state.execute("INSERT OR IGNORE INTO search_pending VALUES (?, ?, ?, ?, ?, ?)", (year, entry.number, *old[1:5]))
     state.execute(
-        "INSERT OR REPLACE INTO search_docs (path, number, page, title, source, pub_ms, year, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (path, entry.number, entry.page, entry.title, entry.source, entry.pub_ms, year, packed),
+        "INSERT OR REPLACE INTO search_docs (path, number, page, title, source, pub_ms, seen_ms, year, tokens)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (path, entry.number, entry.page, entry.title, entry.source, entry.pub_ms, entry.seen_ms, year, packed),
     )
 
 
@@ -86,9 +103,9 @@ def write_search_files(state: sqlite3.Connection, root: Path, write: Write, remo
     meta = sitesearch.read_meta(folder / "meta.js")
     everything = meta.get("format") != sitesearch.FORMAT or meta.get("sources") != sources
     known = {year: (articles, shards, size) for year, articles, shards, size in state.execute("SELECT * FROM search_years")}
-    pending: defaultdict[int, dict[int, tuple[bytes | None, str | None]]] = defaultdict(dict)
-    for year, number, tokens, title in state.execute("SELECT year, number, tokens, title FROM search_pending"):
-        pending[year][number] = (tokens, title)
+    pending: defaultdict[int, dict[int, Before | None]] = defaultdict(dict)
+    for year, number, tokens, *before in state.execute("SELECT year, number, tokens, title, pub_ms, seen_ms FROM search_pending"):
+        pending[year][number] = None if tokens is None else (tokens, *before)
     summary: dict[int, tuple[int, int]] = {}
     with state:
         for year in sorted(years):
@@ -119,13 +136,15 @@ def _complete(folder: Path, articles: int, shards: int) -> bool:
     return wanted <= names
 
 
-def _documents(state: sqlite3.Connection, year: int) -> tuple[list[int], list[Document]]:
-    rows = state.execute("SELECT number, page, title, source, pub_ms FROM search_docs WHERE year = ? ORDER BY number", (year,))
-    numbers, documents = [], []
-    for number, page, title, source, pub_ms in rows:
+def _documents(state: sqlite3.Connection, year: int) -> tuple[list[int], list[Document], list[tuple[int, int, str]]]:
+    """The numbers of a year's articles in their order, their documents and their order's keys."""
+    rows = state.execute(f"SELECT number, page, title, source, pub_ms, seen_ms, path FROM search_docs WHERE year = ? {ORDER}", (year,))
+    numbers, documents, keys = [], [], []
+    for number, page, title, source, pub_ms, seen_ms, path in rows:
         numbers.append(number)
         documents.append((page, title, source, pub_ms))
-    return numbers, documents
+        keys.append((seen_ms, pub_ms, path))
+    return numbers, documents, keys
 
 
 def _store(state: sqlite3.Connection, year: int, shards: int, lists: dict[str, PostingList | None]) -> None:
@@ -157,11 +176,13 @@ def _whole_year(
     documents: list[Document] = []
 
     def entries() -> Iterator[SearchEntry]:
-        rows = state.execute("SELECT number, page, title, source, pub_ms, tokens FROM search_docs WHERE year = ? ORDER BY number", (year,))
-        for number, page, title, source, pub_ms, packed in rows:
+        query = f"SELECT number, page, title, source, pub_ms, seen_ms, tokens FROM search_docs WHERE year = ? {ORDER}"
+        for number, page, title, source, pub_ms, seen_ms, packed in state.execute(query, (year,)):
             tokens, counts = sitesearch.unpack_tokens(packed)
             documents.append((page, title, source, pub_ms))
-            yield SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=tokens, counts=counts)
+            yield SearchEntry(
+                number=number, page=page, title=title, source=source, pub_ms=pub_ms, seen_ms=seen_ms, tokens=tokens, counts=counts
+            )
 
     total, lists = sitesearch.year_lists(entries())
     size = sum(sitesearch.list_size(token, found) for token, found in lists.items())
@@ -185,39 +206,44 @@ def _whole_year(
 def _update_year(
     state: sqlite3.Connection,
     year: int,
-    changes: dict[int, tuple[bytes | None, str | None]],
+    changes: dict[int, Before | None],
     known: tuple[int, int, int],
     sources: list[str],
     write: Write,
     remove: Callable[[str], None],
 ) -> tuple[int, int] | None:
-    """Bring a year's files up to date with the articles added and changed in place (``changes``: number -> the
-    tokens and title before, None for a new article) from its lists; None when it must be made in full."""
+    """Bring a year's files up to date with the articles added and changed in place (``changes``: number -> what
+    it was, None for a new article) from its lists; None when it must be made in full."""
     before, old_shards, size = known
-    numbers, documents = _documents(state, year)
+    numbers, documents, keys = _documents(state, year)
     local = {number: n for n, number in enumerate(numbers)}
     total = len(numbers)
-    added = sorted(number for number, (tokens, _) in changes.items() if tokens is None)
-    changed = {number: old for number, old in changes.items() if old[0] is not None and number in local}
-    if [local.get(number) for number in added] != list(range(before, total)) or len(changed) > max(20, total // 20):
-        return None  # articles left, or came in the middle (local numbers shift), or too many to change one by one
+    added = {number for number, old in changes.items() if old is None}
+    changed = {number: old for number, old in changes.items() if old is not None}
+    if set(numbers[before:]) != added or len(changed) > max(20, total // 20) or not changed.keys() <= set(numbers[:before]):
+        return None  # articles left, or came before others (local numbers shift), or too many to change one by one
+    was = [
+        (then[3], then[2], key[2]) if (then := changed.get(number)) else key for number, key in zip(numbers[:before], keys, strict=False)
+    ]
+    if any(a > b for a, b in itertools.pairwise(was)):
+        return None  # a changed article moved among the others
     lists: dict[str, PostingList | None] = {}  # the lists coded again, None for those no article holds any more
-    was: dict[str, PostingList | None] = {}
+    old_lists: dict[str, PostingList | None] = {}
 
     def current(token: str) -> PostingList | None:
         if token not in lists:
             row = state.execute(
                 "SELECT value, bits, count, k, last FROM search_lists WHERE year = ? AND token = ?", (year, token)
             ).fetchone()
-            lists[token] = was[token] = PostingList(*row) if row else None
+            lists[token] = old_lists[token] = PostingList(*row) if row else None
         return lists[token]
 
     def codes(number: int) -> dict[str, int]:
         (title, packed), *_ = state.execute("SELECT title, tokens FROM search_docs WHERE number = ?", (number,))
         return sitesearch.entry_codes(title, *sitesearch.unpack_tokens(packed))
 
-    for number, (packed, title) in changed.items():
-        rank, old, new = local[number], sitesearch.entry_codes(title or "", *sitesearch.unpack_tokens(packed or b"")), codes(number)
+    for number, (packed, title, _, _) in changed.items():
+        rank, old, new = local[number], sitesearch.entry_codes(title, *sitesearch.unpack_tokens(packed)), codes(number)
         for token in old.keys() | new.keys():
             if old.get(token) != new.get(token):
                 found = current(token)
@@ -226,7 +252,7 @@ def _update_year(
                     bisect.insort(values, rank << 6 | new[token])
                 lists[token] = sitesearch.encode_postings(values, total) if values else None
     appended: defaultdict[str, list[int]] = defaultdict(list)
-    for number in added:
+    for number in numbers[before:]:
         for token, code in codes(number).items():
             appended[token].append(local[number] << 6 | code)
     for token, values in appended.items():
@@ -242,10 +268,10 @@ def _update_year(
         )
         for token, *fields in rows.fetchall():
             if token not in lists:
-                was[token] = PostingList(*fields)
+                old_lists[token] = PostingList(*fields)
                 lists[token] = sitesearch.encode_postings(sitesearch.decode_postings(PostingList(*fields)), total)
     for token, found in lists.items():
-        old_found = was.get(token)
+        old_found = old_lists.get(token)
         size += (sitesearch.list_size(token, found) if found else 0) - (sitesearch.list_size(token, old_found) if old_found else 0)
     shards = sitesearch.shard_count(size)
     _store(state, year, shards, lists)

@@ -40,7 +40,7 @@ LEGACY_STATE = ".newsarchive-site.sqlite"  # where the state was kept before: in
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (page TEXT PRIMARY KEY, signature TEXT NOT NULL);
 DROP TABLE IF EXISTS docs;
-"""  # and the search's tables: searchstate.SCHEMA
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +98,9 @@ def build_site(archive: Store, out: Path, *, base_url: str | None = None, on_pro
     out.mkdir(parents=True, exist_ok=True)
     state = _open_state(archive.root, out)
     try:
-        state.executescript(_SCHEMA + searchstate.SCHEMA)
+        state.executescript(_SCHEMA)
+        if searchstate.create_tables(state):  # the search's entries of an older newsarchive: every article again
+            state.execute("DELETE FROM pages")
         output = _Output(out)
         pages = Pages(archive, static=True)
         version = _design_version(archive.settings.site, archive.settings.title)
@@ -204,6 +206,7 @@ def _search_entry(archive: Store, row: ArticleRow, number: int) -> sitesearch.Se
         title=row.title,
         source=row.source,
         pub_ms=row.pub_ms or 0,
+        seen_ms=row.first_seen_ms or 0,
         tokens=tokens,
         counts=counts,
     )

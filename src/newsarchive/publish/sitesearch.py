@@ -79,6 +79,7 @@ class SearchEntry:
     title: str
     source: str
     pub_ms: int
+    seen_ms: int  # when the archive first had it (0: imported); the year's articles are ordered by it, then by time
     tokens: list[str]  # every token of the title and text
     counts: bytes  # how often each occurs (at most 255)
 
