@@ -122,3 +122,16 @@ def test_a_year_whose_files_are_missing_is_made_again(tmp_path: Path) -> None:
     (tmp_path / "site/search/2026/d1.js").unlink()
     site.build()
     assert site.files() == whole
+
+
+def test_the_search_tables_of_an_older_state_are_made_again(tmp_path: Path) -> None:
+    state = sqlite3.connect(tmp_path / "state.sqlite")
+    state.executescript(
+        "CREATE TABLE search_docs (path TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, page TEXT NOT NULL, title TEXT NOT NULL,"
+        " source TEXT NOT NULL, pub_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens BLOB NOT NULL);"
+        "INSERT INTO search_docs VALUES ('articles/a/1.md', 0, 'articles/a/1.html', '标题', 'a', 0, 1970, x'00');"
+    )
+    assert searchstate.create_tables(state)  # every article must be put again
+    assert "seen_ms" in {name for _, name, *_ in state.execute("PRAGMA table_info(search_docs)")}
+    assert state.execute("SELECT COUNT(*) FROM search_docs").fetchone() == (0,)
+    assert not searchstate.create_tables(state)
