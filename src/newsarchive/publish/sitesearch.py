@@ -15,8 +15,9 @@ only that year's files:
 Tokens are those of ``newsarchive search`` (index/tokens.py) over each article's title and whole text. A posting
 list is Rice-coded (gaps between article numbers; its parameter chosen per list from how dense it is), each gap
 followed by an Elias-gamma code of the token's count in the article and whether the title holds it, then base64.
-Article numbers are stable (a new article takes the next), so a new article of this year changes the shards of
-its tokens, its documents file and that year's ``w.js``; other years stay as they were.
+A year's articles are numbered in the order the archive first had them (then by time and path): a new article
+comes last, so it changes only the shards of its tokens, its documents file and that year's ``w.js``, and other
+years not at all. searchstate.py keeps the lists to bring the files up to date that way.
 """
 
 from __future__ import annotations
