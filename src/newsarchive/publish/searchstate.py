@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import os
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from . import sitesearch
@@ -34,13 +35,9 @@ CREATE TABLE IF NOT EXISTS search_docs (
     source TEXT NOT NULL, pub_ms INTEGER NOT NULL, seen_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS search_docs_order ON search_docs (year, seen_ms, pub_ms, path);
-CREATE TABLE IF NOT EXISTS search_lists (
-    year INTEGER NOT NULL, token TEXT NOT NULL, hash INTEGER NOT NULL, shard INTEGER NOT NULL,
-    value TEXT NOT NULL, bits INTEGER NOT NULL, count INTEGER NOT NULL, k INTEGER NOT NULL, last INTEGER NOT NULL,
-    UNIQUE (year, token)
+CREATE TABLE IF NOT EXISTS search_shards (
+    year INTEGER NOT NULL, shard INTEGER NOT NULL, lists TEXT NOT NULL, counts TEXT NOT NULL, PRIMARY KEY (year, shard)
 );
-CREATE INDEX IF NOT EXISTS search_lists_shard ON search_lists (year, shard);
-CREATE INDEX IF NOT EXISTS search_lists_count ON search_lists (year, count);
 CREATE TABLE IF NOT EXISTS search_years (
     year INTEGER PRIMARY KEY, articles INTEGER NOT NULL, shards INTEGER NOT NULL, size INTEGER NOT NULL
 );
@@ -61,7 +58,7 @@ def create_tables(state: sqlite3.Connection) -> bool:
     columns = {name for _, name, *_ in state.execute("PRAGMA table_info(search_docs)")}
     older = bool(columns) and "seen_ms" not in columns
     if older:
-        state.executescript("DROP TABLE search_docs; DROP TABLE IF EXISTS search_lists; DROP TABLE IF EXISTS search_years;")
+        state.executescript("DROP TABLE search_docs; DROP TABLE IF EXISTS search_years;")
     state.executescript(SCHEMA)
     return older
 
@@ -102,19 +99,21 @@ def write_search_files(state: sqlite3.Connection, root: Path, write: Write, remo
     sources = [slug for (slug,) in state.execute("SELECT DISTINCT source FROM search_docs ORDER BY source")]
     meta = sitesearch.read_meta(folder / "meta.js")
     everything = meta.get("format") != sitesearch.FORMAT or meta.get("sources") != sources
-    known = {year: (articles, shards, size) for year, articles, shards, size in state.execute("SELECT * FROM search_years")}
+    kept = dict(state.execute("SELECT year, COUNT(*) FROM search_shards GROUP BY year"))
+    made = {year: (articles, shards, size) for year, articles, shards, size in state.execute("SELECT * FROM search_years")}
+    known = {year: summary for year, summary in made.items() if kept.get(year) == summary[1]}  # else made in full
     pending: defaultdict[int, dict[int, Before | None]] = defaultdict(dict)
     for year, number, tokens, *before in state.execute("SELECT year, number, tokens, title, pub_ms, seen_ms FROM search_pending"):
         pending[year][number] = None if tokens is None else (tokens, *before)
     summary: dict[int, tuple[int, int]] = {}
     with state:
         for year in sorted(years):
-            made = None
+            done = None
             if not everything and year in known and WHOLE not in pending[year] and _complete(folder / str(year), *known[year][:2]):
-                made = _update_year(state, year, pending[year], known[year], sources, write, remove) if pending[year] else known[year][:2]
-            summary[year] = made or _whole_year(state, year, sources, folder, write, remove)
-        for year in set(known) - set(years):
-            state.execute("DELETE FROM search_lists WHERE year = ?", (year,))
+                done = _update_year(state, year, pending[year], known[year], sources, write, remove) if pending[year] else known[year][:2]
+            summary[year] = done or _whole_year(state, year, sources, folder, write, remove)
+        for year in (set(made) | set(kept)) - set(years):
+            state.execute("DELETE FROM search_shards WHERE year = ?", (year,))
             state.execute("DELETE FROM search_years WHERE year = ?", (year,))
         if folder.is_dir():
             for item in sorted(folder.iterdir()):
@@ -147,26 +146,38 @@ def _documents(state: sqlite3.Connection, year: int) -> tuple[list[int], list[Do
     return numbers, documents, keys
 
 
-def _store(state: sqlite3.Connection, year: int, shards: int, lists: dict[str, PostingList | None]) -> None:
-    state.executemany(
-        "DELETE FROM search_lists WHERE year = ? AND token = ?", [(year, token) for token, found in lists.items() if found is None]
-    )
-    state.executemany(
-        "INSERT OR REPLACE INTO search_lists (year, token, hash, shard, value, bits, count, k, last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (year, token, digest, digest & (shards - 1), found.value, found.bits, found.count, found.k, found.last)
-            for token, found in lists.items()
-            if found is not None
-            for digest in (sitesearch.fnv(token),)
-        ),
-    )
+Shard = dict[str, PostingList]  # a shard's lists by token
 
 
-def _write_shards(state: sqlite3.Connection, year: int, shards: set[int], write: Write) -> None:
-    for shard in sorted(shards):
-        rows = state.execute("SELECT token, value FROM search_lists WHERE year = ? AND shard = ?", (year, shard))
-        name, data = sitesearch.shard_file(year, shard, rows)
+def _load(state: sqlite3.Connection, year: int, shards: Iterable[int]) -> dict[int, Shard]:
+    wanted = sorted(shards)
+    loaded = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        query = f"SELECT shard, lists FROM search_shards WHERE year = ? AND shard IN ({','.join('?' * len(chunk))})"
+        for shard, lists in state.execute(query, (year, *chunk)):
+            loaded[shard] = {token: PostingList(*fields) for token, fields in json.loads(lists).items()}
+    return {shard: loaded.get(shard, {}) for shard in wanted}
+
+
+def _save(state: sqlite3.Connection, year: int, shards: dict[int, Shard], write: Write) -> None:
+    """Keep these shards' lists and write their files."""
+    rows = []
+    for shard, lists in sorted(shards.items()):
+        ordered = dict(sorted(lists.items()))
+        kept = {token: [found.value, found.bits, found.count, found.k, found.last] for token, found in ordered.items()}
+        counts = sorted({found.count for found in ordered.values()})
+        rows.append((year, shard, json.dumps(kept, ensure_ascii=False, separators=(",", ":")), json.dumps(counts)))
+        name, data = sitesearch.shard_file(year, shard, ((token, found.value) for token, found in ordered.items()))
         write(f"search/{name}", data)
+    state.executemany("INSERT OR REPLACE INTO search_shards VALUES (?, ?, ?, ?)", rows)
+
+
+def _grouped(lists: dict[str, PostingList], shards: int) -> dict[int, Shard]:
+    grouped: dict[int, Shard] = {shard: {} for shard in range(shards)}
+    for token, found in lists.items():
+        grouped[sitesearch.shard_of(token, shards)][token] = found
+    return grouped
 
 
 def _whole_year(
@@ -187,15 +198,14 @@ def _whole_year(
     total, lists = sitesearch.year_lists(entries())
     size = sum(sitesearch.list_size(token, found) for token, found in lists.items())
     shards = sitesearch.shard_count(size)
-    state.execute("DELETE FROM search_lists WHERE year = ?", (year,))
-    _store(state, year, shards, dict(lists))
+    state.execute("DELETE FROM search_shards WHERE year = ?", (year,))
+    _save(state, year, _grouped(lists, shards), write)
     del lists
     state.execute("INSERT OR REPLACE INTO search_years VALUES (?, ?, ?, ?)", (year, total, shards, size))
     made = [sitesearch.when_file(year, documents, sources)]
     made.extend(sitesearch.documents_file(year, documents, n) for n in range(-(-total // DOCS_PER_FILE)))
     for name, data in made:
         write(f"search/{name}", data)
-    _write_shards(state, year, set(range(shards)), write)
     names = {name for name, _ in made} | {f"{year}/s{n}.js" for n in range(shards)}
     for file in sorted((folder / str(year)).glob("*.js")):
         if f"{year}/{file.name}" not in names:
@@ -227,62 +237,67 @@ def _update_year(
     ]
     if any(a > b for a, b in itertools.pairwise(was)):
         return None  # a changed article moved among the others
-    lists: dict[str, PostingList | None] = {}  # the lists coded again, None for those no article holds any more
-    old_lists: dict[str, PostingList | None] = {}
-
-    def current(token: str) -> PostingList | None:
-        if token not in lists:
-            row = state.execute(
-                "SELECT value, bits, count, k, last FROM search_lists WHERE year = ? AND token = ?", (year, token)
-            ).fetchone()
-            lists[token] = old_lists[token] = PostingList(*row) if row else None
-        return lists[token]
 
     def codes(number: int) -> dict[str, int]:
         (title, packed), *_ = state.execute("SELECT title, tokens FROM search_docs WHERE number = ?", (number,))
         return sitesearch.entry_codes(title, *sitesearch.unpack_tokens(packed))
 
+    edited: defaultdict[str, list[tuple[int, int | None]]] = defaultdict(list)  # token -> (local number, new code)
     for number, (packed, title, _, _) in changed.items():
-        rank, old, new = local[number], sitesearch.entry_codes(title, *sitesearch.unpack_tokens(packed)), codes(number)
+        old, new = sitesearch.entry_codes(title, *sitesearch.unpack_tokens(packed)), codes(number)
         for token in old.keys() | new.keys():
             if old.get(token) != new.get(token):
-                found = current(token)
-                values = [value for value in (sitesearch.decode_postings(found) if found else []) if value >> 6 != rank]
-                if token in new:
-                    bisect.insort(values, rank << 6 | new[token])
-                lists[token] = sitesearch.encode_postings(values, total) if values else None
+                edited[token].append((local[number], new.get(token)))
     appended: defaultdict[str, list[int]] = defaultdict(list)
     for number in numbers[before:]:
         for token, code in codes(number).items():
             appended[token].append(local[number] << 6 | code)
+    # The lists whose Rice parameter moves with the year's count are coded again; each shard keeps its lists' counts.
+    moved = {count for count in range(1, before + 1) if sitesearch.rice_parameter(before, count) != sitesearch.rice_parameter(total, count)}
+    touched = {sitesearch.shard_of(token, old_shards) for token in edited.keys() | appended.keys()}
+    if moved:
+        for shard, counts in state.execute("SELECT shard, counts FROM search_shards WHERE year = ?", (year,)):
+            if shard not in touched and not moved.isdisjoint(json.loads(counts)):
+                touched.add(shard)
+    loaded = _load(state, year, touched)
+    dirty: set[int] = set()
+
+    def recode(token: str, found: PostingList | None) -> None:
+        nonlocal size
+        shard = sitesearch.shard_of(token, old_shards)
+        lists = loaded[shard]
+        was = lists.pop(token, None)
+        size -= sitesearch.list_size(token, was) if was else 0
+        if found:
+            lists[token] = found
+            size += sitesearch.list_size(token, found)
+        dirty.add(shard)
+
+    for token, changes_of_token in edited.items():
+        found = loaded[sitesearch.shard_of(token, old_shards)].get(token)
+        values = sitesearch.decode_postings(found) if found else []
+        for rank, new_code in changes_of_token:
+            values = [value for value in values if value >> 6 != rank]
+            if new_code is not None:
+                bisect.insort(values, rank << 6 | new_code)
+        recode(token, sitesearch.encode_postings(values, total) if values else None)
     for token, values in appended.items():
-        found = current(token)
-        lists[token] = sitesearch.append_postings(found, values, total) if found else sitesearch.encode_postings(values, total)
-    # The other lists whose Rice parameter moves with the year's count are coded again with it.
-    moved = [count for count in range(1, before + 1) if sitesearch.rice_parameter(before, count) != sitesearch.rice_parameter(total, count)]
-    for start in range(0, len(moved), 500):
-        chunk = moved[start : start + 500]
-        rows = state.execute(
-            f"SELECT token, value, bits, count, k, last FROM search_lists WHERE year = ? AND count IN ({','.join('?' * len(chunk))})",
-            (year, *chunk),
-        )
-        for token, *fields in rows.fetchall():
-            if token not in lists:
-                old_lists[token] = PostingList(*fields)
-                lists[token] = sitesearch.encode_postings(sitesearch.decode_postings(PostingList(*fields)), total)
-    for token, found in lists.items():
-        old_found = old_lists.get(token)
-        size += (sitesearch.list_size(token, found) if found else 0) - (sitesearch.list_size(token, old_found) if old_found else 0)
+        found = loaded[sitesearch.shard_of(token, old_shards)].get(token)
+        recode(token, sitesearch.append_postings(found, values, total) if found else sitesearch.encode_postings(values, total))
+    for lists in loaded.values():
+        for token, found in list(lists.items()):
+            if found.count in moved and token not in edited and token not in appended:
+                recode(token, sitesearch.encode_postings(sitesearch.decode_postings(found), total))
     shards = sitesearch.shard_count(size)
-    _store(state, year, shards, lists)
-    if shards != old_shards:
-        state.execute("UPDATE search_lists SET shard = hash & ? WHERE year = ?", (shards - 1, year))
+    if shards != old_shards:  # the lists of the year regrouped
+        everything = {**_load(state, year, set(range(old_shards)) - touched), **loaded}
+        state.execute("DELETE FROM search_shards WHERE year = ?", (year,))
+        _save(state, year, _grouped({t: f for lists in everything.values() for t, f in lists.items()}, shards), write)
         for n in range(shards, old_shards):
             remove(f"search/{year}/s{n}.js")
+    else:
+        _save(state, year, {shard: loaded[shard] for shard in dirty}, write)
     state.execute("INSERT OR REPLACE INTO search_years VALUES (?, ?, ?, ?)", (year, total, shards, size))
-    _write_shards(
-        state, year, set(range(shards)) if shards != old_shards else {sitesearch.shard_of(token, shards) for token in lists}, write
-    )
     name, data = sitesearch.when_file(year, documents, sources)
     write(f"search/{name}", data)
     for n in sorted({local[number] // DOCS_PER_FILE for number in [*added, *changed]}):
