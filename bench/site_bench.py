@@ -43,12 +43,12 @@ QUERIES = {
 
 
 def generate(root: Path, count: int, characters: tuple[int, int], *, seed: int = 0, newest: bool = False) -> int:
-    """Write ``count`` article files under root/articles (``newest``: in the last hours of the span, with ids of their
-    own); returns the bytes of their plain text (title and text)."""
+    """Write ``count`` article files under root/articles (``newest``: in the span's last milliseconds, after all
+    others, as update brings new articles, with ids of their own); returns the bytes of their plain text."""
     text_bytes = 0
     for n, doc in enumerate(articles(count, seed, characters)):
         if newest:
-            doc = replace(doc, path=f"articles/{doc.source}/{2_000_000 + n}.md", pub_ms=START_MS + SPAN_MS - (count - n) * 60_000)
+            doc = replace(doc, path=f"articles/{doc.source}/{2_000_000 + n}.md", pub_ms=START_MS + SPAN_MS - count + n)
         paragraphs = "".join(f"<p>{line}</p>" for line in doc.text.split("\n") if line)
         target = root / doc.path
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -241,8 +241,12 @@ def year_lists(entries: Iterable[SearchEntry]) -> tuple[int, dict[str, PostingLi
     total = 0
     for local, entry in enumerate(entries):
         base = local << 6
-        for token, code in entry_codes(entry.title, entry.tokens, entry.counts).items():
-            postings[token].append(base | code)
+        for token, count in zip(entry.tokens, entry.counts, strict=True):
+            postings[token].append(base | _CODE_OF_COUNT[count])
+        for token in token_counts(entry.title):  # as entry_codes, without a dict per article
+            found = postings.get(token)
+            if found is not None and found[-1] >> 6 == local:
+                found[-1] |= 1
         total = local + 1
     return total, {token: encode_postings(postings.pop(token), total) for token in list(postings)}  # freeing as it goes
 

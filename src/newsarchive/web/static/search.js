@@ -229,20 +229,23 @@
       var first = Date.UTC(+year, 0, 1) - 8 * 3600000, last = Date.UTC(+year + 1, 0, 1) - 8 * 3600000 - 1;
       return (since === null || last >= since) && (until === null || first <= until);
     });
+    // The times and outlets (w.js) only for an order or filter that needs them: relevance ties go to the article the
+    // archive had last, as its number says (one file a year less to load: each costs its own round of loading).
+    var timed = params.get("sort") === "date" || !!params.get("source") || since !== null || until !== null;
     var files = {};
     years.forEach(function (year) {
-      files[year + "/w.js"] = true;
+      if (timed) files[year + "/w.js"] = true;
       wanted.forEach(function (run) { run.tokens.forEach(function (token) { files[shardName(year, token) + ".js"] = true; }); });
     });
     return Promise.all(Object.keys(files).map(load)).then(function () {
       performance.mark("search-loaded");
-      var hits = rank(wanted, years, params, since, until);
+      var hits = rank(wanted, years, params, since, until, timed);
       performance.mark("search-ranked");
       return hits;
     });
   }
 
-  function rank(wanted, years, params, since, until) {
+  function rank(wanted, years, params, since, until, timed) {
     var total = 0, frequency = wanted.map(function () { return 0; }), matches = [];
     years.forEach(function (year) {
       total += data.meta.years[year].articles;
@@ -259,11 +262,11 @@
     // Only the hits up to the page shown are kept in order (a few compared with each hit); the others are counted.
     var byDate = params.get("sort") === "date", keep = pageOf(params) * PAGE, best = [], count = 0;
     function before(a, b) {  // whether hit a goes before hit b; hits come in a fixed order, which settles ties
-      if (byDate) return a.minute > b.minute;
-      return a.titles > b.titles || (a.titles === b.titles && (a.score > b.score || (a.score === b.score && a.minute > b.minute)));
+      if (byDate) return a.newer > b.newer;
+      return a.titles > b.titles || (a.titles === b.titles && (a.score > b.score || (a.score === b.score && a.newer > b.newer)));
     }
     matches.forEach(function (item) {
-      var year = item[0], perRun = item[1], table = when(year), at = perRun.map(function () { return 0; });
+      var year = item[0], perRun = item[1], table = timed ? when(year) : null, at = perRun.map(function () { return 0; });
       var first = perRun[0];
       articles: for (var i = 0; i < first.numbers.length; i++) {
         var number = first.numbers[i], score = 0, titles = 0;
@@ -275,10 +278,14 @@
           score += weights[r] * times * (K1 + 1) / (times + K1);
           titles += found.titles[at[r]];
         }
-        var place = minuteAndSource(table, number), minute = place[0];
-        if ((source && place[1] !== sourceIndex) || minute < sinceMinute || minute > untilMinute) continue;
+        var newer = year * 1e7 + number;  // numbers are below 2^26
+        if (timed) {
+          var place = minuteAndSource(table, number);
+          if ((source && place[1] !== sourceIndex) || place[0] < sinceMinute || place[0] > untilMinute) continue;
+          newer = place[0];
+        }
         count++;
-        var hit = { year: year, number: number, minute: minute, titles: titles, score: score };
+        var hit = { year: year, number: number, newer: newer, titles: titles, score: score };
         if (best.length === keep && !before(hit, best[keep - 1])) continue;
         var low = 0, high = best.length;
         while (low < high) { var middle = (low + high) >> 1; if (before(hit, best[middle])) high = middle; else low = middle + 1; }
