@@ -174,11 +174,14 @@ def _bit_text(found: PostingList) -> str:
     return format(int.from_bytes(padded, "big") >> (len(padded) * 8 - found.bits), f"0{found.bits}b")
 
 
+def _header_bits(count: int) -> int:
+    return 2 * count.bit_length() - 1 + 5  # gamma(count), then k in 5 bits
+
+
 def decode_postings(found: PostingList) -> list[int]:
     """The values (local number << 6 | code) of a list, as search.js decodes it."""
     bits, values, number = _bit_text(found), [], -1
-    at = 2 * len(format(found.count, "b")) - 1 + 5
-    k = found.k
+    at, k = _header_bits(found.count), found.k
     for _ in range(found.count):
         quotient = bits.index("0", at) - at
         at += quotient + 1
@@ -197,7 +200,7 @@ def append_postings(found: PostingList, values: list[int], total: int) -> Postin
     k = rice_parameter(total, count)
     if k != found.k:
         return encode_postings(decode_postings(found) + values, total)
-    body = _bit_text(found)[2 * len(format(found.count, "b")) - 1 + 5 :]
+    body = _bit_text(found)[_header_bits(found.count) :]
     bits = _gamma(count) + format(k, "05b") + body + _body_bits(values, k, found.last)
     return PostingList(_bits_to_base64(bits), len(bits), count, k, values[-1] >> 6)
 
