@@ -1,17 +1,18 @@
 """The static site's search files, kept up to date from the site's state database (``.newsarchive/sites/``).
 
-Besides each article's tokens (``search_docs``), the state keeps each year's posting lists as written
-(``search_lists``: the base64 value, with its length, Rice parameter and last article, and the token's shard) and
-each year's articles, shards and size (``search_years``). The build notes what changed in ``search_pending``: an
-article added, an article changed in place (with its tokens and title before), or a whole year to make again.
+Besides each article's tokens (``search_docs``), the state keeps each year's posting lists as written, a row per
+shard (``search_shards``: per token the base64 value with its length in bits, count, Rice parameter and last
+article, and the counts the shard holds), and each year's articles, shards and size (``search_years``). The build
+notes what changed in ``search_pending``: an article added, one changed in place (with what it was), or a whole
+year to make again.
 
-A year whose changes are new articles (they take the next numbers, so they come last in their year) and articles
-changed in place is brought up to date from those lists: only the lists of the tokens whose articles changed are
-coded again (a new article's postings are appended to the bits already there), with those whose Rice parameter
-moves with the year's count; only the shards holding them, the year's ``w.js`` and the documents files of the
-changed articles are written. Their bytes are those of a whole build: the tests compare the two. A year loses an
-article, or gains one in its middle (an article moved from another year), and its local numbers shift: it is made
-again in full from ``search_docs``, as it is when its files or its lists are missing.
+A year's articles are numbered in the order the archive first had them, then by time and path (``ORDER``), so new
+articles come last. A year whose changes are new articles and articles changed in place is brought up to date from
+its lists: a new article's postings are appended to the bits already there, the lists of a changed article's tokens
+are coded again, and so are those whose Rice parameter moves with the year's count; only the shards holding them,
+the year's ``w.js`` and the documents files of the changed articles are written (all shards when their number
+changes). Their bytes are those of a whole build: the tests compare the two. A year that loses an article, or whose
+order changes otherwise, is made again in full from ``search_docs``, as it is when its files or lists are missing.
 """
 
 from __future__ import annotations
