@@ -1,8 +1,8 @@
 """Time `newsarchive build-site` on a generated archive of N articles (the first build, a rebuild with nothing new,
-a rebuild after one new article), measure the site's size, and time its full-text search in headless Chromium
+a rebuild after --new new articles), measure the site's size, and time its full-text search in headless Chromium
 from file://.
 
-    python bench/site_bench.py [--files 100000] [--characters 700,2900] [--skip-rebuilds]
+    python bench/site_bench.py [--files 100000] [--characters 700,2900] [--skip-rebuilds] [--new 20] [--no-browser]
 
 The articles are those of search_bench.py (words of news text with realistic frequencies, topics, a tenth or so in
 traditional characters, 8 outlets over 5 years), written as duty-machine files with their text in paragraphs.
@@ -19,10 +19,11 @@ import shutil
 import statistics
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from common import newsarchive, settle, timed
-from search_bench import articles
+from search_bench import SPAN_MS, START_MS, articles
 
 SITE_BUDGET_MB = 1000  # GitHub Pages stops at 1 GB
 SEARCH_SHARE = 0.5  # search files at most half the articles' plain text
@@ -41,10 +42,13 @@ QUERIES = {
 }
 
 
-def generate(root: Path, count: int, characters: tuple[int, int]) -> int:
-    """Write ``count`` article files under root/articles; returns the bytes of their plain text (title and text)."""
+def generate(root: Path, count: int, characters: tuple[int, int], *, seed: int = 0, newest: bool = False) -> int:
+    """Write ``count`` article files under root/articles (``newest``: in the span's last milliseconds, after all
+    others, as update brings new articles, with ids of their own); returns the bytes of their plain text."""
     text_bytes = 0
-    for doc in articles(count, 0, characters):
+    for n, doc in enumerate(articles(count, seed, characters)):
+        if newest:
+            doc = replace(doc, path=f"articles/{doc.source}/{2_000_000 + n}.md", pub_ms=START_MS + SPAN_MS - count + n)
         paragraphs = "".join(f"<p>{line}</p>" for line in doc.text.split("\n") if line)
         target = root / doc.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +117,8 @@ def main() -> None:
     parser.add_argument("--characters", default="700,2900", help="least and most characters of an article's text")
     parser.add_argument("--runs", type=int, default=5, help="times each query is timed")
     parser.add_argument("--skip-rebuilds", action="store_true", help="time the first build only")
+    parser.add_argument("--new", type=int, default=1, help="new articles before the last rebuild (20: an hourly update)")
+    parser.add_argument("--no-browser", action="store_true", help="do not time the search in Chromium")
     parser.add_argument("--settle", type=float, default=20, help="seconds to let the disk go quiet before each timed run")
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
     parser.add_argument("--keep", action="store_true", help="keep the archive and site (their folder is printed)")
@@ -131,15 +137,12 @@ def main() -> None:
             seconds, peak, report = build(work / "archive", site)
             print(row(label, seconds, peak, report))
         if not options.skip_rebuilds:
-            # One new article, imported as a file from outside (as update would add it: the next id down).
-            extra = work / "extra" / "articles" / "rfi"
-            extra.mkdir(parents=True)
-            text = "<!--1700000000000-->\n[新来的一条新闻](https://rfi.example.org/zh/new)\n------\n\n<p>新来的一条新闻的正文。</p>\n"
-            (extra / "1000000.md").write_text(text, encoding="utf-8")
+            # New articles of the newest year, as an hourly update brings them, imported as files from outside.
+            generate(work / "extra", options.new, (least, most), seed=1, newest=True)
             timed(newsarchive("import", str(work / "extra"), "--archive", str(work / "archive")))
             settle(options.settle)
             seconds, peak, report = build(work / "archive", site)
-            print(row("after one new article", seconds, peak, report))
+            print(row(f"after {options.new} new article{'s' * (options.new > 1)}", seconds, peak, report))
         count = options.files
         total, search, pages = size_of(site), size_of(site / "search"), size_of(site / "articles")
         articles_mb = size_of(work / "archive" / "articles") / 1e6
@@ -150,7 +153,8 @@ def main() -> None:
             f"  search files {search / 1e6:,.0f} MB ({search / count:,.0f} bytes an article), "
             f"{search / text_bytes:.2f} of the plain text (budget {SEARCH_SHARE})"
         )
-        browse(site, options.runs)
+        if not options.no_browser:
+            browse(site, options.runs)
         if options.keep:
             print(f"kept: {work}", file=sys.stderr)
     finally:

@@ -87,6 +87,32 @@ def test_rebuild_after_one_new_article_rewrites_only_what_changed(server: FeedSe
     assert all(before[path] == after[path] for path in before if path.startswith("articles/") and path != new_page)
 
 
+def test_search_files_rebuilt_after_changes_are_those_of_a_whole_build(server: FeedServer, tmp_path: Path) -> None:
+    """New, edited and removed articles: the search files a rebuild leaves are, byte for byte, those a whole build
+    into another folder makes; only those that changed were written."""
+    archive = make_reading_archive(server, tmp_path / "archive")
+    out = tmp_path / "site"
+    archive.build_site(out)
+    for step, change in enumerate(("new and edited", "removed")):
+        before = site_files(out)
+        if change == "removed":
+            row = next(archive.articles("b"))
+            (archive.root / row.path).unlink()
+            archive.reindex()
+        else:  # a new article, and an edit of the first (its text and its title)
+            first = item(1, day=1, title="王毅访问中亚五国", body="<p>「一带一路」倡议十周年，鹦鹉螺号。</p>")
+            server.add("/a.xml", rss(first, *[item(n, day=n) for n in range(2, 7)], item(8, day=8, title="新来的鹦鹉螺")))
+            archive.update()
+        report = archive.build_site(out)
+        after = site_files(out)
+        archive.build_site(tmp_path / f"whole{step}")
+        whole = site_files(tmp_path / f"whole{step}")
+        search = {path: data for path, data in after.items() if path.startswith("search/")}
+        assert search == {path: data for path, data in whole.items() if path.startswith("search/")}, change
+        assert report.written == sum(before.get(path) != data for path, data in after.items()), change
+        assert [number for number, _, _ in postings(out / "search", 2026, "鹦_鹉")] == [0, 7 - step]
+
+
 def test_removed_articles_lose_their_pages(server: FeedServer, tmp_path: Path) -> None:
     archive = make_reading_archive(server, tmp_path / "archive")
     out = tmp_path / "site"

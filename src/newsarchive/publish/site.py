@@ -31,21 +31,15 @@ from ..store.store import Store
 from ..times import OFFSET_MS
 from ..web import digest, status
 from ..web.pages import HOME, SEARCH, STATIC_FILES, Pages, diff_pages, digest_href, outlet_href, page_of
-from . import feeds, sitesearch
+from . import feeds, searchstate, sitesearch
 
 log = logging.getLogger(__name__)
 
 SITE_MARK = ".newsarchive-site"  # in the site's folder: which state in the archive is this folder's
 LEGACY_STATE = ".newsarchive-site.sqlite"  # where the state was kept before: inside the site, so published with it
-# search_docs: each article's search entry (its tokens with their counts), from which a year's search files are made.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (page TEXT PRIMARY KEY, signature TEXT NOT NULL);
 DROP TABLE IF EXISTS docs;
-CREATE TABLE IF NOT EXISTS search_docs (
-    path TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, page TEXT NOT NULL, title TEXT NOT NULL,
-    source TEXT NOT NULL, pub_ms INTEGER NOT NULL, year INTEGER NOT NULL, tokens BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS search_docs_year ON search_docs (year, number);
 """
 
 
@@ -105,11 +99,13 @@ def build_site(archive: Store, out: Path, *, base_url: str | None = None, on_pro
     state = _open_state(archive.root, out)
     try:
         state.executescript(_SCHEMA)
+        if searchstate.create_tables(state):  # the search's entries of an older newsarchive: every article again
+            state.execute("DELETE FROM pages")
         output = _Output(out)
         pages = Pages(archive, static=True)
         version = _design_version(archive.settings.site, archive.settings.title)
         with state:
-            changed_years = _article_pages(archive, pages, state, output, version, on_progress)
+            _article_pages(archive, pages, state, output, version, on_progress)
             _outlet_pages(archive, pages, state, output, version)
             _digest_pages(archive, pages, state, output, version)
         for name in STATIC_FILES:
@@ -128,7 +124,7 @@ def build_site(archive: Store, out: Path, *, base_url: str | None = None, on_pro
         output.write(digest.DIGEST_FEED, feeds.digest_feed(archive))
         for name, data in feeds.sitemaps(archive, _site_pages(state)).items():
             output.write(name, data)
-        _search_files(state, output, changed_years, outlets)
+        searchstate.write_search_files(state, out, output.write, output.remove, outlets)
         output.write(".nojekyll", b"")  # GitHub Pages: serve the folders as they are
     finally:
         state.close()
@@ -156,13 +152,11 @@ def _open_state(root: Path, out: Path) -> sqlite3.Connection:
 
 def _article_pages(
     archive: Store, pages: Pages, state: sqlite3.Connection, output: _Output, version: str, on_progress: Callable[[int], None] | None
-) -> set[int]:
+) -> None:
     """Write the pages of articles (with their earlier versions and the changes between them) whose inputs changed,
-    remove those of articles that left; returns the years (of the search) of the articles that did either."""
-    changed: set[int] = set()
+    remove those of articles that left; note in the state what changed for the search files (searchstate.py)."""
     known = dict(state.execute("SELECT page, signature FROM pages"))
     numbers = dict(state.execute("SELECT path, number FROM search_docs"))
-    years = dict(state.execute("SELECT page, year FROM search_docs"))
     next_number = max(numbers.values(), default=-1) + 1
     seen: set[str] = set()
     images = archive.index.local_images_by_article()  # a newly downloaded image re-renders its article's pages
@@ -185,34 +179,18 @@ def _article_pages(
         entry = _search_entry(archive, row, numbers.get(row.path, next_number))
         if entry is None:
             continue
-        changed.update({sitesearch.year_of(entry.pub_ms), years.get(page, sitesearch.year_of(entry.pub_ms))})
         next_number += row.path not in numbers
         for target in targets:
             html = pages.article(target)
             if html is not None:
                 output.write(target, html.encode())
                 state.execute("INSERT OR REPLACE INTO pages (page, signature) VALUES (?, ?)", (target, signature))
-        state.execute(
-            "INSERT OR REPLACE INTO search_docs (path, number, page, title, source, pub_ms, year, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.path,
-                entry.number,
-                entry.page,
-                entry.title,
-                entry.source,
-                entry.pub_ms,
-                sitesearch.year_of(entry.pub_ms),
-                sitesearch.pack_tokens(entry.tokens, entry.counts),
-            ),
-        )
+        searchstate.put(state, row.path, entry)
     for page in set(known) - seen:
         if page.startswith(("articles/", "revisions/")):
             output.remove(page)
             state.execute("DELETE FROM pages WHERE page = ?", (page,))
-            state.execute("DELETE FROM search_docs WHERE page = ?", (page,))
-            if page in years:
-                changed.add(years[page])
-    return changed
+            searchstate.drop(state, page)
 
 
 def _search_entry(archive: Store, row: ArticleRow, number: int) -> sitesearch.SearchEntry | None:
@@ -228,6 +206,7 @@ def _search_entry(archive: Store, row: ArticleRow, number: int) -> sitesearch.Se
         title=row.title,
         source=row.source,
         pub_ms=row.pub_ms or 0,
+        seen_ms=row.first_seen_ms or 0,
         tokens=tokens,
         counts=counts,
     )
@@ -294,36 +273,6 @@ def _site_pages(state: sqlite3.Connection) -> Iterator[str]:
     yield HOME
     for (page,) in state.execute("SELECT page FROM pages ORDER BY page"):
         yield page
-
-
-def _search_files(state: sqlite3.Connection, output: _Output, changed: set[int], outlets: dict[str, str]) -> None:
-    """Write the search files of the years whose articles changed (of every year when meta.js is missing or
-    of another format) and meta.js; remove the search files no year makes any more."""
-    years = dict(state.execute("SELECT year, COUNT(*) FROM search_docs GROUP BY year"))
-    sources = [slug for (slug,) in state.execute("SELECT DISTINCT source FROM search_docs ORDER BY source")]
-    meta = sitesearch.read_meta(output.root / "search" / "meta.js")
-    if meta.get("format") != sitesearch.FORMAT or meta.get("sources") != sources:  # new, another format, or new outlets
-        changed = set(years)
-    changed |= {year for year in years if str(year) not in meta.get("years", {})}
-
-    def entries_of(year: int) -> Iterator[sitesearch.SearchEntry]:
-        for number, page, title, source, pub_ms, tokens in state.execute(
-            "SELECT number, page, title, source, pub_ms, tokens FROM search_docs WHERE year = ? ORDER BY number", (year,)
-        ):
-            words, counts = sitesearch.unpack_tokens(tokens)
-            yield sitesearch.SearchEntry(number=number, page=page, title=title, source=source, pub_ms=pub_ms, tokens=words, counts=counts)
-
-    made: set[str] = set()
-    for name, data in sitesearch.search_files(years, changed, entries_of, outlets, sources, meta):
-        output.write(f"search/{name}", data)
-        made.add(f"search/{name}")
-    folder = output.root / "search"
-    for file in sorted(folder.rglob("*.js")):
-        path = file.relative_to(output.root).as_posix()
-        year = file.parent.name
-        kept = year.isdigit() and int(year) in years and int(year) not in changed
-        if path not in made and not kept:
-            output.remove(path)
 
 
 def _copy_media(archive: Store, output: _Output, wanted: set[str]) -> None:

@@ -15,8 +15,9 @@ only that year's files:
 Tokens are those of ``newsarchive search`` (index/tokens.py) over each article's title and whole text. A posting
 list is Rice-coded (gaps between article numbers; its parameter chosen per list from how dense it is), each gap
 followed by an Elias-gamma code of the token's count in the article and whether the title holds it, then base64.
-Article numbers are stable (a new article takes the next), so a new article of this year changes the shards of
-its tokens, its documents file and that year's ``w.js``; other years stay as they were.
+A year's articles are numbered in the order the archive first had them (then by time and path): a new article
+comes last, so it changes only the shards of its tokens, its documents file and that year's ``w.js``, and other
+years not at all. searchstate.py keeps the lists to bring the files up to date that way.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import struct
 import zlib
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache, partial
@@ -79,8 +80,12 @@ class SearchEntry:
     title: str
     source: str
     pub_ms: int
+    seen_ms: int  # when the archive first had it (0: imported); the year's articles are ordered by it, then by time
     tokens: list[str]  # every token of the title and text
     counts: bytes  # how often each occurs (at most 255)
+
+
+Document = tuple[str, str, str, int]  # an article's page, title, outlet and time, as the documents files hold them
 
 
 def entry_tokens(title: str, text: str) -> tuple[list[str], bytes]:
@@ -119,15 +124,16 @@ _POSTING_CODES: dict[int, dict[int, str]] = {}  # Rice parameter -> (gap << 6 | 
 _CODE_OF_COUNT = [max(0, min(n, MAX_COUNT) - 1) * 2 for n in range(256)]
 
 
-def encode_postings(values: array[int], total: int) -> str:
-    """A posting list (``values``: article number << 6 | code, ascending): gamma(length), the Rice parameter in 5
-    bits, then per article the gap from the previous number (minus one) Rice-coded and gamma(code + 1), in base64.
-    The code is the token's count (capped) and whether the title holds it (``code_of``). ``total``: the year's
-    articles, from which the parameter is chosen."""
-    k = max(0, int(math.log2(max(1.0, total / len(values) * math.log(2)))))
+def rice_parameter(total: int, count: int) -> int:
+    """The Rice parameter of a list of ``count`` articles among ``total``: gaps are near total / count."""
+    return max(0, int(math.log2(max(1.0, total / count * math.log(2)))))
+
+
+def _body_bits(values: Iterable[int], k: int, previous: int) -> str:
+    """Per article (``values``: local number << 6 | code, ascending, all above ``previous``), the gap from the
+    previous number (minus one) Rice-coded and gamma(code + 1)."""
     table = _POSTING_CODES.setdefault(k, {})
-    parts = [_gamma(len(values)), format(k, "05b")]
-    previous = -1
+    parts = []
     for value in values:
         number = value >> 6
         key = (number - previous - 1) << 6 | (value & 63)
@@ -138,7 +144,83 @@ def encode_postings(values: array[int], total: int) -> str:
                 table[key] = bits
         parts.append(bits)
         previous = number
-    return _bits_to_base64("".join(parts))
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class PostingList:
+    """One token's list in a year as written (``value``, base64 of ``bits`` bits), with what it takes to append
+    to it without reading it again: its length, Rice parameter and last article's local number."""
+
+    value: str
+    bits: int
+    count: int
+    k: int
+    last: int
+
+
+def encode_postings(values: array[int] | list[int], total: int) -> PostingList:
+    """A posting list (``values``: article number << 6 | code, ascending): gamma(length), the Rice parameter in 5
+    bits, then per article the gap from the previous number (minus one) Rice-coded and gamma(code + 1), in base64.
+    The code is the token's count (capped) and whether the title holds it (``entry_codes``). ``total``: the year's
+    articles, from which the parameter is chosen."""
+    k = rice_parameter(total, len(values))
+    bits = _gamma(len(values)) + format(k, "05b") + _body_bits(values, k, -1)
+    return PostingList(_bits_to_base64(bits), len(bits), len(values), k, values[-1] >> 6)
+
+
+def _bit_text(found: PostingList) -> str:
+    padded = base64.b64decode(found.value + "=" * (-len(found.value) % 4))
+    return format(int.from_bytes(padded, "big") >> (len(padded) * 8 - found.bits), f"0{found.bits}b")
+
+
+def _header_bits(count: int) -> int:
+    return 2 * count.bit_length() - 1 + 5  # gamma(count), then k in 5 bits
+
+
+def decode_postings(found: PostingList) -> list[int]:
+    """The values (local number << 6 | code) of a list, as search.js decodes it."""
+    bits, values, number = _bit_text(found), [], -1
+    at, k = _header_bits(found.count), found.k
+    for _ in range(found.count):
+        quotient = bits.index("0", at) - at
+        at += quotient + 1
+        number += (quotient << k) + (int(bits[at : at + k], 2) if k else 0) + 1
+        at += k
+        zeros = bits.index("1", at) - at
+        values.append(number << 6 | (int(bits[at + zeros : at + 2 * zeros + 1], 2) - 1))
+        at += 2 * zeros + 1
+    return values
+
+
+def append_postings(found: PostingList, values: list[int], total: int) -> PostingList:
+    """``found`` with ``values`` (all after its last article) added, as encode_postings would make the whole list
+    among ``total`` articles; only the new articles are coded when the Rice parameter stays."""
+    count = found.count + len(values)
+    k = rice_parameter(total, count)
+    if k != found.k:
+        return encode_postings(decode_postings(found) + values, total)
+    body = _bit_text(found)[_header_bits(found.count) :]
+    bits = _gamma(count) + format(k, "05b") + body + _body_bits(values, k, found.last)
+    return PostingList(_bits_to_base64(bits), len(bits), count, k, values[-1] >> 6)
+
+
+def entry_codes(title: str, tokens: list[str], counts: bytes) -> dict[str, int]:
+    """Each token of an article with its code: its count (capped) and whether the title holds it."""
+    codes = {token: _CODE_OF_COUNT[count] for token, count in zip(tokens, counts, strict=True)}
+    for token in token_counts(title):
+        if token in codes:
+            codes[token] |= 1
+    return codes
+
+
+def shard_count(size: int) -> int:
+    """As many shards (a power of two) as keep each near SHARD_BYTES; ``size``: the year's list_size()s."""
+    return min(MAX_SHARDS, 1 << max(0, math.ceil(math.log2(max(1, size / SHARD_BYTES)))))
+
+
+def list_size(token: str, found: PostingList) -> int:
+    return len(token) * 3 + len(found.value) + 6
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -155,74 +237,57 @@ def _script(call: str, *args: object) -> bytes:
     return (f"naSearch.{call}(" + ",".join(json.dumps(a, ensure_ascii=False, separators=(",", ":")) for a in args) + ");\n").encode()
 
 
-def year_files(year: int, entries: Iterable[SearchEntry], sources: list[str]) -> tuple[int, list[tuple[str, bytes]]]:
-    """The number of token shards of one year and its files, as (path under search/, bytes). ``entries`` come in
-    ascending numbers; their rank is their number within the year."""
+def year_lists(entries: Iterable[SearchEntry]) -> tuple[int, dict[str, PostingList]]:
+    """The number of articles of one year and the posting list of each of their tokens. ``entries`` come in
+    ascending numbers; their local number is their rank within the year."""
     postings: defaultdict[str, array[int]] = defaultdict(partial(array, "I"))
-    when: list[str] = []
-    source_bits = max(1, (len(sources) - 1).bit_length())
-    source_index = {slug: n for n, slug in enumerate(sources)}
-    start = year_start_ms(year)
-    documents: list[list[object]] = []
-    codes = _CODE_OF_COUNT
+    total = 0
     for local, entry in enumerate(entries):
         base = local << 6
         for token, count in zip(entry.tokens, entry.counts, strict=True):
-            postings[token].append(base | codes[count])
-        for token in token_counts(entry.title):
-            if token in postings:
-                postings[token][-1] |= 1  # this article's posting: the title holds the token
-        minute = max(0, min((entry.pub_ms - start) // 60_000, (1 << MINUTE_BITS) - 1))
-        when.append(format(minute, f"0{MINUTE_BITS}b") + format(source_index[entry.source], f"0{source_bits}b"))
-        documents.append([entry.page, entry.title, entry.source, entry.pub_ms])
-    total = len(documents)
-    encoded = {token: encode_postings(postings.pop(token), total) for token in list(postings)}  # freeing as it goes
-    size = sum(len(token) * 3 + len(value) + 6 for token, value in encoded.items())
-    shards = min(MAX_SHARDS, 1 << max(0, math.ceil(math.log2(max(1, size / SHARD_BYTES)))))
-    grouped: list[dict[str, str]] = [{} for _ in range(shards)]
-    for token in sorted(encoded):
-        grouped[shard_of(token, shards)][token] = encoded[token]
-    files = [(f"{year}/s{shard}.js", _script("shard", year, shard, lists)) for shard, lists in enumerate(grouped)]
-    files.append((f"{year}/w.js", _script("when", year, _bits_to_base64("".join(when)))))
-    for first in range(0, total, DOCS_PER_FILE):
-        files.append(
-            (
-                f"{year}/d{first // DOCS_PER_FILE}.js",
-                _script("docs", year, first // DOCS_PER_FILE, documents[first : first + DOCS_PER_FILE]),
-            )
-        )
-    return shards, files
+            postings[token].append(base | _CODE_OF_COUNT[count])
+        for token in token_counts(entry.title):  # as entry_codes, without a dict per article
+            found = postings.get(token)
+            if found is not None and found[-1] >> 6 == local:
+                found[-1] |= 1
+        total = local + 1
+    return total, {token: encode_postings(postings.pop(token), total) for token in list(postings)}  # freeing as it goes
 
 
-def search_files(
-    years: dict[int, int],
-    changed: set[int],
-    entries_of: Callable[[int], Iterable[SearchEntry]],
-    outlets: dict[str, str],
-    sources: list[str],
-    previous: dict[str, Any],
-) -> Iterator[tuple[str, bytes]]:
-    """The files of the years in ``changed`` (``entries_of(year)`` gives a year's entries in ascending numbers), then
-    t2s.js and meta.js. ``years`` maps every year to its number of articles, ``sources`` orders the outlets, and
-    ``previous`` is what the existing meta.js says (for the years not made again)."""
-    summary: dict[str, dict[str, int]] = {}
-    for year, articles in sorted(years.items()):
-        if year in changed:
-            shards, files = year_files(year, entries_of(year), sources)
-            yield from files
-        else:
-            shards = previous["years"][str(year)]["shards"]
-        summary[str(year)] = {"articles": articles, "shards": shards}
+def shard_file(year: int, shard: int, lists: Iterable[tuple[str, str]]) -> tuple[str, bytes]:
+    """The file of one shard from the (token, value) of every token in it."""
+    return f"{year}/s{shard}.js", _script("shard", year, shard, dict(sorted(lists)))
+
+
+def when_file(year: int, documents: list[Document], sources: list[str]) -> tuple[str, bytes]:
+    """For each article of the year (in local numbers), its minute of the year and its outlet."""
+    source_bits = max(1, (len(sources) - 1).bit_length())
+    source_index = {slug: n for n, slug in enumerate(sources)}
+    start = year_start_ms(year)
+    when = []
+    for _, _, source, pub_ms in documents:
+        minute = max(0, min((pub_ms - start) // 60_000, (1 << MINUTE_BITS) - 1))
+        when.append(format(minute, f"0{MINUTE_BITS}b") + format(source_index[source], f"0{source_bits}b"))
+    return f"{year}/w.js", _script("when", year, _bits_to_base64("".join(when)))
+
+
+def documents_file(year: int, documents: list[Document], n: int) -> tuple[str, bytes]:
+    """The page, title, outlet and time of articles n * DOCS_PER_FILE upwards (local numbers)."""
+    chunk = [list(document) for document in documents[n * DOCS_PER_FILE : (n + 1) * DOCS_PER_FILE]]
+    return f"{year}/d{n}.js", _script("docs", year, n, chunk)
+
+
+def meta_files(years: dict[int, tuple[int, int]], outlets: dict[str, str], sources: list[str]) -> list[tuple[str, bytes]]:
+    """t2s.js and meta.js; ``years`` maps each year to its articles and shards, ``sources`` orders the outlets."""
     meta = {
         "format": FORMAT,
-        "years": summary,
+        "years": {str(year): {"articles": articles, "shards": shards} for year, (articles, shards) in sorted(years.items())},
         "docsPerFile": DOCS_PER_FILE,
         "minuteBits": MINUTE_BITS,
         "sources": sources,
         "outlets": outlets,
     }
-    yield "t2s.js", _script("t2s", "".join(a + b for a, b in traditional_pairs().items()))
-    yield "meta.js", _script("meta", meta)
+    return [("t2s.js", _script("t2s", "".join(a + b for a, b in traditional_pairs().items()))), ("meta.js", _script("meta", meta))]
 
 
 @cache

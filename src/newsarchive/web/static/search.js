@@ -71,36 +71,35 @@
     return h >>> 0;
   }
 
-  // Reading bits, most significant first, from base64 text.
+  // Reading bits, most significant first, from base64 text, 32 at a time: a run of zeros or ones is counted with
+  // Math.clz32, not bit by bit (decoding the lists is most of the ranking's time).
   function Bits(encoded) {
     var binary = atob(encoded + "===".slice((encoded.length + 3) % 4));
-    this.bytes = new Uint8Array(binary.length);
+    this.bytes = new Uint8Array(binary.length + 5);  // zeros past the end: a window may look beyond it
     for (var i = 0; i < binary.length; i++) this.bytes[i] = binary.charCodeAt(i);
     this.at = 0;
   }
-  Bits.prototype.bit = function () {
-    var at = this.at++;
-    return (this.bytes[at >> 3] >> (7 - (at & 7))) & 1;
+  Bits.prototype.peek = function () {  // the 32 bits from here
+    var b = this.bytes, i = this.at >>> 3, shift = this.at & 7;
+    var word = ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+    return shift ? ((word << shift) | (b[i + 4] >>> (8 - shift))) >>> 0 : word;
   };
-  Bits.prototype.fixed = function (width) {  // as many bits of each byte at once as it holds
-    var value = 0;
-    while (width > 0) {
-      var left = 8 - (this.at & 7), take = left < width ? left : width;
-      value = value * (1 << take) + ((this.bytes[this.at >> 3] >> (left - take)) & ((1 << take) - 1));
-      this.at += take;
-      width -= take;
-    }
+  Bits.prototype.fixed = function (width) {  // up to 32 bits
+    if (width === 0) return 0;
+    var value = this.peek() >>> (32 - width);
+    this.at += width;
     return value;
   };
   Bits.prototype.gamma = function () {
-    var zeros = 0;
-    while (this.bit() === 0) zeros++;
-    return Math.pow(2, zeros) + this.fixed(zeros);
+    var zeros = Math.clz32(this.peek());  // below 32: every value coded here is below 2^31
+    this.at += zeros;
+    return this.fixed(zeros + 1);
   };
   Bits.prototype.rice = function (k) {
-    var quotient = 0;
-    while (this.bit() === 1) quotient++;
-    return quotient * Math.pow(2, k) + this.fixed(k);
+    var quotient = 0, ones;
+    while ((ones = Math.clz32(~this.peek())) === 32) { quotient += 32; this.at += 32; }
+    this.at += ones + 1;
+    return (quotient + ones) * Math.pow(2, k) + this.fixed(k);
   };
 
   // A posting list: article numbers within the year, and per article the token's count and whether the title holds it.
@@ -230,20 +229,23 @@
       var first = Date.UTC(+year, 0, 1) - 8 * 3600000, last = Date.UTC(+year + 1, 0, 1) - 8 * 3600000 - 1;
       return (since === null || last >= since) && (until === null || first <= until);
     });
+    // The times and outlets (w.js) only for an order or filter that needs them: relevance ties go to the article the
+    // archive had last, as its number says (one file a year less to load: each costs its own round of loading).
+    var timed = params.get("sort") === "date" || !!params.get("source") || since !== null || until !== null;
     var files = {};
     years.forEach(function (year) {
-      files[year + "/w.js"] = true;
+      if (timed) files[year + "/w.js"] = true;
       wanted.forEach(function (run) { run.tokens.forEach(function (token) { files[shardName(year, token) + ".js"] = true; }); });
     });
     return Promise.all(Object.keys(files).map(load)).then(function () {
       performance.mark("search-loaded");
-      var hits = rank(wanted, years, params, since, until);
+      var hits = rank(wanted, years, params, since, until, timed);
       performance.mark("search-ranked");
       return hits;
     });
   }
 
-  function rank(wanted, years, params, since, until) {
+  function rank(wanted, years, params, since, until, timed) {
     var total = 0, frequency = wanted.map(function () { return 0; }), matches = [];
     years.forEach(function (year) {
       total += data.meta.years[year].articles;
@@ -257,9 +259,14 @@
     var weights = frequency.map(function (df) { return Math.log(1 + (total - df + 0.5) / (df + 0.5)); });
     var source = params.get("source") || "", sourceIndex = source ? data.meta.sources.indexOf(source) : -1;
     var sinceMinute = since === null ? -Infinity : since / 60000, untilMinute = until === null ? Infinity : until / 60000;
-    var hits = [];
+    // Only the hits up to the page shown are kept in order (a few compared with each hit); the others are counted.
+    var byDate = params.get("sort") === "date", keep = pageOf(params) * PAGE, best = [], count = 0;
+    function before(a, b) {  // whether hit a goes before hit b; hits come in a fixed order, which settles ties
+      if (byDate) return a.newer > b.newer;
+      return a.titles > b.titles || (a.titles === b.titles && (a.score > b.score || (a.score === b.score && a.newer > b.newer)));
+    }
     matches.forEach(function (item) {
-      var year = item[0], perRun = item[1], table = when(year), at = perRun.map(function () { return 0; });
+      var year = item[0], perRun = item[1], table = timed ? when(year) : null, at = perRun.map(function () { return 0; });
       var first = perRun[0];
       articles: for (var i = 0; i < first.numbers.length; i++) {
         var number = first.numbers[i], score = 0, titles = 0;
@@ -267,18 +274,26 @@
           var found = perRun[r];
           while (at[r] < found.numbers.length && found.numbers[at[r]] < number) at[r]++;
           if (found.numbers[at[r]] !== number) continue articles;
-          var count = found.counts[at[r]];
-          score += weights[r] * count * (K1 + 1) / (count + K1);
+          var times = found.counts[at[r]];
+          score += weights[r] * times * (K1 + 1) / (times + K1);
           titles += found.titles[at[r]];
         }
-        var place = minuteAndSource(table, number), minute = place[0];
-        if ((source && place[1] !== sourceIndex) || minute < sinceMinute || minute > untilMinute) continue;
-        hits.push({ year: year, number: number, minute: minute, titles: titles, score: score });
+        var newer = year * 1e7 + number;  // numbers are below 2^26
+        if (timed) {
+          var place = minuteAndSource(table, number);
+          if ((source && place[1] !== sourceIndex) || place[0] < sinceMinute || place[0] > untilMinute) continue;
+          newer = place[0];
+        }
+        count++;
+        var hit = { year: year, number: number, newer: newer, titles: titles, score: score };
+        if (best.length === keep && !before(hit, best[keep - 1])) continue;
+        var low = 0, high = best.length;
+        while (low < high) { var middle = (low + high) >> 1; if (before(hit, best[middle])) high = middle; else low = middle + 1; }
+        best.splice(low, 0, hit);
+        if (best.length > keep) best.pop();
       }
     });
-    if (params.get("sort") === "date") hits.sort(function (a, b) { return b.minute - a.minute; });
-    else hits.sort(function (a, b) { return b.titles - a.titles || b.score - a.score || b.minute - a.minute; });
-    return hits;
+    return { count: count, top: best };
   }
 
   function snippet(text, wanted) {
@@ -348,7 +363,7 @@
   }
 
   function render(hits, page, params, wanted) {
-    var shown = hits.slice((page - 1) * PAGE, page * PAGE), files = {};
+    var shown = hits.top.slice((page - 1) * PAGE, page * PAGE), files = {};
     shown.forEach(function (hit) { files[hit.year + "/d" + Math.floor(hit.number / data.meta.docsPerFile) + ".js"] = true; });
     return Promise.all(Object.keys(files).map(load)).then(function () {
       results.textContent = "";
@@ -367,7 +382,7 @@
         items.push({ li: li, href: link.href });
       });
       pager.textContent = "";
-      [[page - 1, "← 上一页 Previous", page > 1], [page + 1, "下一页 Next →", page * PAGE < hits.length]].forEach(function (item) {
+      [[page - 1, "← 上一页 Previous", page > 1], [page + 1, "下一页 Next →", page * PAGE < hits.count]].forEach(function (item) {
         if (!item[2]) return;
         params.set("page", item[0]);
         var a = document.createElement("a");
@@ -379,6 +394,8 @@
     });
   }
 
+  function pageOf(params) { return Math.max(1, parseInt(params.get("page") || "1", 10) || 1); }
+
   function run() {
     var params = new URLSearchParams(location.search);
     var query = (params.get("q") || "").trim();
@@ -389,10 +406,10 @@
     show("搜索中… Searching…");
     performance.mark("search-start");
     var wanted = null, hits = null, excluded = 0;
-    var page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
+    var page = pageOf(params);
     var order = params.get("sort") === "date" ? "最新在前 newest first" : "按相关度 by relevance";
     function summary() {
-      var found = hits.length - excluded;
+      var found = hits.count - excluded;
       var phrase = wanted.some(function (r) { return r.phrase; }) ? "（短语逐篇核对 phrases checked as shown）" : "";
       show(found ? "找到 " + found + " 篇，" + order + phrase + "。" + found + " found." : "没有找到。Nothing found.");
     }
