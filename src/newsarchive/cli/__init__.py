@@ -285,8 +285,35 @@ def serve(
     archive: ArchiveOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 keeps the reader to this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
+    database: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional here
+        typer.Option(
+            "--database",
+            metavar="URL",
+            envvar="NEWSARCHIVE_DATABASE",
+            help="Without --archive: serve, on any machine, the archive whose index is in this PostgreSQL database.",
+        ),
+    ] = None,
+    cache: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs Optional here
+        typer.Option(
+            "--cache", metavar="DIR", file_okay=False, help="With --database: where to keep the copy (default: ~/.cache/newsarchive/HASH)."
+        ),
+    ] = None,
 ) -> None:
     """Read and search the archive in a browser: outlets, articles with their versions, search with filters."""
+    if database and archive is None:
+        from ..config import ClusterConfig
+        from ..web.app import serve_replica
+
+        url = ClusterConfig(database=database, key="--database").database or database
+        if cache is None:
+            from ..store.replica import default_cache
+
+            cache = default_cache(url)
+        output.console.print(f"copying the archive into {cache} from its database")
+        serve_replica(url, cache, host, port, on_ready=lambda address: output.console.print(f"reading {cache} at {address} (Ctrl-C stops)"))
+        return
     with _open(archive, read_only=True) as opened:
         opened.serve(host, port, on_ready=lambda address: output.console.print(f"reading {opened.root} at {address} (Ctrl-C stops)"))
 
