@@ -16,15 +16,19 @@ from typing import Any
 
 import pytest
 
+from newsarchive.errors import ArchiveNotFoundError
+from newsarchive.store.replica import Replica
+
 from .conftest import FeedServer, rss
 from .test_cluster import cli, entry
 
 pytestmark = pytest.mark.usefixtures("pg_cluster")
 
 
-def write_config(root: Path, url: str, feed: str) -> None:
+def write_config(root: Path, url: str | None, feed: str) -> None:
+    cluster = f'[cluster]\ndatabase = "{url}"\n\n' if url else ""
     (root / "newsarchive.toml").write_text(
-        f'[cluster]\ndatabase = "{url}"\n\n[media]\nenabled = false\n\n[[sources]]\nname = "R台"\nslug = "r"\nfeeds = ["{feed}"]\n',
+        f'{cluster}[media]\nenabled = false\n\n[[sources]]\nname = "R台"\nslug = "r"\nfeeds = ["{feed}"]\n',
         encoding="utf-8",
     )
 
@@ -112,7 +116,8 @@ def test_a_reader_elsewhere_serves_the_archive_and_follows_its_updates(
     assert second.returncode == 3 and "locked" in second.stderr, second.stderr
 
     # the archive's machine updates: the running reader shows and finds the new article within seconds
-    server.add("/r.xml", rss(entry("r", 1), entry("r", 2), entry("r", 3)))
+    edited = {**entry("r", 2), "description": "<![CDATA[<p>r第2条新闻的正文, 改过了。</p>]]>"}
+    server.add("/r.xml", rss(entry("r", 1), edited, entry("r", 3)))
     again = cli("update", "-a", moved)
     assert again.returncode == 0, again.stderr
     deadline = time.monotonic() + 15
@@ -122,6 +127,52 @@ def test_a_reader_elsewhere_serves_the_archive_and_follows_its_updates(
     status, listing = reader.get("outlets/r/")
     assert status == 200 and "r第3条新闻" in listing
     assert reader.search("第1条")["total"] == 1  # indexed once, not again
+    assert reader.search("改过了")["total"] == 1  # the edited version is the one searched
+
+    wanted = replicated(moved)
+    assert any(path.startswith("revisions/") for path in wanted) and "health.json" in wanted
+    deadline = time.monotonic() + 15
+    while replicated(cache) != wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert replicated(cache) == wanted  # every file a page is made from, byte for byte; no WARC, no index
+
+
+def replicated(root: Path) -> dict[str, bytes]:
+    tops = ("articles", "revisions", "lists", "takedowns", "media", "README.md", "newsarchive.toml", "health.json", "health.md")
+    return {
+        file.relative_to(root).as_posix(): file.read_bytes()
+        for top in tops
+        for file in ([root / top] if (root / top).is_file() else sorted((root / top).rglob("*")))
+        if file.is_file()
+    }
+
+
+def test_an_archive_moved_into_a_cluster_is_published_whole_and_a_reindex_starts_readers_over(
+    server: FeedServer, tmp_path: Path, pg_url: str
+) -> None:
+    archive, cache = tmp_path / "archive", tmp_path / "cache"
+    feed = server.add("/r.xml", rss(*(entry("r", n) for n in range(1, 6))))
+    assert cli("init", archive).returncode == 0
+    write_config(archive, None, feed)
+    assert cli("update", "-a", archive).returncode == 0  # on one machine: SQLite
+    moved = cli("migrate", "--to", pg_url, "-a", archive)
+    assert moved.returncode == 0, moved.stderr
+    write_config(archive, pg_url, feed)
+    with pytest.raises(ArchiveNotFoundError, match="no archive has published"):
+        Replica.open(pg_url, cache)
+    assert cli("update", "-a", archive).returncode == 0  # nothing new, but the files are published at its start
+    with Replica.open(pg_url, cache) as replica:
+        assert replica.catch_up() == len(replicated(archive))
+        assert replicated(cache) == replicated(archive)
+        assert [hit.title for hit in replica.store().search("第4条")] == ["r第4条新闻"]
+        assert replica.catch_up() == 0
+        rebuilt = cli("reindex", "-a", archive)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert replica.catch_up() == 0  # the new index has published nothing yet: the copy stays as it is
+        assert cli("update", "-a", archive).returncode == 0
+        assert replica.catch_up() == len(replicated(archive))  # a new epoch: copied again from the start
+        assert replicated(cache) == replicated(archive)
+        assert [hit.title for hit in replica.store().search("第4条")] == ["r第4条新闻"]
 
 
 @pytest.mark.parametrize(
