@@ -136,6 +136,20 @@ def test_a_reader_elsewhere_serves_the_archive_and_follows_its_updates(
         time.sleep(0.2)
     assert replicated(cache) == wanted  # every file a page is made from, byte for byte; no WARC, no index
 
+    # the commands that read, on this other machine: from a copy of their own, or from the one the reader keeps
+    for copy in (elsewhere / "copy", cache):
+        where = ("--database", pg_url, "--cache", copy)
+        found_here = cli("search", "改过了", "--json", *where)
+        assert found_here.returncode == 0 and json.loads(found_here.stdout)["total"] == 1, found_here.stderr
+        listed = cli("sources", "--json", *where)
+        assert listed.returncode == 0 and '"r"' in listed.stdout, listed.stderr
+        history = cli("history", "https://r.invalid/zh/2", *where)
+        assert history.returncode == 0 and "改过了" in history.stdout, history.stderr
+        exported = cli("export", "--output", elsewhere / "out.jsonl", *where)
+        assert exported.returncode == 0, exported.stderr
+        assert len((elsewhere / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 4  # 3 articles, one edited once
+    assert replicated(elsewhere / "copy") == wanted
+
 
 def replicated(root: Path) -> dict[str, bytes]:
     tops = ("articles", "revisions", "lists", "takedowns", "media", "README.md", "newsarchive.toml", "health.json", "health.md")
