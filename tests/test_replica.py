@@ -82,10 +82,11 @@ def start_reader(readers: list[subprocess.Popen[str]], url: str, cache: Path, cw
 
 
 def test_a_reader_elsewhere_serves_the_archive_and_follows_its_updates(
-    server: FeedServer, tmp_path: Path, pg_url: str, readers: list[subprocess.Popen[str]]
+    server: FeedServer, tmp_path: Path, pg_url: str, readers: list[subprocess.Popen[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
     elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # --database reads a copy only outside an archive folder
     feed = server.add("/r.xml", rss(entry("r", 1), entry("r", 2)))
     assert cli("init", archive).returncode == 0
     write_config(archive, pg_url, feed)
@@ -198,7 +199,10 @@ def test_an_archive_moved_into_a_cluster_is_published_whole_and_a_reindex_starts
         ("not PostgreSQL", 2, "is not a PostgreSQL address"),
     ],
 )
-def test_a_reader_that_cannot_start_says_why_in_one_line(situation: str, status: int, says: str, tmp_path: Path, pg_url: str) -> None:
+def test_a_reader_that_cannot_start_says_why_in_one_line(
+    situation: str, status: int, says: str, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     url = {
         "unreachable": "postgresql://news:secret@127.0.0.1:9/news",
         "not PostgreSQL": "mysql://news:secret@127.0.0.1/news",
