@@ -16,7 +16,8 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Self
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = f"{layout.HIDDEN}/replica.json"
 _PAGE = 500  # outbox rows fetched and applied at a time
+_COMMIT_EVERY = 5000  # articles added to the search index between its commits (and saves of the place reached)
 
 
 def default_cache(url: str) -> Path:
@@ -144,7 +146,7 @@ class Replica:
                 log.warning("the archive's index was rebuilt: copying its files again")
             self._forget()
             seq = 0
-        applied = 0
+        applied = pending = 0
         while rows := self.index.outbox_since(seq, _PAGE):
             batch = AtomicBatch()
             articles: list[str] = []
@@ -161,10 +163,17 @@ class Replica:
                 if path.startswith(layout.ARTICLES + "/"):
                     articles.append(path)
             batch.commit()
-            self._index_search(articles)
+            pending += self._index_search(articles)
             seq = rows[-1][0]
-            self._save_state(current, seq)
             applied += len(rows)
+            if pending >= _COMMIT_EVERY or len(rows) < _PAGE:  # a search commit costs a tenth of a second or more
+                self._commit_search()
+                self._save_state(current, seq)
+                pending = 0
+        if pending:
+            self._commit_search()
+        if applied:
+            self._save_state(current, seq)
         return applied
 
     def _forget(self) -> None:
@@ -177,11 +186,12 @@ class Replica:
         if self._store is not None:
             self._store.close()  # its search index is gone
 
-    def _index_search(self, paths: Iterable[str]) -> None:
-        """Index these articles (as the database's rows and the copied files have them) into this copy's search."""
+    def _index_search(self, paths: Iterable[str]) -> int:
+        """Add these articles (as the database's rows and the copied files have them) to this copy's search; returns
+        how many (``_commit_search`` makes them searchable)."""
         rows = self.index.articles_at(paths)
         if not rows:
-            return
+            return 0
         store = self.store()
         docs: list[SearchDoc] = []
         for row in rows.values():
@@ -191,8 +201,16 @@ class Replica:
                 log.info("%s: not searchable yet: %s", row.path, exc)
                 continue
             docs.append(SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text))
+        with self._search_errors():
+            return self.store().search_index.add(docs)
+
+    def _commit_search(self) -> None:
+        with self._search_errors():
+            self.store().search_index.commit()
+
+    @contextmanager
+    def _search_errors(self) -> Iterator[None]:
         try:
-            store.search_index.add(docs)
-            store.search_index.commit()
-        except (ValueError, OSError) as exc:  # tantivy's; the search index is this reader's own: rebuilt from the copy
+            yield
+        except (ValueError, OSError) as exc:  # tantivy's
             raise StorageError(f"{self.cache / layout.SEARCH_DIR}: the search index cannot be written: {exc}") from exc
