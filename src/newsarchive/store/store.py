@@ -517,6 +517,7 @@ class Store:
                 log.warning("%s: indexing %d article files that were added from outside", folder, len(strays))
                 with self.index.atomic():
                     Indexer(self, copy=False, on_progress=None).refresh(strays)
+                self.published(self.root / path for path in strays)
 
     def _remember_folders(self, source: Source) -> None:
         for folder in self._outlet_folders(source):
