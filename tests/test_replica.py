@@ -187,6 +187,8 @@ def test_an_archive_moved_into_a_cluster_is_published_whole_and_a_reindex_starts
         assert cli("update", "-a", archive).returncode == 0
         assert replica.catch_up() == len(replicated(archive))  # a new epoch: copied again from the start
         assert replicated(cache) == replicated(archive)
+        rows = replica.index.outbox_since(0, 10_000)
+        assert len(rows) == len({path for _, path, _ in rows}) == len(replicated(archive))  # one row per file, however often written
         assert [hit.title for hit in replica.store().search("第4条")] == ["r第4条新闻"]
 
 
