@@ -221,7 +221,6 @@ def serve_replica(
 ) -> None:
     """Serve the reader on any machine from the archive whose index is in the PostgreSQL database ``url``: its files
     copied into ``cache`` from the outbox, at the start and then every ``every`` seconds (``store/replica.py``)."""
-    from ..errors import NewsarchiveError
     from ..store.replica import Replica
 
     with Replica.open(url, cache) as replica:
@@ -235,7 +234,7 @@ def serve_replica(
                 try:
                     replica.catch_up()
                     said = None
-                except NewsarchiveError as exc:  # the database away for a while: serve what we have, say so once
+                except Exception as exc:  # the database away, or its index being rebuilt: serve what we have, say so once
                     if str(exc) != said:
                         log.warning("the copy could not catch up (it tries again every %g s): %s", every, exc)
                         said = str(exc)
