@@ -129,3 +129,27 @@ class Archive(Store):
         from .diff import history
 
         return history(self, os.fspath(article), source=source)
+
+
+class ReplicaArchive(Archive):
+    """A reader's copy of an archive on another machine (``store/replica.py``), for the commands that only read."""
+
+    def _search_needs_sync(self) -> bool:
+        return False  # the copy's own search index, kept current by its catch-up, never the archive's progress
+
+
+def open_replica(url: str, cache: StrPath | None = None) -> Archive:
+    """The archive whose index is in the PostgreSQL database ``url``, read from a copy in ``cache`` (default:
+    ``~/.cache/newsarchive/<hash>``), brought up to date first; read as it is when a reader (``serve --database``)
+    holds it, since that one keeps it current."""
+    from .errors import ArchiveLockedError
+    from .store.replica import Replica, default_cache
+
+    folder = Path(cache) if cache is not None else default_cache(url)
+    try:
+        with Replica.open(url, folder) as replica:
+            replica.catch_up()
+            settings = replica.settings()
+    except ArchiveLockedError:
+        settings = Replica(url, folder).settings()
+    return ReplicaArchive(folder.absolute(), settings, read_only=True)

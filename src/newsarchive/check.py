@@ -169,6 +169,7 @@ def _media(archive: Store, checked: dict[str, int], repair: bool) -> list[Findin
         if repair:
             if (archive.root / path).is_file():
                 (archive.root / path).unlink()
+                archive.published([archive.root / path])
             with index.atomic():
                 index.fetch_media_again(sha256, f"{path} was {problem}")
             repaired = "removed; the next `update` downloads it again"

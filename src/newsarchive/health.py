@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .due import backoff_until
-from .store.atomic import TMP_SUFFIX, AtomicBatch, write_if_changed
+from .store.atomic import TMP_SUFFIX, write_if_changed
 from .store.store import Store
 from .times import beijing, iso
 
@@ -227,7 +227,7 @@ def write_health(archive: Store, now_ms: int) -> bool:
     change. The caller holds the lock. Returns whether anything was written."""
     rows = source_health(archive, now_ms)
     root = archive.root
-    batch = AtomicBatch()
+    batch = archive.batch()
     written = False
     for name, text in ((HEALTH_JSON, health_json(rows, now_ms)), (HEALTH_MD, health_markdown(rows, now_ms))):
         (root / (name + TMP_SUFFIX)).unlink(missing_ok=True)  # left by a run killed while writing it

@@ -276,7 +276,7 @@ async def download_due(
         await asyncio.gather(*(one(url, sources) for url, sources in images[1:]))
 
     await asyncio.gather(*(host(name, images) for name, images in by_host.items()))
-    return await asyncio.to_thread(_store, archive.root, index, results, now_ms, left + len(due) - len(results))
+    return await asyncio.to_thread(_store, archive.root, index, archive.batch(), results, now_ms, left + len(due) - len(results))
 
 
 async def _unresolvable(name: str, fetcher: Fetches) -> str | None:
@@ -292,9 +292,8 @@ async def _unresolvable(name: str, fetcher: Fetches) -> str | None:
 
 
 def _store(
-    root: Path, index: IndexBackend, results: list[tuple[str, bytes | None, str | None, bool]], now_ms: int, left: int
+    root: Path, index: IndexBackend, batch: AtomicBatch, results: list[tuple[str, bytes | None, str | None, bool]], now_ms: int, left: int
 ) -> MediaRunReport:
-    batch = AtomicBatch()
     rows: list[MediaRow] = []
     written: set[Path] = set()
     downloaded = size = failed = skipped = 0
@@ -383,4 +382,5 @@ def prune(archive: Store, *, dry_run: bool = True) -> PruneReport:
         for relative in files:
             with contextlib.suppress(FileNotFoundError):  # removed meanwhile: what we wanted
                 os.unlink(archive.root / relative)
+        archive.published(archive.root / relative for relative in files)
     return PruneReport(files=files, bytes=size, rows=rows)

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 from .config import RecheckConfig
 from .errors import SourceError
-from .store.atomic import AtomicBatch
 from .store.takedowns import takedown_path, takedown_record, utc_iso
 
 if TYPE_CHECKING:
@@ -286,7 +285,7 @@ def _settle(archive: Store, row: ArticleRow, answer: _Answer, now_ms: int, repor
 def _confirm(archive: Store, row: ArticleRow, first_ms: int, now_ms: int, how: str, url: str, detail: str | None) -> None:
     """The takedown file first, then the index: a crash between them leaves a file the next confirmation rewrites."""
     record = takedown_record(row, first_ms, now_ms, how, url, detail)
-    batch = AtomicBatch()
+    batch = archive.batch()
     batch.write(archive.root / takedown_path(row.path), (json.dumps(record, ensure_ascii=False, indent=1) + "\n").encode())
     batch.commit()
     with archive.index.atomic():

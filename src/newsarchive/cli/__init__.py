@@ -38,6 +38,21 @@ ArchiveOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+DatabaseOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional here
+    typer.Option(
+        "--database",
+        metavar="URL",
+        envvar="NEWSARCHIVE_DATABASE",
+        help="Without --archive, outside an archive: read the archive whose index is in this PostgreSQL database, from a copy.",
+    ),
+]
+CacheOption = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here
+    typer.Option(
+        "--cache", metavar="DIR", file_okay=False, help="With --database: where the copy is kept (default: in ~/.cache/newsarchive)."
+    ),
+]
 DAY = f"YYYY-MM-DD, {ZONE}"  # how --since and --until take a day
 _state = {"debug": False}
 
@@ -67,9 +82,39 @@ def _main(
         output.log_warnings()
 
 
-def _open(archive: Path | None, sources_file: Path | None = None, proxy: str | None = None, *, read_only: bool = False) -> "Archive":
-    """The archive; ``read_only`` for commands that only read, which then write nothing to it."""
+def _replica(archive: Path | None, database: str | None) -> str | None:
+    """The database to read a copy of, for a command given ``--database`` (or NEWSARCHIVE_DATABASE) without
+    ``--archive`` outside any archive folder; None when the command reads an archive's folder."""
+    if not database or archive is not None:
+        return None
+    from ..config import ClusterConfig
+    from ..errors import ArchiveNotFoundError
+    from ..store.layout import find_root
+
+    try:
+        find_root(Path.cwd())  # the archive's own machine, where the variable also names the cluster's database
+        return None
+    except ArchiveNotFoundError:
+        return ClusterConfig(database=database, key="--database").database or database
+
+
+def _open(
+    archive: Path | None,
+    sources_file: Path | None = None,
+    proxy: str | None = None,
+    *,
+    read_only: bool = False,
+    database: str | None = None,
+    cache: Path | None = None,
+) -> "Archive":
+    """The archive; ``read_only`` for commands that only read, which then write nothing to it. ``database``: see
+    ``_replica``."""
     from ..archive import Archive
+
+    if url := _replica(archive, database):
+        from ..archive import open_replica
+
+        return open_replica(url, cache)
 
     return Archive.open(archive, sources_file=sources_file, overrides={"fetch.proxy": proxy} if proxy else None, read_only=read_only)
 
@@ -266,11 +311,13 @@ def search(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Hits to show.")] = 20,
     sort: Annotated[str, typer.Option("--sort", metavar="relevance|date", help="Best matches first, or newest first.")] = "relevance",
     as_json: JsonOption = False,
+    database: DatabaseOption = None,
+    cache: CacheOption = None,
 ) -> None:
     """Search the archive: Chinese of one or more characters (traditional and simplified alike) and English."""
     if sort not in ("relevance", "date"):
         raise typer.BadParameter("--sort takes relevance or date")
-    with _open(archive, read_only=True) as opened:
+    with _open(archive, read_only=True, database=database, cache=cache) as opened:
         since_ms, until_ms = _day(since, end=False), _day(until, end=True)
         hits = opened.search(query, source=source, since_ms=since_ms, until_ms=until_ms, limit=limit, sort=sort)
         if as_json:
@@ -285,8 +332,19 @@ def serve(
     archive: ArchiveOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 keeps the reader to this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
+    database: DatabaseOption = None,
+    cache: CacheOption = None,
 ) -> None:
     """Read and search the archive in a browser: outlets, articles with their versions, search with filters."""
+    if url := _replica(archive, database):
+        from ..store.replica import default_cache
+        from ..web.app import serve_replica
+
+        folder = cache or default_cache(url)
+        output.console.print(f"copying the archive into {folder} from its database")
+        ready = f"reading {folder} at {{}} (Ctrl-C stops)"
+        serve_replica(url, folder, host, port, on_ready=lambda address: output.console.print(ready.format(address)))
+        return
     with _open(archive, read_only=True) as opened:
         opened.serve(host, port, on_ready=lambda address: output.console.print(f"reading {opened.root} at {address} (Ctrl-C stops)"))
 
@@ -365,11 +423,11 @@ def bundle(
 
 
 @app.command()
-def sources(archive: ArchiveOption = None, as_json: JsonOption = False) -> None:
+def sources(archive: ArchiveOption = None, as_json: JsonOption = False, database: DatabaseOption = None, cache: CacheOption = None) -> None:
     """List the outlets with their health: feeds, articles, last success, last error."""
     from ..health import source_health
 
-    with _open(archive, read_only=True) as opened:
+    with _open(archive, read_only=True, database=database, cache=cache) as opened:
         rows = source_health(opened)
     if as_json:
         output.print_json({"sources": [row.to_json() for row in rows]})
@@ -550,6 +608,8 @@ def export(
         Optional[Path],  # noqa: UP045 - typer needs Optional here
         typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (complete or not at all) instead of stdout.", dir_okay=False),
     ] = None,
+    database: DatabaseOption = None,
+    cache: CacheOption = None,
 ) -> None:
     """Export every version of every article (text, HTML, links, images) for research, as JSON Lines or Parquet.
 
@@ -563,7 +623,7 @@ def export(
 
     since_ms, target = _day(since, end=False), out or sys.stdout.buffer
     try:
-        with _open(archive, read_only=True) as opened, output.count_progress("exporting") as progress:
+        with _open(archive, read_only=True, database=database, cache=cache) as opened, output.count_progress("exporting") as progress:
             report = opened.export(target, format=format_, source=source, since_ms=since_ms, on_skip=skipped, on_progress=progress)
     except BrokenPipeError:  # the reader of stdout stopped early (`| head`): say nothing more, write nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -695,9 +755,11 @@ def history(
     archive: ArchiveOption = None,
     source: Annotated[str | None, typer.Option("--source", metavar="SLUG", help="Look only in this outlet (for a link or an id).")] = None,
     as_json: JsonOption = False,
+    database: DatabaseOption = None,
+    cache: CacheOption = None,
 ) -> None:
     """Print an article's versions (when each was first seen, title, length) and what changed from each to the next."""
-    with _open(archive, read_only=True) as opened:
+    with _open(archive, read_only=True, database=database, cache=cache) as opened:
         found = opened.history(article, source=source)
         if as_json:
             output.print_json(found.to_json())

@@ -15,7 +15,7 @@ import fcntl
 import functools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -69,12 +69,14 @@ class AtomicBatch:
 
     Durability costs one syncfs() for the whole batch on Linux (one fsync per file elsewhere), then
     each file is renamed over its target and the folders are synced. A batch that is never committed
-    leaves only temporary files: the journal tells the next run which ones to remove.
+    leaves only temporary files: the journal tells the next run which ones to remove. ``on_commit`` is told the
+    paths made visible, after each commit (the store publishes them to readers on other machines).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_commit: Callable[[list[str]], None] | None = None) -> None:
         self._pending: list[tuple[str, str]] = []
         self._folders: set[str] = set()
+        self._on_commit = on_commit
 
     def _folder_of(self, path: str) -> None:
         folder = os.path.dirname(path)
@@ -114,7 +116,10 @@ class AtomicBatch:
                 os.replace(temporary, path)
             for folder in {os.path.dirname(path) for _, path in self._pending}:
                 _fsync_path(folder, directory=True)
+        committed = [path for _, path in self._pending]
         self._pending.clear()
+        if self._on_commit is not None:
+            self._on_commit(committed)
 
 
 def write_if_changed(path: Path, data: bytes, batch: AtomicBatch) -> bool:

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from ..errors import ArticleFileError
 from ..normalise import fingerprint
 from . import layout
-from .atomic import AtomicBatch
 from .fileformat import parse_article, render_article
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ def restore_from_copies(archive: ArchiveFolder, damages: Iterable[Damage]) -> di
     """Restore the damaged article files of which the archive keeps the very same version: the index's copy of the
     feed's text, or a revision with the same text. Returns path -> where it was restored from."""
     index, root = archive.index, archive.root
-    batch = AtomicBatch()
+    batch = archive.batch()
     restored: dict[str, str] = {}
     for damage in damages:
         row = index.article_at(damage.path)

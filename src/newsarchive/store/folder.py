@@ -11,6 +11,7 @@ from typing import Protocol
 from ..config import Settings
 from ..index.backend import IndexBackend
 from ..index.rows import ArticleRow
+from .atomic import AtomicBatch
 from .fileformat import ArticleFile
 
 StrPath = str | os.PathLike[str]  # every path the API takes: a str or any path-like object
@@ -29,3 +30,5 @@ class ArchiveFolder(Protocol):
     def read(self, row: ArticleRow | StrPath) -> ArticleFile: ...
 
     def refresh_lists(self, slugs: Iterable[str]) -> list[str]: ...
+
+    def batch(self) -> AtomicBatch: ...

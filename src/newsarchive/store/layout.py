@@ -16,6 +16,10 @@ INDEX_FILE = f"{HIDDEN}/index.sqlite"
 LOCK_FILE = f"{HIDDEN}/lock"
 SEARCH_DIR = f"{HIDDEN}/search"
 CONFIG_FILE = "newsarchive.toml"
+# What readers on other machines copy (store/replica.py): everything a page is made from. Not WARC captures (the
+# archive's raw record, large, read by no page), nor .newsarchive/ (the index is in the database; search is their own).
+REPLICATED_FOLDERS = (ARTICLES, REVISIONS, LISTS, "media", "takedowns")
+REPLICATED_FILES = ("README.md", CONFIG_FILE, "health.json", "health.md")
 
 # Ids count down from 0xFFFFF, so that sorting file names lists the newest article first.
 TOP_ID = 0xFFFFF
@@ -45,6 +49,14 @@ def article_of_revision(path: str) -> str:
 
 def list_path(name: str) -> str:
     return f"{LISTS}/{name}.md"
+
+
+def replicated(path: str) -> bool:
+    """Whether readers on other machines copy the file at ``path`` (relative, with /)."""
+    top, _, rest = path.partition("/")
+    if not rest:
+        return path in REPLICATED_FILES
+    return top in REPLICATED_FOLDERS and ".." not in rest.split("/") and not path.endswith(".newsarchive-tmp")
 
 
 def find_root(start: Path) -> Path:

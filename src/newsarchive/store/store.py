@@ -9,6 +9,7 @@ and ``recover()`` at the start of the next run makes the index agree with them a
 from __future__ import annotations
 
 import errno
+import hashlib
 import itertools
 import logging
 import os
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError, StorageError
@@ -33,6 +34,9 @@ from .fileformat import ArticleFile, ListEntry, parse_article, render_list, rend
 from .folder import StrPath
 from .staging import StagedArticle, clear_incoming, render_bytes
 from .takedowns import index_takedown_files
+
+if TYPE_CHECKING:
+    from ..index.postgres.outbox import OutboxQueries
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,13 @@ def _merge(articles: Iterable[Article | StagedArticle]) -> tuple[list[StagedArti
     return sorted(unique.values(), key=lambda item: item.article.pub_ms or 0), dropped
 
 
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "-"
+
+
 def _warn_unreadable(unreadable: list[str], what: str) -> None:
     """One line for article files that could not be read, however many: the first, and how many more."""
     if unreadable:
@@ -107,6 +118,62 @@ class Store:
     def database(self) -> str | None:
         """The PostgreSQL database that holds the index (``[cluster] database``), or None: SQLite beside the files."""
         return self.settings.cluster.database
+
+    def batch(self) -> AtomicBatch:
+        """An atomic batch of writes to the archive; in a cluster, what it commits is published to the readers."""
+        return AtomicBatch(on_commit=self.published if self.database and not self.read_only else None)
+
+    def published(self, paths: Iterable[StrPath]) -> None:
+        """In a cluster, publish these files' current state (their bytes, or their absence) to the readers on other
+        machines, through the outbox in the database (``store/replica.py``); paths they do not copy are left out."""
+        if not self.database or self.read_only:
+            return
+        files: list[tuple[str, bytes | None]] = []
+        for path in paths:
+            relative = Path(os.path.relpath(path, self.root)).as_posix()
+            if layout.replicated(relative):
+                try:
+                    files.append((relative, (self.root / relative).read_bytes()))
+                except FileNotFoundError:
+                    files.append((relative, None))
+        if files:
+            self._outbox().outbox_put(files)
+
+    def _outbox(self) -> OutboxQueries:
+        from ..index.postgres.outbox import OutboxQueries
+
+        index = self.index
+        if not isinstance(index, OutboxQueries):  # a cluster's index is in PostgreSQL
+            raise TypeError(f"the index has no outbox: {index!r}")
+        return index
+
+    def publish_all(self, *, again: bool = False) -> None:
+        """In a cluster, make sure the outbox holds every file the readers copy: all of them the first time (or
+        ``again``), else the configuration when it changed since (``outlets`` and hands edit it outside any batch). At
+        the start of every locked run (``recover``)."""
+        if not self.database or self.read_only:
+            return
+        from ..index.postgres.outbox import EPOCH
+
+        outbox = self._outbox()
+        if again or not self.index.meta(EPOCH) or outbox.outbox_empty():
+            log.info("publishing the archive's files to the readers (the outbox)")
+            self.published(self.root / name for name in layout.REPLICATED_FILES)  # the settings first: readers need them
+            files = (
+                path
+                for top in layout.REPLICATED_FOLDERS
+                for path in (self.root / top).rglob("*")
+                if path.is_file() and not path.name.endswith(TMP_SUFFIX)
+            )
+            while chunk := list(itertools.islice(files, 500)):
+                self.published(chunk)
+            with self.index.atomic():
+                self.index.set_meta(EPOCH, os.urandom(8).hex())
+                self.index.set_meta("outbox:config", _digest(self.root / layout.CONFIG_FILE))
+        elif self.index.meta("outbox:config") != (config := _digest(self.root / layout.CONFIG_FILE)):
+            with self.index.atomic():
+                self.published([self.root / layout.CONFIG_FILE])
+                self.index.set_meta("outbox:config", config)
 
     def another_index(self) -> IndexBackend:
         """A second connection to the index, for a thread that writes beside the store's (WARC captures)."""
@@ -371,7 +438,7 @@ class Store:
         unchanged = len(items) - len(new) - len(changed)  # entries folded into a claimed article count here too
         if not new and not changed:
             return ApplyResult(unchanged=unchanged)
-        batch = AtomicBatch()
+        batch = self.batch()
         written: list[str] = []
         restored: list[str] = []
         with self.index.atomic():
@@ -450,6 +517,7 @@ class Store:
                 log.warning("%s: indexing %d article files that were added from outside", folder, len(strays))
                 with self.index.atomic():
                     Indexer(self, copy=False, on_progress=None).refresh(strays)
+                self.published(self.root / path for path in strays)
 
     def _remember_folders(self, source: Source) -> None:
         for folder in self._outlet_folders(source):
@@ -485,7 +553,7 @@ class Store:
     def refresh_lists(self, slugs: Iterable[str]) -> list[str]:
         """Regenerate lists/<name>.md of these outlets and README.md; files whose bytes would not change are
         not touched. Returns the paths written."""
-        batch = AtomicBatch()
+        batch = self.batch()
         written = self._stage_lists(slugs, batch)
         batch.commit()
         return written
@@ -514,6 +582,7 @@ class Store:
         """Finish what a killed run left: make the index agree with the files it was writing, regenerate its
         lists. Returns the journal items handled."""
         clear_incoming(self.root)
+        self.publish_all()
         items = self.index.journal_items()
         if not items:
             return []
@@ -533,6 +602,9 @@ class Store:
                     self.index.remove_revision(value)
             Indexer(self, copy=False, on_progress=None).refresh(articles)
         self.refresh_lists(slugs)
+        # what the killed run wrote may not have reached the outbox: publish each path as it is now
+        self.published([self.root / item.partition(":")[2] for item in items if item.startswith("file:")])
+        self.published([self.root / layout.list_path(self.source_name(slug)) for slug in slugs] + [self.root / "README.md"])
         with self.index.atomic():
             self.index.journal_clear(items)
         log.warning("recovered %d journal entries left by an interrupted run", len(items))
@@ -556,6 +628,7 @@ class Store:
         with self.lock():
             self.recover()
             report = Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
+            self.publish_all(again=True)  # linked or copied by workers, outside any batch
             self.sync_search()
             return replace(report, seconds=time.monotonic() - started)
 

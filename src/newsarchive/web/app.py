@@ -150,8 +150,8 @@ class NoLookupHTTPServer(ThreadingHTTPServer):
 
 def make_server(archive: Store, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
     """A server for ``archive`` bound to ``host:port`` (port 0: any free one); call ``serve_forever()``."""
-    root, settings = archive.root, archive.settings
-    reader = Reader(lambda: Store(root, settings, read_only=True))
+    root, settings, kind = archive.root, archive.settings, type(archive)
+    reader = Reader(lambda: kind(root, settings, read_only=True))
     csp = content_security_policy(settings.site.remote_images) + "; frame-ancestors 'none'"
 
     class Handler(BaseHTTPRequestHandler):
@@ -208,6 +208,44 @@ def _bind_error(host: str, port: int, error: OSError) -> ConfigError:
     if error.errno == errno.EACCES:
         return ConfigError(f"--port {port}: not allowed to listen on {host}:{port} ({reason})", hint="choose a port above 1023")
     return ConfigError(f"cannot listen on {host}:{port}: {reason}", hint="check --host and --port")
+
+
+def serve_replica(
+    url: str,
+    cache: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    every: float = 2.0,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the reader on any machine from the archive whose index is in the PostgreSQL database ``url``: its files
+    copied into ``cache`` from the outbox, at the start and then every ``every`` seconds (``store/replica.py``)."""
+    from ..store.replica import Replica
+
+    with Replica.open(url, cache) as replica:
+        applied = replica.catch_up()
+        log.info("%s: %d files copied from the outbox", cache, applied)
+        stop = threading.Event()
+
+        def follow() -> None:
+            said = None
+            while not stop.wait(every):
+                try:
+                    replica.catch_up()
+                    said = None
+                except Exception as exc:  # the database away, or its index being rebuilt: serve what we have, say so once
+                    if str(exc) != said:
+                        log.warning("the copy could not catch up (it tries again every %g s): %s", every, exc)
+                        said = str(exc)
+
+        follower = threading.Thread(target=follow, name="replica", daemon=True)
+        follower.start()
+        try:
+            serve(replica.store(), host, port, on_ready=on_ready)
+        finally:
+            stop.set()
+            follower.join()
 
 
 def serve(archive: Store, host: str = "127.0.0.1", port: int = 8000, *, on_ready: Callable[[str], None] | None = None) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 from .articles import ArticleQueries
 from .connect import connect, translated
 from .migrations import MIGRATIONS, migrate, refuse_newer, schema_version
+from .outbox import OutboxQueries
 from .parts import QUEUE_FILLED, CaptureQueries, MediaQueries, RecheckQueries, SummaryQueries
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _schema_name(name: str) -> str:
     return name
 
 
-class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries):
+class PostgresIndex(ArticleQueries, CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, OutboxQueries):
     """One connection to an archive's index in PostgreSQL (its tables in ``schema``), with a nestable ``atomic()``."""
 
     def __init__(self, url: str, *, read_only: bool = False, schema: str = DEFAULT_SCHEMA) -> None:

@@ -179,9 +179,20 @@ CREATE TABLE workers (
 );
 """
 
+_V3 = """
+CREATE TABLE outbox (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    path TEXT COLLATE "C" NOT NULL,     -- relative to the archive: articles/rfi/1048574.md
+    data BYTEA,                         -- the file's bytes; NULL: removed
+    at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX outbox_by_path ON outbox (path);
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "the index as of SQLite schema 1, with file sizes and times", _V1),
     (2, "the work queue of a cluster (index/queue.py): jobs and workers", _V2),
+    (3, "the outbox: the archive's files for readers on other machines (store/replica.py)", _V3),
 )
 
 _LEDGER = (
