@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import database_address
-from ..errors import ArchiveLockedError, ConfigError, StorageError
+from ..errors import ArchiveLockedError
 
 _CLAIM = """
 WITH busy AS (SELECT host, count(*) AS n FROM jobs WHERE state = 'leased' AND lease_until > now() GROUP BY host)
@@ -72,36 +72,29 @@ class JobQueue:
 
     @classmethod
     async def connect(cls, url: str, *, schema: str = "newsarchive") -> JobQueue:
-        """Connect and make the queue's tables when they are missing; a database that cannot be reached is one
-        StorageError naming it without its password."""
-        try:
-            import psycopg
-        except ImportError:
-            raise ConfigError(
-                f"{database_address(url)}: PostgreSQL support is not installed",
-                hint="pip install 'newsarchive[postgresql]' (psycopg 3)",
-            ) from None
+        """Connect, with the database's schema brought up to date (the queue's tables are a step of the index's
+        migrations); its failures are the index's (``index/postgres/connect.py``), one line naming the database
+        without its password."""
+        import psycopg
 
-        try:
-            await asyncio.to_thread(_up_to_date, url, schema)  # the queue's tables are a step of the index's migrations
+        from .postgres.connect import translated  # a ConfigError saying how to install psycopg, when it is missing
+
+        await asyncio.to_thread(_up_to_date, url, schema)
+        with translated(url):
             db = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10, application_name="newsarchive")
             await db.execute(f"SET search_path TO {schema}")
-        except psycopg.Error as exc:
-            raise _storage_error(url, exc) from None
         return cls(db, url, schema)
 
     async def close(self) -> None:
         await self.db.close()
 
     async def _call(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
-        import psycopg
+        from .postgres.connect import translated
 
-        try:
+        with translated(self.url):
             async with self._turn:
                 cursor = await self.db.execute(query, params)
                 return await cursor.fetchall() if cursor.description else []
-        except psycopg.Error as exc:
-            raise _storage_error(self.url, exc) from None
 
     # the writer ----------------------------------------------------------------------------
 
@@ -161,15 +154,13 @@ class JobQueue:
 
     async def claim(self, worker: str, lease_s: float, max_attempts: int) -> Job | None:
         """The oldest job this worker may take now (its host not at its limit), leased to it; None when there is none."""
-        import psycopg
+        from .postgres.connect import translated
 
-        try:
+        with translated(self.url):
             async with self._turn, self.db.transaction():
                 await self.db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key + ":claim",))
                 cursor = await self.db.execute(_CLAIM, {"worker": worker, "lease": lease_s, "attempts": max_attempts})
                 row = await cursor.fetchone()
-        except psycopg.Error as exc:
-            raise _storage_error(self.url, exc) from None
         return None if row is None else Job(int(row[0]), str(row[1]), row[2], str(row[3]), int(row[4]))
 
     async def complete(self, job: Job, worker: str, result: dict[str, Any] | None, error: str | None = None) -> bool:
@@ -189,11 +180,3 @@ def _up_to_date(url: str, schema: str) -> None:
     from .postgres.index import PostgresIndex
 
     PostgresIndex(url, schema=schema).close()
-
-
-def _storage_error(url: str, exc: Exception) -> StorageError:
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    return StorageError(
-        f"{database_address(url)}: the work queue failed: {message}",
-        hint="check that PostgreSQL runs and the address, user and password in cluster.database or NEWSARCHIVE_DATABASE",
-    )
