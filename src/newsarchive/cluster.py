@@ -54,7 +54,6 @@ class FeedRead:
     warnings: list[str] = field(default_factory=list)
     captures: list[Exchange] = field(default_factory=list)
     error: str | None = None
-    worker: str | None = None
 
 
 def feed_payload(source: Source, url: str, state: FeedState, fetch: FetchConfig, *, seen_ms: int, warc: bool) -> dict[str, Any]:
@@ -104,56 +103,50 @@ class _Fetchers:
         if url in self.captures:
             self.captures[url].append(Exchange.of(url, request, response, body, time.time()))
 
+    async def do(self, job: Job) -> dict[str, Any]:
+        """A job done with the Fetcher of its configuration and outlet's proxy; with the exchanges it made, as the writer
+        keeps them, when the archive keeps WARC captures."""
+        payload = job.payload
+        url = payload["url"]
+        captures: list[Exchange] = []
+        if payload.get("warc"):
+            self.captures[url] = captures
+        try:
+            fetcher = (await self.get(payload["fetch"])).via(payload.get("proxy"))
+            answer = await (read_feed_job if job.kind == "feed" else fetch_job)(fetcher, payload)
+        finally:
+            self.captures.pop(url, None)
+        return {**answer, "captures": [_exchange_json(exchange) for exchange in captures]}
 
-async def read_feed_job(fetchers: _Fetchers, payload: dict[str, Any]) -> dict[str, Any]:
+
+async def read_feed_job(fetcher: Fetcher, payload: dict[str, Any]) -> dict[str, Any]:
     """Stages 2 to 4 of one feed: fetch (conditionally), and when its bytes changed, parse and normalise."""
     from .worker import normalise_feed
 
     url = payload["url"]
-    if payload.get("warc"):
-        fetchers.captures[url] = []
-    try:
-        fetcher = (await fetchers.get(payload["fetch"])).via(payload.get("proxy"))
-        result = await fetcher.fetch(
-            url, etag=payload.get("etag"), last_modified=payload.get("last_modified"), headers=payload.get("headers")
-        )
-        answer: dict[str, Any] = {"etag": result.etag, "last_modified": result.last_modified}
-        if result.body is not None:
-            digest = hashlib.blake2b(result.body, digest_size=16).hexdigest()
-            answer["body_hash"] = digest
-            if digest != payload.get("body_hash"):
-                articles, warnings = await asyncio.to_thread(
-                    normalise_feed, result.body, url, result.charset, payload["source"], payload["seen_ms"], payload.get("max_items")
-                )
-                answer["articles"] = [_article_json(article) for article in articles]
-                answer["warnings"] = warnings
-    finally:
-        captures = fetchers.captures.pop(url, [])
-    answer["captures"] = [_exchange_json(exchange) for exchange in captures]
+    result = await fetcher.fetch(url, etag=payload.get("etag"), last_modified=payload.get("last_modified"), headers=payload.get("headers"))
+    answer: dict[str, Any] = {"etag": result.etag, "last_modified": result.last_modified}
+    if result.body is not None:
+        digest = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+        answer["body_hash"] = digest
+        if digest != payload.get("body_hash"):
+            articles, warnings = await asyncio.to_thread(
+                normalise_feed, result.body, url, result.charset, payload["source"], payload["seen_ms"], payload.get("max_items")
+            )
+            answer["articles"] = [_article_json(article) for article in articles]
+            answer["warnings"] = warnings
     return answer
 
 
-async def fetch_job(fetchers: _Fetchers, payload: dict[str, Any]) -> dict[str, Any]:
+async def fetch_job(fetcher: Fetcher, payload: dict[str, Any]) -> dict[str, Any]:
     """One address fetched for the writer (an article page, an image, a recheck), as its own fetcher would: the
     result, or the fetch's error with what the writer's code looks at (its status, the size cap passed)."""
-    url = payload["url"]
-    if payload.get("warc"):
-        fetchers.captures[url] = []
+    options = {name: payload.get(name) for name in ("etag", "last_modified", "max_bytes", "headers")}
     try:
-        fetcher = (await fetchers.get(payload["fetch"])).via(payload.get("proxy"))
-        options = {name: payload.get(name) for name in ("etag", "last_modified", "max_bytes", "headers")}
-        try:
-            result = await fetcher.fetch(url, untrusted=payload["untrusted"], allow_private=payload["allow_private"], **options)
-        except FetchError as exc:
-            answer: dict[str, Any] = {
-                "error": {"message": str(exc), "status": exc.status, "attempts": exc.attempts, "over_cap": exc.over_cap}
-            }
-        else:
-            answer = {**asdict(result), "body": None if result.body is None else base64.b64encode(result.body).decode("ascii")}
-    finally:
-        captures = fetchers.captures.pop(url, [])
-    answer["captures"] = [_exchange_json(exchange) for exchange in captures]
-    return answer
+        result = await fetcher.fetch(payload["url"], untrusted=payload["untrusted"], allow_private=payload["allow_private"], **options)
+    except FetchError as exc:
+        return {"error": {"message": str(exc), "status": exc.status, "attempts": exc.attempts, "over_cap": exc.over_cap}}
+    return {**asdict(result), "body": None if result.body is None else base64.b64encode(result.body).decode("ascii")}
 
 
 async def run_worker(
@@ -190,8 +183,7 @@ async def run_worker(
                 continue
             leased[job.id] = job
             try:
-                doing = read_feed_job if job.kind == "feed" else fetch_job
-                result, error = await doing(fetchers, job.payload), None
+                result, error = await fetchers.do(job), None
             except NewsarchiveError as exc:  # the feed's failure, said as one line
                 result, error = None, str(exc)
             except Exception as exc:
