@@ -6,6 +6,7 @@ import gzip
 import itertools
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -174,6 +175,18 @@ _databases = itertools.count()
 def pg_url(pg_cluster: Cluster) -> str:
     """The address of a new, empty database on the session's PostgreSQL server."""
     return pg_cluster.create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[Any]]]:
+    """Processes a test starts (workers, readers), killed and reaped at its end, their pipes closed."""
+    started: list[subprocess.Popen[Any]] = []
+    yield started
+    for process in started:
+        process.kill()
+        process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

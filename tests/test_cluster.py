@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -103,14 +102,8 @@ def test_a_database_that_cannot_be_reached_is_one_line_without_the_password() ->
 
 
 @pytest.fixture
-def workers(pg_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        process.kill()
-        process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+def workers(processes: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[bytes]]:
+    return processes
 
 
 def start_worker(pg_url: str) -> subprocess.Popen[bytes]:

@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +52,8 @@ class Reader:
 
 
 @pytest.fixture
-def readers() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        process.kill()
-        process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+def readers(processes: list[subprocess.Popen[str]]) -> list[subprocess.Popen[str]]:
+    return processes
 
 
 def start_reader(readers: list[subprocess.Popen[str]], url: str, cache: Path, cwd: Path) -> Reader:
