@@ -366,6 +366,7 @@ async def update_async(
         finally:
             run.close()
             if warc is not None:
+                await warc.drain()
                 warc.close()
     return UpdateReport(sources=(*reports, *waiting), seconds=time.monotonic() - started)
 

@@ -164,6 +164,7 @@ async def save_async(archive: Store, urls: Sequence[str], *, outlet: str | None,
                 await after_run(archive, fetcher, started_ms, int(clock() * 1000))
         finally:
             if warc is not None:
+                await warc.drain()
                 warc.close()
     return results
 
