@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsarchive.archive import Archive
-from newsarchive.config import FetchConfig, Settings
+from newsarchive.config import FetchConfig, SearchConfig, Settings
 from newsarchive.index.db import CHANGED_SINCE
 from newsarchive.index.search import SearchIndex
 from newsarchive.pipeline import update
@@ -367,6 +367,18 @@ def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_pa
     assert server.routes["/broken.xml"].hits == hits
     assert update(archive, only=["bad"], clock=lambda: 1_800_000_200.0).sources[0].error  # tried, still down
     assert server.routes["/broken.xml"].hits > hits
+
+
+def test_with_index_on_update_off_the_first_search_indexes_what_updates_stored(server: FeedServer, tmp_path: Path) -> None:
+    feed = server.add("/a.xml", rss(item(1, title="王毅訪問中亞"), item(2, title="上海天气")))
+    Archive.init(tmp_path).close()
+    source = Source(name="甲", slug="a", feeds=(feed,), allow_private=True)
+    archive = Archive.open(tmp_path, settings=Settings(sources=(source,), fetch=FAST, search=SearchConfig(index_on_update=False)))
+    update(archive)
+    assert archive.index.meta("search:rowid") in (None, "0")  # the run left indexing to the first search
+    assert not (tmp_path / SEARCH_DIR / "meta.json").exists()
+    assert [hit.title for hit in archive.search("王毅")] == ["王毅訪問中亞"]  # which caught up first
+    assert [hit.title for hit in SearchIndex(tmp_path / SEARCH_DIR).search("上海")] == ["上海天气"]
 
 
 def test_what_an_update_stores_is_searchable_when_it_ends(server: FeedServer, tmp_path: Path, index_backend: str) -> None:

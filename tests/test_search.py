@@ -107,6 +107,7 @@ def test_plain_text_keeps_paragraphs_and_drops_markup() -> None:
         ("writer_memory_mb = 4", "search.writer_memory_mb = 4 must be a whole number of at least 16"),
         ('writer_memory_mb = "lots"', "search.writer_memory_mb = 'lots' must be a whole number"),
         ("engine = 'tantivy'", "engine"),
+        ('index_on_update = "no"', "search.index_on_update = 'no' must be true or false"),
     ],
 )
 def test_a_bad_search_section_is_a_configuration_error_naming_the_file(tmp_path: Path, section: str, says: str) -> None:

@@ -67,6 +67,7 @@ SETTINGS_HELP: Mapping[str, str] = {
     "media.backfill_per_run": "older articles (stored before images were kept, or imported) whose images one update reads (0: none)",
     "search.backend": "the search engine of `search`, the reader and the API; today only tantivy",
     "search.writer_memory_mb": "memory the search engine's writer may take while indexing, in MB (more: a large import merges less)",
+    "search.index_on_update": "bring the search index up to date at the end of `update`, `import` and `save` (false: the first search does)",
     "recheck.window_days": "days after an article is first seen during which its page is rechecked for edits and takedowns",
     "recheck.per_run": "article pages one update rechecks at most (0: no rechecks)",
     "recheck.schedule_hours": "hours between rechecks: the first gap, the second, …; the last one repeats",
@@ -188,6 +189,9 @@ class SearchConfig:
 
     backend: str = "tantivy"
     writer_memory_mb: int = 300  # bounds what an import or reindex of any size uses (see index/search.py)
+    # Off, a run leaves indexing to the first `search`, reader or API request, which catch up on what is new: for
+    # an archive searched rarely, or a first import on a slow machine.
+    index_on_update: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in SEARCH_BACKENDS:
@@ -197,6 +201,8 @@ class SearchConfig:
         value = self.writer_memory_mb
         if not isinstance(value, int) or isinstance(value, bool) or value < 16:
             raise ConfigError(f"search.writer_memory_mb = {value!r} must be a whole number of at least 16")
+        if not isinstance(self.index_on_update, bool):
+            raise ConfigError(f"search.index_on_update = {self.index_on_update!r} must be true or false")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -504,6 +510,7 @@ def render_config(sources: tuple[Source, ...] = DEFAULT_SOURCES, title: str = DE
         "[search]",
         f'# backend = "tantivy"    # {SETTINGS_HELP["search.backend"]}',
         f"# writer_memory_mb = {SearchConfig().writer_memory_mb}    # {SETTINGS_HELP['search.writer_memory_mb']}",
+        f"# index_on_update = true    # {SETTINGS_HELP['search.index_on_update']}",
         "",
         "[cluster]",
         f'# database = "postgresql://newsarchive@db.example/news"    # {SETTINGS_HELP["cluster.database"]}',

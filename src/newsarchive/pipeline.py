@@ -428,7 +428,8 @@ def update(
         left = archive.index.damaged()
         restored |= {d.path: "restored from the feed" for d in damages if d.path not in restored and d.path not in left}
         report = replace(report, restored=tuple(sorted(restored.items())), damaged=tuple(left.items()))
-        archive.sync_search(restored=restored)  # so that what this run stored (and restored) is searchable when it ends
+        if archive.settings.search.index_on_update:  # what this run stored (and restored) is searchable when it ends
+            archive.sync_search(restored=restored)
         try:
             write_health(archive, int(clock() * 1000))
         except (OSError, StorageError) as exc:  # derived files: the next run writes them again; they must not fail this one

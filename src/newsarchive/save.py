@@ -171,10 +171,11 @@ async def save_async(archive: Store, urls: Sequence[str], *, outlet: str | None,
 
 def save(archive: Store, urls: Iterable[str], *, outlet: str | None = None, clock: Callable[[], float] = time.time) -> list[Saved]:
     """Store each page of ``urls`` (see the module's text); holds the archive lock, and ends with what was saved
-    searchable."""
+    searchable (unless ``search.index_on_update`` is off)."""
     wanted = [url.strip() for url in urls if url.strip()]
     with archive.lock():
         archive.recover()
         results = asyncio.run(save_async(archive, wanted, outlet=outlet, clock=clock))
-        archive.sync_search()
+        if archive.settings.search.index_on_update:
+            archive.sync_search()
     return results

@@ -629,7 +629,8 @@ class Store:
             self.recover()
             report = Indexer(self, copy=source_root != self.root, on_progress=on_progress).run(source_root)
             self.publish_all(again=True)  # linked or copied by workers, outside any batch
-            self.sync_search()
+            if self.settings.search.index_on_update:
+                self.sync_search()
             return replace(report, seconds=time.monotonic() - started)
 
     def reindex(self, *, on_progress: Callable[[int], None] | None = None) -> ImportReport:
