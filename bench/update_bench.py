@@ -2,11 +2,13 @@
 where the time goes; with --original, time the job it replaces on the same feeds, interleaved.
 
     python bench/update_bench.py [--outlets 8] [--items 500] [--new 20] [--body 12000] [--runs 3]
-                                 [--shapes hourly,empty,same,304] [--original DIR] [--baseline SRC] [--no-profile]
+                                 [--shapes hourly,empty,lean,same,304] [--original DIR] [--baseline SRC] [--no-profile]
 
-Shapes (everything on at its defaults: search, WARC, images, health, rechecks):
+Shapes (everything on at its defaults: search, WARC, images, health, rechecks; but lean):
   hourly  the archive already holds an earlier feed; the feed now brings --new items, the rest archived
   empty   from an empty archive
+  lean    from an empty archive, with WARC, images and indexing for search switched off (archive.warc,
+          media.enabled, search.index_on_update): the Markdown files and the index, the original's job
   same    nothing new, server without validators (downloaded, hashed, found unchanged, not parsed)
   304     nothing new, server with ETags (nothing downloaded)
 Each timed run is the command as users run it (a fresh process); the state before it is made by untimed
@@ -116,6 +118,7 @@ print(json.dumps({
 SHAPES = {
     "hourly": "the hourly run: {new} new per outlet, {old} archived",
     "empty": "from empty",
+    "lean": "from empty, no WARC, images, search",
     "same": "nothing new, same bytes (no validators)",
     "304": "nothing new, 304 (ETag server)",
 }
@@ -164,7 +167,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=20, help="new items per feed in the hourly run")
     parser.add_argument("--body", type=int, default=12000, help="bytes of HTML per item")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--shapes", default="hourly,empty,same,304", help=f"comma-separated, of: {', '.join(SHAPES)}")
+    parser.add_argument("--shapes", default="hourly,empty,lean,same,304", help=f"comma-separated, of: {', '.join(SHAPES)}")
     parser.add_argument("--original", type=Path, help="folder with duty-machine/news's perform.js and node_modules")
     parser.add_argument("--node", default=shutil.which("node") or "node")
     parser.add_argument("--baseline", type=Path, help="the src folder of another newsarchive version, timed interleaved")
@@ -200,8 +203,13 @@ def main() -> None:
             sources.write_text("".join(f'[[sources]]\nname = "{s}"\nslug = "{s}"\nfeeds = ["{server.base}/{s}.xml"]\n\n' for s in slugs))
             archive = str(work / "archive")
             run(newsarchive("init", archive), env=env)
+            if shape == "lean":
+                config = Path(archive) / "newsarchive.toml"
+                lean = {"[archive]": "warc = false", "[media]": "enabled = false", "[search]": "index_on_update = false"}
+                lines = config.read_text(encoding="utf-8").splitlines()
+                config.write_text("".join(f"{line}\n{lean[line]}\n" if line in lean else f"{line}\n" for line in lines), encoding="utf-8")
             update = newsarchive("update", "--archive", archive, "--sources", str(sources), "--json")
-            if shape != "empty":  # the state before: an earlier feed (hourly) or this very one
+            if shape not in ("empty", "lean"):  # the state before: an earlier feed (hourly) or this very one
                 serve(server, earlier if shape == "hourly" else now)
                 run(update, env=env)
             serve(server, now)
@@ -215,7 +223,8 @@ def main() -> None:
                 report = json.loads(out)
                 results.setdefault((shape, who), []).append((seconds, cpu, peak))
                 print(f"  {shape}, {who}: {seconds:.2f} s, {cpu:.2f} CPU s", flush=True)
-            field, want = {"hourly": ("new", options.outlets * options.new), "empty": ("new", count)}.get(shape, ("unchanged", count))
+            new = {"hourly": options.outlets * options.new, "empty": count, "lean": count}
+            field, want = ("new", new[shape]) if shape in new else ("unchanged", count)
             got = sum(s[field] for s in report["sources"])  # type: ignore[attr-defined]
             assert got == want, (shape, field, got, want, report)
         finally:
@@ -225,7 +234,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="original-", dir=options.workdir))
         try:
             command, cwd, env = job.command(work)
-            if shape != "empty":
+            if shape not in ("empty", "lean"):
                 serve(servers[False], earlier if shape == "hourly" else now)
                 run(command, cwd, env)
             serve(servers[False], now)
