@@ -365,3 +365,32 @@ def test_the_workers_reader_leaves_damaged_articles_out_and_travels_to_a_process
     assert stored["link:rfi:b"].summary_fingerprint is None and not stored["link:rfi:b"].page
     index.set_damaged({a.path: "empty"}, 1)
     assert set(reader.stored(["link:rfi:a", "link:rfi:b"])) == {"link:rfi:b"}
+
+
+def test_a_statement_is_never_reset_from_another_thread(tmp_path: Path) -> None:
+    """A thread that holds other threads' frames for a moment (as a sampling profiler does, with
+    ``sys._current_frames``) frees the cursors left in them: a cursor freed there reset its statement while the
+    writing thread ran the same cached statement again, and SQLite refused it as misuse, failing an outlet's store."""
+    import sys
+    import threading
+    import time
+
+    index = Index(tmp_path / "index.sqlite")
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            frames = sys._current_frames()
+            time.sleep(0.0005)
+            del frames  # the last reference to frames that returned meanwhile: their locals die here
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with index.atomic():
+            for n in range(1, 1501):
+                index.add_article(article(n), (f"key-{n}", f"link-{n}"))
+    finally:
+        done.set()
+        sampler.join()
+    assert len(list(index.articles("rfi"))) == 1500

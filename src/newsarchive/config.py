@@ -67,7 +67,7 @@ SETTINGS_HELP: Mapping[str, str] = {
     "media.backfill_per_run": "older articles (stored before images were kept, or imported) whose images one update reads (0: none)",
     "search.backend": "the search engine of `search`, the reader and the API; today only tantivy",
     "search.writer_memory_mb": "memory the search engine's writer may take while indexing, in MB (more: a large import merges less)",
-    "search.index_on_update": "bring the search index up to date at the end of `update`, `import` and `save` (false: the first search does)",
+    "search.index_on_update": "bring the search index up to date at the end of `update`, `import` and `save` (false: first search does)",
     "recheck.window_days": "days after an article is first seen during which its page is rechecked for edits and takedowns",
     "recheck.per_run": "article pages one update rechecks at most (0: no rechecks)",
     "recheck.schedule_hours": "hours between rechecks: the first gap, the second, …; the last one repeats",

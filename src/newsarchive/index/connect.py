@@ -83,14 +83,23 @@ class _Connection(sqlite3.Connection):
     def cursor(self, factory: Any = _Cursor) -> Any:
         return super().cursor(factory)
 
+    # A cursor with nothing to read is closed at once, in the thread that used it. Left to be freed later, it resets
+    # its statement wherever that happens: in another thread (a sampling profiler holding the frame, the cycle
+    # collector), while this connection runs the same cached statement again, SQLite refuses it as misuse.
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
-        return self.cursor().execute(sql, parameters)
+        return _closed_if_done(self.cursor().execute(sql, parameters))
 
     def executemany(self, sql: str, parameters: Any, /) -> Any:
-        return self.cursor().executemany(sql, parameters)
+        return _closed_if_done(self.cursor().executemany(sql, parameters))
 
     def executescript(self, script: str, /) -> Any:
         return self.cursor().executescript(script)
+
+
+def _closed_if_done(cursor: _Cursor) -> _Cursor:
+    if cursor.description is None:  # no rows to read: INSERT, UPDATE, DELETE, CREATE ...
+        cursor.close()
+    return cursor
 
 
 def _open(path: Path, target: str | Path) -> Any:

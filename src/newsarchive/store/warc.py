@@ -40,6 +40,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordbuilder import RecordBuilder
@@ -47,7 +48,6 @@ from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser, St
 from warcio.timeutils import datetime_to_iso_date, iso_date_to_datetime
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
-from isal import isal_zlib
 
 from ..errors import ArchiveError
 from ..index.backend import IndexBackend, open_index
