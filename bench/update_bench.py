@@ -49,7 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import FeedServer, newsarchive, rss_feed, settle
+from common import FeedServer, compile_package, newsarchive, rss_feed, settle
 
 # Runs Archive.update() as `newsarchive update` does, sampling every thread's stack to say where time goes.
 PROFILED = r"""
@@ -180,6 +180,9 @@ def main() -> None:
         parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
     options.workdir.mkdir(parents=True, exist_ok=True)
 
+    compile_package()
+    if options.baseline:
+        compile_package({**os.environ, "PYTHONPATH": str(options.baseline.resolve())})
     slugs = [f"o{n}" for n in range(options.outlets)]
     now = {f"/{s}.xml": rss_feed(s, options.items, options.body) for s in slugs}
     earlier = {f"/{s}.xml": rss_feed(s, options.items, options.body, first=options.new) for s in slugs}

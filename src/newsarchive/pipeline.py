@@ -20,7 +20,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -323,7 +323,11 @@ async def update_async(
     on_source_done: ProgressCallback | None = None,
     recheck: bool = False,
     refetch: frozenset[str] = frozenset(),
+    search: Collection[str] | None = None,
 ) -> UpdateReport:
+    """The run's fetching and storing; with ``search`` (the paths of the files found damaged before it), it ends by
+    bringing the search index up to date, those of them mended since included, while the last captures are still
+    being written."""
     started = time.monotonic()
     sources = select_sources(archive.settings.sources, only)
     run_started_ms = int(clock() * 1000)
@@ -363,6 +367,9 @@ async def update_async(
                 from .media import after_run
 
                 await after_run(archive, fetcher, run_started_ms, int(clock() * 1000))
+            if search is not None:  # what this run stored (and restored) is searchable when it ends
+                left = archive.index.damaged()
+                await asyncio.to_thread(archive.sync_search, restored=[path for path in search if path not in left])
         finally:
             run.close()
             if warc is not None:
@@ -424,12 +431,13 @@ def update(
         damages = scan(archive)  # files missing or changed: restored from a copy, else from the feed (store/damage.py)
         restored = {path: f"restored from {how}" for path, how in restore_from_copies(archive, damages).items()}
         refetch = frozenset(d.source for d in damages if d.source and d.path.startswith("articles/") and d.path not in restored)
-        report = asyncio.run(update_async(archive, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck, refetch=refetch))
+        search = {d.path for d in damages} if archive.settings.search.index_on_update else None
+        report = asyncio.run(
+            update_async(archive, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck, refetch=refetch, search=search)
+        )
         left = archive.index.damaged()
         restored |= {d.path: "restored from the feed" for d in damages if d.path not in restored and d.path not in left}
         report = replace(report, restored=tuple(sorted(restored.items())), damaged=tuple(left.items()))
-        if archive.settings.search.index_on_update:  # what this run stored (and restored) is searchable when it ends
-            archive.sync_search(restored=restored)
         try:
             write_health(archive, int(clock() * 1000))
         except (OSError, StorageError) as exc:  # derived files: the next run writes them again; they must not fail this one
