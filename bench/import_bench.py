@@ -1,9 +1,10 @@
 """Time `newsarchive import` and `reindex` on a generated duty-machine archive of N files.
 
-    python bench/import_bench.py [--files 100000] [--sizes 25000,50000,100000]
+    python bench/import_bench.py [--sizes 25000,50000,100000] [--no-search]
 
 Prints files/s and the peak memory of the command, for each size, so that a flat memory
-figure as the count grows can be seen.
+figure as the count grows can be seen. With --no-search the archive is set not to index for search at the end of
+the import (``search.index_on_update = false``): the files and the index alone, as the first search then catches up.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settle", type=float, default=30, help="seconds to let the disk go quiet before each timed run")
     parser.add_argument("--sizes", default="25000,50000,100000", help="comma-separated file counts")
+    parser.add_argument("--no-search", dest="search", action="store_false", help="import without indexing for search")
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
     options = parser.parse_args()
     options.workdir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +65,10 @@ def main() -> None:
             size = generate(work / "source", count)
             generated = time.perf_counter() - started
             timed(newsarchive("init", str(work / "archive")))
+            if not options.search:
+                config = work / "archive" / "newsarchive.toml"
+                text = config.read_text(encoding="utf-8").replace("[search]\n", "[search]\nindex_on_update = false\n")
+                config.write_text(text, encoding="utf-8")
             settle(options.settle)
             seconds, peak, _ = timed(newsarchive("import", str(work / "source"), "--archive", str(work / "archive")))
             settle(options.settle)
