@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import article_html, newsarchive, paragraph, settle, timed
+from common import article_html, compile_package, newsarchive, paragraph, settle, timed
 
 FOLDERS = ["rfi", "rfa", "voa", "bbc", "dw", "nyt", "cdt", "ft", "法广"]
 
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
     options = parser.parse_args()
     options.workdir.mkdir(parents=True, exist_ok=True)
+    compile_package()
     print(f"{'files':>8} {'MB':>6} {'import s':>9} {'files/s':>9} {'peak MB':>8} {'reindex s':>10} {'files/s':>9} {'peak MB':>8}")
     for count in (int(size) for size in options.sizes.split(",")):
         work = Path(tempfile.mkdtemp(prefix="import-", dir=options.workdir))

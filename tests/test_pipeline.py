@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsarchive.archive import Archive
+from newsarchive.check import check
 from newsarchive.config import FetchConfig, SearchConfig, Settings
 from newsarchive.index.db import CHANGED_SINCE
 from newsarchive.index.search import SearchIndex
@@ -377,8 +378,14 @@ def test_with_index_on_update_off_the_first_search_indexes_what_updates_stored(s
     update(archive)
     assert archive.index.meta("search:rowid") in (None, "0")  # the run left indexing to the first search
     assert not (tmp_path / SEARCH_DIR / "meta.json").exists()
+    assert not [f for f in check(archive).findings if f.part == "search"]  # behind by choice: not a fault
     assert [hit.title for hit in archive.search("王毅")] == ["王毅訪問中亞"]  # which caught up first
     assert [hit.title for hit in SearchIndex(tmp_path / SEARCH_DIR).search("上海")] == ["上海天气"]
+    server.add("/a.xml", rss(item(1, title="王毅訪問中亞"), item(2, title="上海天气"), item(3, title="北京下雪")))
+    update(archive)
+    assert not SearchIndex(tmp_path / SEARCH_DIR).search("北京")
+    assert check(archive, repair=True).ok  # repairing catches up, as a search would
+    assert [hit.title for hit in SearchIndex(tmp_path / SEARCH_DIR).search("北京")] == ["北京下雪"]
 
 
 def test_what_an_update_stores_is_searchable_when_it_ends(server: FeedServer, tmp_path: Path, index_backend: str) -> None:

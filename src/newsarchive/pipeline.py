@@ -368,8 +368,9 @@ async def update_async(
 
                 await after_run(archive, fetcher, run_started_ms, int(clock() * 1000))
             if search is not None:  # what this run stored (and restored) is searchable when it ends
-                left = archive.index.damaged()
-                await asyncio.to_thread(archive.sync_search, restored=[path for path in search if path not in left])
+                mended = [path for path in search if path not in archive.index.damaged()]
+                # In the store thread, idle by now, which run.close() waits for: an interrupted run ends after it.
+                await run.run_in(run.store, lambda: archive.sync_search(restored=mended))
         finally:
             run.close()
             if warc is not None:
@@ -421,7 +422,8 @@ def update(
     """Fetch every enabled outlet (or those in ``only``) and store what is new or changed.
 
     Holds the archive lock for the whole run, first finishes whatever a killed run left, and ends
-    with the search index up to date and health.json and health.md written.
+    with the search index up to date (unless ``search.index_on_update`` is off) and health.json and health.md
+    written.
     """
     from .health import write_health  # health imports this module (backoff_until)
 
@@ -431,7 +433,8 @@ def update(
         damages = scan(archive)  # files missing or changed: restored from a copy, else from the feed (store/damage.py)
         restored = {path: f"restored from {how}" for path, how in restore_from_copies(archive, damages).items()}
         refetch = frozenset(d.source for d in damages if d.source and d.path.startswith("articles/") and d.path not in restored)
-        search = {d.path for d in damages} if archive.settings.search.index_on_update else None
+        # Off, a run leaves indexing to the first search, unless it mends damaged files: those would be left out.
+        search = {d.path for d in damages} if archive.settings.search.index_on_update or damages else None
         report = asyncio.run(
             update_async(archive, only=only, clock=clock, on_source_done=on_source_done, recheck=recheck, refetch=refetch, search=search)
         )

@@ -272,7 +272,7 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
                 row.body_length,
             ),
         )
-        ((rowid,),) = cursor.fetchall()  # to its end, which resets the statement here (see connect._Connection)
+        rowid = int(cursor.fetchone()[0])
         # A version written here shows its own images: they are read again (media.py), by this run or the backfill.
         self.db.execute("DELETE FROM images_read WHERE article = ?", (rowid,))
         self.db.executemany(
@@ -281,7 +281,7 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
             " < (SELECT file_id FROM articles WHERE rowid = article_keys.article)",
             [(key, rowid) for key in keys],
         )
-        return int(rowid)
+        return rowid
 
     def remove_article(self, path: str) -> None:
         self.db.execute("DELETE FROM articles WHERE path = ?", (path,))

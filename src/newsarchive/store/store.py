@@ -306,12 +306,17 @@ class Store:
             self._search = open_search(self.root / layout.SEARCH_DIR, self.settings.search)
         return self._search
 
+    def search_behind(self) -> bool:
+        """Whether articles were stored or changed since the search index last caught up (found without writing)."""
+        index = self.index
+        rows = index.changed_since(int(index.meta("search:rowid") or 0), int(index.meta("search:updated_ms") or -1))
+        return next(rows, None) is not None
+
     def _search_needs_sync(self) -> bool:
         """Whether the search index is behind the index, missing, unreadable or emptied, or a killed run left work
         (found without writing anything)."""
         index = self.index
-        rows = index.changed_since(int(index.meta("search:rowid") or 0), int(index.meta("search:updated_ms") or -1))
-        if next(rows, None) is not None or index.journal_items():
+        if self.search_behind() or index.journal_items():
             return True
         if index.meta("search:rowid") in (None, "0"):
             return False  # nothing to search

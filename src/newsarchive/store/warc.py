@@ -424,6 +424,7 @@ class WarcWriter:
         self._file: str | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._room: asyncio.Semaphore | None = None  # made in the event loop that uses it
+        self._closed = False
 
     async def capture(self, url: str, request: httpx.Request, response: httpx.Response, body: bytes | None) -> None:
         """The Fetcher's capture hook: never raises for a capture that cannot be kept (the article matters more).
@@ -431,6 +432,9 @@ class WarcWriter:
         fetch goes on to be parsed; only appending waits for the writer's thread. At most ``_PENDING`` at once, so
         that the bodies waiting for it never pile up in memory."""
         exchange = Exchange.of(url, request, response, body, self.clock())
+        if self._closed:  # a fetch still under way in a run that failed and is ending
+            log.warning("%s: the response was not kept in the WARC file: the run is ending", exchange.target)
+            return
         if self._room is None:
             self._room = asyncio.Semaphore(_PENDING)
         await self._room.acquire()
@@ -553,6 +557,7 @@ class WarcWriter:
 
     def close(self) -> None:
         """Sync and close the file, in the writer's thread, after every capture under way."""
+        self._closed = True
         try:
             self._thread.submit(self._close).result()
         finally:
