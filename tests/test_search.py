@@ -118,7 +118,7 @@ def test_a_bad_search_section_is_a_configuration_error_naming_the_file(tmp_path:
 
 
 def test_the_search_section_chooses_the_engine_and_its_writer_memory(tmp_path: Path) -> None:
-    assert load_settings(tmp_path).search == SearchConfig()  # tantivy, 300 MB
+    assert load_settings(tmp_path).search == SearchConfig()  # tantivy, 200 MB
     (tmp_path / "newsarchive.toml").write_text('[search]\nbackend = "tantivy"\nwriter_memory_mb = 64\n', encoding="utf-8")
     settings = load_settings(tmp_path)
     engine = open_search(tmp_path / "search", settings.search)

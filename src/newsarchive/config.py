@@ -188,7 +188,7 @@ class SearchConfig:
     """The search engine behind `search`, the reader and the API (index/search.py opens it from this)."""
 
     backend: str = "tantivy"
-    writer_memory_mb: int = 300  # bounds what an import or reindex of any size uses (see index/search.py)
+    writer_memory_mb: int = 200  # bounds what an import or reindex of any size uses (see index/search.py)
     # Off, a run leaves indexing to the first `search`, reader or API request, which catch up on what is new: for
     # an archive searched rarely, or a first import on a slow machine.
     index_on_update: bool = True

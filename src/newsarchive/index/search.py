@@ -40,10 +40,11 @@ _GAP = "\u2016"  # between runs: a token no query produces
 _HIT_CANDIDATES = 5  # score a few times the limit, then break ties by recency
 # Two indexing threads, fed by the thread that tokenises, keep two cores busy. The writer's memory is taken
 # only as documents come (a small update uses a few MB) and bounds what an import or reindex of any size uses:
-# 300 MB keeps them near 400 MB in all, where 2 GB took an import of 100,000 articles to 1.26 GB for no time
-# saved. A larger budget makes fewer, larger segments (less merging) for a build of millions (search_bench).
+# 200 MB kept an import of 20,000 articles under 300 MB in all (295 MB; 337 with 300 MB, at the same speed), where
+# 2 GB took an import of 100,000 articles to 1.26 GB for no time saved. A larger budget makes fewer, larger
+# segments (less merging) for a build of millions (search_bench).
 _WRITER_THREADS = 2
-WRITER_MEMORY = 300_000_000
+WRITER_MEMORY = 200_000_000
 # By date, a term in many documents is first looked for in the last week, quarter and three years before
 # the newest article: ordering a million matches by date takes tens of milliseconds, a week's few.
 _RECENT_FROM = 20_000  # matches (at most) from which that pays
