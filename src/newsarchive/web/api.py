@@ -61,6 +61,8 @@ def search(pages: Pages, query: Mapping[str, str]) -> dict[str, Any]:
     try:
         hits = archive.search(words, source=source, since_ms=since, until_ms=until, limit=page * size + 1, sort=sort)
         total = archive.search_index.count(words, source=source, since_ms=since, until_ms=until)
+        if len(hits) < min(total, page * size + 1):  # a reader catching up (store/replica.py) added some in between
+            hits = archive.search(words, source=source, since_ms=since, until_ms=until, limit=page * size + 1, sort=sort)
     except NewsarchiveError as exc:
         raise BadRequest(str(exc)) from None
     shown = hits[(page - 1) * size : page * size]
