@@ -370,6 +370,29 @@ def test_naming_an_outlet_tries_its_resting_feeds_now(server: FeedServer, tmp_pa
     assert server.routes["/broken.xml"].hits > hits
 
 
+def test_the_workers_cut_new_articles_for_search_as_the_store_would_from_their_files(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = [
+        "<p>香港&amp;台灣 選舉</p><p>第二段：Biden 說 2024 年</p>",
+        "<div><p>一带一路<br/>倡议 &lt;十年&gt;</p><script>var x = 1;</script><table><tr><td>表格</td><td>数据</td></tr></table></div>",
+        "<p>  空白   很多 \n 的 正文 </p><!-- 注释 --><p>é café naïve</p>",
+    ]
+    feed = server.add("/a.xml", rss(*(item(n, body=body) for n, body in enumerate(bodies, 1))))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(feed,), allow_private=True))
+    read_back: list[str] = []
+    text_of = Archive._text_of
+    monkeypatch.setattr(Archive, "_text_of", lambda self, path, unreadable: read_back.append(path) or text_of(self, path, unreadable))
+    update(archive)
+    assert read_back == []  # the run's end took the workers' fields: no article file read back
+    queries = ["台湾", "臺灣", "选举", "biden", "2024", "一带一路", "倡议", "十年", "表格 数据", "正文", "café", "第二段", "标题", "注释"]
+    worker_made = {query: [hit.path for hit in SearchIndex(tmp_path / SEARCH_DIR).search(query)] for query in queries}
+    archive.sync_search(rebuild=True)  # from the files
+    assert read_back
+    assert {query: [hit.path for hit in SearchIndex(tmp_path / SEARCH_DIR).search(query)] for query in queries} == worker_made
+    assert worker_made["注释"] == [] and worker_made["biden"]
+
+
 def test_with_index_on_update_off_the_first_search_indexes_what_updates_stored(server: FeedServer, tmp_path: Path) -> None:
     feed = server.add("/a.xml", rss(item(1, title="王毅訪問中亞"), item(2, title="上海天气")))
     Archive.init(tmp_path).close()

@@ -28,6 +28,7 @@ __all__ = [
     "SearchBackend",
     "SearchDoc",
     "SearchIndex",
+    "document_fields",
     "open_search",
     "query_terms",
     "runs",
@@ -69,6 +70,12 @@ def _fields(text: str) -> tuple[str, str]:
     return f" {_GAP} ".join(unis) + " " + _GAP, " ".join(bis)
 
 
+def document_fields(title: str, text: str) -> tuple[str, str]:
+    """What the tantivy backend indexes of an article: made ahead of time by the workers that stage new articles,
+    so that the end of a run only adds them (other backends ignore it)."""
+    return _fields(title + "\n" + text)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchDoc:
     path: str
@@ -76,6 +83,8 @@ class SearchDoc:
     title: str
     pub_ms: int
     text: str  # plain text of the body: indexed, not stored (snippets come from the article file)
+    # What ``document_fields`` makes of title and text, when a worker process made it already; ``text`` is unused then.
+    fields: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,7 +195,7 @@ class SearchIndex:
         writer = self._writer_()
         count = 0
         for doc in docs:
-            uni, bi = _fields(doc.title + "\n" + doc.text)
+            uni, bi = doc.fields or document_fields(doc.title, doc.text)
             writer.delete_documents_by_term("path", doc.path)
             writer.add_document(
                 self._tantivy.Document(path=doc.path, source=doc.source, title=doc.title, pub_ms=doc.pub_ms, uni=uni, bi=bi)

@@ -33,6 +33,12 @@ class StagedArticle:
     article: Article
     body_length: int
     staged: str | None = None
+    search_fields: tuple[str, str] | None = None  # what the search index takes of it (index/search.document_fields)
+
+
+# A worker cuts the articles it stages into search fields (the run's end then only adds them) when a feed brings
+# this many or fewer: an hourly run's few, not a first run's thousands, whose fields would be pickled back by the MB.
+SEARCH_FIELDS_AT_MOST = 100
 
 
 def render_bytes(article: Article) -> bytes:
@@ -44,23 +50,35 @@ def stage_articles(incoming: str, articles: list[Article], known: Mapping[str, s
     syncs the batch). ``known``: key -> the fingerprint of the stored article holding it."""
     with storage_errors(incoming):
         os.makedirs(incoming, exist_ok=True)
+    changed = [next((known[key] for key in a.keys if key in known), None) != a.fingerprint for a in articles]
+    with_fields = sum(changed) <= SEARCH_FIELDS_AT_MOST
     staged = []
-    for article in articles:
-        fingerprint = next((known[key] for key in article.keys if key in known), None)
-        if fingerprint == article.fingerprint:
+    for article, is_changed in zip(articles, changed, strict=True):
+        if not is_changed:
             staged.append(StagedArticle(replace(article, body=""), len(article.body)))
             continue
         path = os.path.join(incoming, f"{article.source}-{article.fingerprint}-{os.getpid()}-{next(_counter)}.md")
+        rendered = render_bytes(article)
         with storage_errors(path):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
-                data = memoryview(render_bytes(article))
+                data = memoryview(rendered)
                 while data:
                     data = data[os.write(fd, data) :]
             finally:
                 os.close(fd)
-        staged.append(StagedArticle(replace(article, body=""), len(article.body), path))
+        fields = _search_fields(article.title, rendered, path) if with_fields else None
+        staged.append(StagedArticle(replace(article, body=""), len(article.body), path, fields))
     return staged
+
+
+def _search_fields(title: str, rendered: bytes, path: str) -> tuple[str, str]:
+    """What the search index takes of an article, from its file's bytes, as the store would read them back."""
+    from ..html import plain_text
+    from ..index.search import document_fields
+    from .fileformat import parse_article
+
+    return document_fields(title, plain_text(parse_article(rendered.decode("utf-8"), Path(path)).body))
 
 
 def clear_incoming(root: Path) -> None:

@@ -106,6 +106,7 @@ class Store:
         self.read_only = read_only  # a command that only reads: the index is opened so that nothing is written
         self._index: IndexBackend | None = None
         self._search: SearchBackend | None = None
+        self._fresh_fields: dict[str, tuple[str, str]] = {}  # path -> search fields its worker made (_put, _sync_search)
 
     @property
     def index(self) -> IndexBackend:
@@ -361,6 +362,7 @@ class Store:
             return 0
 
     def _sync_search(self, restored: Iterable[str] = ()) -> int:
+        fresh, self._fresh_fields = self._fresh_fields, {}
         rowid = int(self.index.meta("search:rowid") or 0)
         updated = int(self.index.meta("search:updated_ms") or -1)
         rows = itertools.chain(self.index.articles_at(restored).values() if rowid else (), self.index.changed_since(rowid, updated))
@@ -370,9 +372,9 @@ class Store:
             if last_rowid == 0:
                 self.search_index.clear()
             count += self.search_index.add(
-                SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text)
+                SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text, fields=fields)
                 for row in batch
-                if (text := self._text_of(row.path, unreadable)) is not None
+                if (text := "" if (fields := fresh.get(row.path)) else self._text_of(row.path, unreadable)) is not None
             )
             last_rowid = max(last_rowid, *(row.rowid for row in batch))
             last_updated = max(last_updated, *(row.updated_ms or -1 for row in batch))
@@ -532,6 +534,10 @@ class Store:
     def _put(self, batch: AtomicBatch, item: StagedArticle, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> None:
         article = item.article
         target = os.path.join(self.root, path)
+        if item.search_fields:
+            self._fresh_fields[path] = item.search_fields
+        else:
+            self._fresh_fields.pop(path, None)
         if item.staged:
             batch.adopt(item.staged, target)
         elif len(article.body) == item.body_length:
