@@ -72,13 +72,17 @@ def stage_articles(incoming: str, articles: list[Article], known: Mapping[str, s
     return staged
 
 
-def _search_fields(title: str, rendered: bytes, path: str) -> tuple[str, str]:
+def _search_fields(title: str, rendered: bytes, path: str) -> tuple[str, str] | None:
     """What the search index takes of an article, from its file's bytes, as the store would read them back."""
+    from ..errors import ArticleFileError
     from ..html import plain_text
     from ..index.search import document_fields
     from .fileformat import parse_article
 
-    return document_fields(title, plain_text(parse_article(rendered.decode("utf-8"), Path(path)).body))
+    try:
+        return document_fields(title, plain_text(parse_article(rendered.decode("utf-8"), Path(path)).body))
+    except (ArticleFileError, ValueError):  # never expected: then the store reads the file back, as for any other
+        return None
 
 
 def clear_incoming(root: Path) -> None:

@@ -534,7 +534,7 @@ class Store:
     def _put(self, batch: AtomicBatch, item: StagedArticle, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> None:
         article = item.article
         target = os.path.join(self.root, path)
-        if item.search_fields:
+        if item.search_fields and self.settings.search.index_on_update:  # else kept for no run's end
             self._fresh_fields[path] = item.search_fields
         else:
             self._fresh_fields.pop(path, None)
