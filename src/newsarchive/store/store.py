@@ -371,11 +371,7 @@ class Store:
         while batch := list(itertools.islice(rows, 2000)):
             if last_rowid == 0:
                 self.search_index.clear()
-            count += self.search_index.add(
-                SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text, fields=fields)
-                for row in batch
-                if (text := "" if (fields := fresh.get(row.path)) else self._text_of(row.path, unreadable)) is not None
-            )
+            count += self.search_index.add(doc for row in batch if (doc := self._search_doc(row, fresh, unreadable)))
             last_rowid = max(last_rowid, *(row.rowid for row in batch))
             last_updated = max(last_updated, *(row.updated_ms or -1 for row in batch))
         _warn_unreadable(unreadable, "not searchable")
@@ -386,6 +382,15 @@ class Store:
             self.index.set_meta("search:rowid", str(last_rowid))
             self.index.set_meta("search:updated_ms", str(last_updated))
         return count
+
+    def _search_doc(self, row: ArticleRow, fresh: Mapping[str, tuple[str, str]], unreadable: list[str]) -> SearchDoc | None:
+        """What the search index takes of a row: the fields its worker made, else the text of its file (None when
+        that cannot be read)."""
+        fields = fresh.get(row.path)
+        text = "" if fields else self._text_of(row.path, unreadable)
+        if text is None:
+            return None
+        return SearchDoc(path=row.path, source=row.source, title=row.title, pub_ms=row.pub_ms or 0, text=text, fields=fields)
 
     def articles(self, source: str | None = None) -> Iterator[ArticleRow]:
         """The index's rows, newest first within each outlet."""
