@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -10,7 +11,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 # Commands are timed as users run them: with the bytecode caches that pip writes when it installs. A machine that
 # sets PYTHONDONTWRITEBYTECODE (this one does) would otherwise compile every module again in every process, the
@@ -166,4 +169,22 @@ def newsarchive(*args: str) -> list[str]:
     return [sys.executable, "-m", "newsarchive", *args]
 
 
-__all__ = ["FeedServer", "article_html", "compile_package", "newsarchive", "paragraph", "rss_feed", "settle", "timed"]
+@contextlib.contextmanager
+def postgresql(url: str | None, name: str) -> Iterator[tuple[str, Any]]:
+    """The PostgreSQL database a benchmark measures and the server it is on: ``url`` as given (and None), else database
+    ``name`` on a throwaway server started from the machine's binaries (tests/pg.py; the benchmark puts the project on
+    ``sys.path``), on which more databases can be made, stopped at the end."""
+    if url is not None:
+        yield url, None
+        return
+    from tests.pg import Cluster
+
+    cluster = Cluster()
+    cluster.start()
+    try:
+        yield cluster.create_database(name), cluster
+    finally:
+        cluster.stop()
+
+
+__all__ = ["FeedServer", "article_html", "compile_package", "newsarchive", "paragraph", "postgresql", "rss_feed", "settle", "timed"]

@@ -23,6 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import postgresql
+
 from newsarchive.index.db import Index
 from newsarchive.index.rows import ArticleRow
 from newsarchive.store.layout import INDEX_FILE
@@ -48,42 +50,33 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--database", help="an empty PostgreSQL database (default: a throwaway server)")
     args = parser.parse_args()
-    cluster = None
-    url = args.database
-    if url is None:
-        from tests.pg import Cluster
+    with postgresql(args.database, "bench") as (url, cluster):
+        from newsarchive.index.postgres import PostgresIndex
 
-        cluster = Cluster()
-        cluster.start()
-        url = cluster.create_database("bench")
-    from newsarchive.index.postgres import PostgresIndex
-
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        indexes: dict[str, Any] = {"sqlite": Index(root / INDEX_FILE), "postgresql": PostgresIndex(url)}
-        seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        per_round = args.articles // args.rounds
-        for start in range(0, per_round * args.rounds, per_round):
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            indexes: dict[str, Any] = {"sqlite": Index(root / INDEX_FILE), "postgresql": PostgresIndex(url)}
+            seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+            per_round = args.articles // args.rounds
+            for start in range(0, per_round * args.rounds, per_round):
+                for name, index in indexes.items():
+                    began = time.perf_counter()
+                    for first in range(start, start + per_round, args.batch):
+                        with index.atomic():
+                            for number in range(first, min(first + args.batch, start + per_round)):
+                                index.add_article(row(number), keys(number))
+                    seconds[name]["add_article"] += time.perf_counter() - began
+                    began = time.perf_counter()
+                    for first in range(start, start + per_round, args.batch):
+                        found = index.find_many([key for n in range(first, min(first + args.batch, start + per_round)) for key in keys(n)])
+                        assert len(found) == 2 * min(args.batch, start + per_round - first)
+                    seconds[name]["find_many"] += time.perf_counter() - began
             for name, index in indexes.items():
                 began = time.perf_counter()
-                for first in range(start, start + per_round, args.batch):
-                    with index.atomic():
-                        for number in range(first, min(first + args.batch, start + per_round)):
-                            index.add_article(row(number), keys(number))
-                seconds[name]["add_article"] += time.perf_counter() - began
-                began = time.perf_counter()
-                for first in range(start, start + per_round, args.batch):
-                    found = index.find_many([key for n in range(first, min(first + args.batch, start + per_round)) for key in keys(n)])
-                    assert len(found) == 2 * min(args.batch, start + per_round - first)
-                seconds[name]["find_many"] += time.perf_counter() - began
-        for name, index in indexes.items():
-            began = time.perf_counter()
-            assert sum(1 for _ in index.articles()) == per_round * args.rounds
-            seconds[name]["articles()"] += time.perf_counter() - began
-            index.close()
-        moves = _migrate(root, cluster, args.database)
-    if cluster is not None:
-        cluster.stop()
+                assert sum(1 for _ in index.articles()) == per_round * args.rounds
+                seconds[name]["articles()"] += time.perf_counter() - began
+                index.close()
+            moves = _migrate(root, cluster, args.database)
     total = per_round * args.rounds
     print(f"{total:,} articles, {args.batch} per transaction, 2 keys each, {args.rounds} interleaved rounds")
     print(f"{'':12} {'sqlite':>14} {'postgresql':>14} {'ratio':>7}")

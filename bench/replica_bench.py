@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import article_html, paragraph
+from common import article_html, paragraph, postgresql
 
 from newsarchive.archive import Archive
 from newsarchive.models import Article
@@ -78,80 +78,71 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--database", help="an empty PostgreSQL database (default: a throwaway server)")
     options = parser.parse_args()
-    cluster = None
-    url = options.database
-    if url is None:
-        from tests.pg import Cluster
-
-        cluster = Cluster()
-        cluster.start()
-        url = cluster.create_database("bench_replica")
-    work = Path(tempfile.mkdtemp(prefix="replica-"))
-    reader = None
-    try:
-        started = time.perf_counter()
-        paths, titles = generate(work / "source", options.articles)
-        print(f"{options.articles:,} article files generated in {time.perf_counter() - started:.0f} s")
-        os.environ["NEWSARCHIVE_DATABASE"] = url
-        started = time.perf_counter()
-        with Archive.init(work / "archive") as archive:
-            archive.import_from(work / "source")
-        shutil.rmtree(work / "source")
-        print(f"imported into the index in PostgreSQL and published to the outbox in {time.perf_counter() - started:.0f} s")
-
-        elsewhere = work / "elsewhere"
-        elsewhere.mkdir()
-        command = [sys.executable, "-m", "newsarchive", "serve", "--database", url, "--cache", str(elsewhere / "cache"), "--port", "0"]
-        env = {key: value for key, value in os.environ.items() if key != "NEWSARCHIVE_DATABASE"}
-        started = time.perf_counter()
-        reader = subprocess.Popen(command, cwd=elsewhere, stderr=subprocess.PIPE, text=True, env=env)
-        assert reader.stderr is not None
-        base = ""
-        while not base:
-            line = reader.stderr.readline()
-            if not line:
-                raise SystemExit(f"the reader stopped: {reader.wait()}")
-            if " at http://" in line:
-                base = line.split(" at ", 1)[1].split()[0]
-        first = time.perf_counter() - started
-        print(f"reader's first copy: {first:.0f} s ({options.articles / first:,.0f} articles/s, files and search)")
-
-        middle = paths[len(paths) // 2]
-        pages = {
-            "home": "index.html",
-            "outlet, newest page": "outlets/rfi/index.html",
-            "outlet, middle page": f"outlets/rfi/page-{max(1, options.articles // 8 // 50 // 2)}.html",
-            "article": middle.removesuffix(".md") + ".html",
-            "search page, 2 chars": "search.html?q=" + urllib.parse.quote("中国"),
-            "api/search, 2 chars": "api/search?q=" + urllib.parse.quote("中国"),
-            "api/search, a title": "api/search?q=" + urllib.parse.quote(titles[len(titles) // 3][:6]),
-        }
-        print(f"{'page':<22} {'p50 ms':>8} {'p95 ms':>8}")
-        for label, path in pages.items():
-            p50, p95 = timings(base + path, options.runs)
-            print(f"{label:<22} {p50:8.1f} {p95:8.1f}")
-
-        word = "独一无二的新标题"
-        article = Article(
-            source="rfi", title=word, link="https://rfi.example.org/new", guid=None, pub_ms=int(time.time() * 1000), body="<p>新文章。</p>",
-            keys=("link:rfi:https://rfi.example.org/new",), fingerprint="new",
-        )  # fmt: skip
-        with Archive.open(work / "archive") as archive:
-            source = archive.settings.source("rfi")
-            assert source is not None
+    with postgresql(options.database, "bench_replica") as (url, _):
+        work = Path(tempfile.mkdtemp(prefix="replica-"))
+        reader = None
+        try:
             started = time.perf_counter()
-            with archive.lock():
-                archive.apply(source, [article])
-        while found(base, word) == 0:
-            time.sleep(0.05)
-        print(f"a new article stored on the archive's machine is found on the reader after {time.perf_counter() - started:.1f} s")
-    finally:
-        if reader is not None:
-            reader.kill()
-            reader.wait()
-        shutil.rmtree(work, ignore_errors=True)
-        if cluster is not None:
-            cluster.stop()
+            paths, titles = generate(work / "source", options.articles)
+            print(f"{options.articles:,} article files generated in {time.perf_counter() - started:.0f} s")
+            os.environ["NEWSARCHIVE_DATABASE"] = url
+            started = time.perf_counter()
+            with Archive.init(work / "archive") as archive:
+                archive.import_from(work / "source")
+            shutil.rmtree(work / "source")
+            print(f"imported into the index in PostgreSQL and published to the outbox in {time.perf_counter() - started:.0f} s")
+
+            elsewhere = work / "elsewhere"
+            elsewhere.mkdir()
+            command = [sys.executable, "-m", "newsarchive", "serve", "--database", url, "--cache", str(elsewhere / "cache"), "--port", "0"]
+            env = {key: value for key, value in os.environ.items() if key != "NEWSARCHIVE_DATABASE"}
+            started = time.perf_counter()
+            reader = subprocess.Popen(command, cwd=elsewhere, stderr=subprocess.PIPE, text=True, env=env)
+            assert reader.stderr is not None
+            base = ""
+            while not base:
+                line = reader.stderr.readline()
+                if not line:
+                    raise SystemExit(f"the reader stopped: {reader.wait()}")
+                if " at http://" in line:
+                    base = line.split(" at ", 1)[1].split()[0]
+            first = time.perf_counter() - started
+            print(f"reader's first copy: {first:.0f} s ({options.articles / first:,.0f} articles/s, files and search)")
+
+            middle = paths[len(paths) // 2]
+            pages = {
+                "home": "index.html",
+                "outlet, newest page": "outlets/rfi/index.html",
+                "outlet, middle page": f"outlets/rfi/page-{max(1, options.articles // 8 // 50 // 2)}.html",
+                "article": middle.removesuffix(".md") + ".html",
+                "search page, 2 chars": "search.html?q=" + urllib.parse.quote("中国"),
+                "api/search, 2 chars": "api/search?q=" + urllib.parse.quote("中国"),
+                "api/search, a title": "api/search?q=" + urllib.parse.quote(titles[len(titles) // 3][:6]),
+            }
+            print(f"{'page':<22} {'p50 ms':>8} {'p95 ms':>8}")
+            for label, path in pages.items():
+                p50, p95 = timings(base + path, options.runs)
+                print(f"{label:<22} {p50:8.1f} {p95:8.1f}")
+
+            word = "独一无二的新标题"
+            article = Article(
+                source="rfi", title=word, link="https://rfi.example.org/new", guid=None, pub_ms=int(time.time() * 1000),
+                body="<p>新文章。</p>", keys=("link:rfi:https://rfi.example.org/new",), fingerprint="new",
+            )  # fmt: skip
+            with Archive.open(work / "archive") as archive:
+                source = archive.settings.source("rfi")
+                assert source is not None
+                started = time.perf_counter()
+                with archive.lock():
+                    archive.apply(source, [article])
+            while found(base, word) == 0:
+                time.sleep(0.05)
+            print(f"a new article stored on the archive's machine is found on the reader after {time.perf_counter() - started:.1f} s")
+        finally:
+            if reader is not None:
+                reader.kill()
+                reader.wait()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
