@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 # Commands are timed as users run them: with the bytecode caches that pip writes when it installs. A machine that
@@ -167,6 +168,14 @@ def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess
 
 def newsarchive(*args: str) -> list[str]:
     return [sys.executable, "-m", "newsarchive", *args]
+
+
+def search_left_to_first_use(archive: Path) -> None:
+    """Set a new archive not to index for search as update and import end (``search.index_on_update = false``):
+    the first search catches up instead."""
+    config = archive / "newsarchive.toml"
+    text = config.read_text(encoding="utf-8").replace("[search]\n", "[search]\nindex_on_update = false\n", 1)
+    config.write_text(text, encoding="utf-8")
 
 
 @contextlib.contextmanager

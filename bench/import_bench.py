@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import article_html, compile_package, newsarchive, paragraph, settle, timed
+from common import article_html, compile_package, newsarchive, paragraph, search_left_to_first_use, settle, timed
 
 FOLDERS = ["rfi", "rfa", "voa", "bbc", "dw", "nyt", "cdt", "ft", "法广"]
 
@@ -67,9 +67,7 @@ def main() -> None:
             generated = time.perf_counter() - started
             timed(newsarchive("init", str(work / "archive")))
             if not options.search:
-                config = work / "archive" / "newsarchive.toml"
-                text = config.read_text(encoding="utf-8").replace("[search]\n", "[search]\nindex_on_update = false\n")
-                config.write_text(text, encoding="utf-8")
+                search_left_to_first_use(work / "archive")
             settle(options.settle)
             seconds, peak, _ = timed(newsarchive("import", str(work / "source"), "--archive", str(work / "archive")))
             settle(options.settle)
