@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,8 +13,10 @@ from newsarchive.check import check
 from newsarchive.config import FetchConfig, SearchConfig, Settings
 from newsarchive.index.db import CHANGED_SINCE
 from newsarchive.index.search import SearchIndex
+from newsarchive.models import Article, FeedItem
 from newsarchive.pipeline import update
 from newsarchive.sources import Source
+from newsarchive.store.atomic import AtomicBatch
 from newsarchive.store.fileformat import parse_article
 from newsarchive.store.layout import SEARCH_DIR
 
@@ -134,6 +138,74 @@ def test_whole_archive_dedup_not_just_the_newest_files(server: FeedServer, tmp_p
     report = update(archive)
     assert (report.sources[0].new, report.sources[0].unchanged) == (60, 1)
     assert len(article_files(tmp_path, "a")) == 120
+
+
+def _normalised(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The titles of the items the workers normalise from now on (small feeds: worker threads, in this process)."""
+    import newsarchive.worker
+
+    titles: list[str] = []
+    real = newsarchive.worker.normalise_item
+
+    def counting(item: FeedItem, **options: Any) -> Article:
+        titles.append(item.title)
+        return real(item, **options)
+
+    monkeypatch.setattr(newsarchive.worker, "normalise_item", counting)
+    return titles
+
+
+def test_items_read_before_unchanged_are_neither_normalised_nor_compared_again(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = server.add("/a.xml", rss(*(item(n) for n in range(1, 6))))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    normalised = _normalised(monkeypatch)
+    update(archive)
+    assert len(normalised) == 5
+    normalised.clear()
+    server.add("/a.xml", rss(*(item(n) for n in range(1, 6)), item(2, body="<p>更正。</p>"), item(6)))
+    report = update(archive)
+    assert sorted(normalised) == ["第2条新闻标题", "第6条新闻标题"]  # the edit and the new one
+    assert (report.sources[0].new, report.sources[0].updated, report.sources[0].unchanged) == (1, 1, 5)
+    normalised.clear()
+    server.add("/a.xml", rss(*(item(n) for n in range(6, 0, -1))))  # new bytes, the same items: the edit undone
+    report = update(archive)
+    assert normalised == ["第2条新闻标题"]  # item 2 as it was first read is no longer the stored version
+    assert (report.sources[0].new, report.sources[0].updated, report.sources[0].unchanged) == (0, 1, 5)
+    assert parse_article((tmp_path / "articles/a/1048573.md").read_text()).body == "<p>第2条新闻的正文。</p>"
+    assert len(list((tmp_path / "revisions/a/1048573").glob("*.md"))) == 2  # every version kept
+    normalised.clear()
+    server.add("/a.xml", rss(*(item(n) for n in range(1, 7))))
+    assert update(archive).sources[0].unchanged == 6 and normalised == []
+
+
+def test_an_item_is_remembered_only_once_its_file_is_written(server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = server.add("/a.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive)
+    server.add("/a.xml", rss(item(1, body="<p>更正。</p>"), item(2)))
+    with monkeypatch.context() as failing:
+        failing.setattr(AtomicBatch, "commit", lambda self: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+        assert update(archive).sources[0].error is not None
+    report = update(archive)  # the journal puts the index back as the files are; the items are read again
+    assert (report.sources[0].new, report.sources[0].updated) == (1, 1)
+    assert parse_article((tmp_path / "articles/a/1048574.md").read_text()).body == "<p>更正。</p>"
+
+
+def test_two_feeds_with_copies_of_one_length_do_not_replace_each_other(server: FeedServer, tmp_path: Path) -> None:
+    first, second = dict(item(1, body="<p>甲版本。</p>")), dict(item(1, body="<p>乙版本。</p>"))
+    a = server.add("/a.xml", rss(first))
+    b = server.add("/b.xml", rss(second))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a, b)))
+    update(archive)
+    for n in range(2, 5):  # both feeds change each run; their copies of article 1 do not
+        server.add("/a.xml", rss(first, item(n)))
+        server.add("/b.xml", rss(second, item(n)))
+        report = update(archive)
+        assert (report.sources[0].new, report.sources[0].updated) == (1, 0)
+    assert parse_article((tmp_path / "articles/a/1048574.md").read_text()).body == "<p>甲版本。</p>"
+    assert not (tmp_path / "revisions").exists()
 
 
 def test_one_failing_outlet_does_not_stop_the_others(server: FeedServer, tmp_path: Path) -> None:

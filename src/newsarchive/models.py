@@ -37,6 +37,7 @@ class Article:
     keys: tuple[str, ...] = ()  # de-duplication keys: normalised link, guid
     fingerprint: str = ""  # changes only when title or body change beyond white space or encoding
     feed: str | None = None  # the feed it came from
+    item_digest: str | None = None  # of the feed item it was read from (normalise.item_digest)
 
 
 @dataclass(frozen=True, kw_only=True)

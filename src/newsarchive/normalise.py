@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from .models import Article, FeedItem
 from .store.fileformat import JS_WHITESPACE, fold_title, join_body
+from .version import __version__
 
 _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|at_\w+|full|archive)$", re.IGNORECASE)
 _DOUBLE_SLASH = re.compile(r"/{2,}")
@@ -99,8 +100,20 @@ def article_keys(source: str, link: str | None, guid: str | None, title: str) ->
     return tuple(keys)
 
 
-def normalise_item(item: FeedItem, *, source: str, seen_ms: int, base_url: str | None = None, feed: str | None = None) -> Article:
-    """Turn a feed item into the article the archive keeps. An undated item takes the time it was first seen."""
+def item_digest(item: FeedItem, *, source: str, base_url: str | None = None, feed: str | None = None) -> str:
+    """Identity of a feed item as read, with all else its article depends on (``normalise_item``): an item read again
+    with the same digest makes the same article, so it need not be normalised and compared again. newsarchive's
+    version is part of it: after an upgrade, whose rules may differ, every item is normalised once more."""
+    read = (item.title, item.link or "", item.guid or "", str(item.published_ms), item.body)
+    whole = "".join(f"{len(part)}:{part}" for part in (__version__, source, base_url or "", feed or "", *read))
+    return hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:32]  # SHA-256: the fastest here (CPUs hash it)
+
+
+def normalise_item(
+    item: FeedItem, *, source: str, seen_ms: int, base_url: str | None = None, feed: str | None = None, digest: str | None = None
+) -> Article:
+    """Turn a feed item into the article the archive keeps. An undated item takes the time it was first seen.
+    ``digest``: the item's ``item_digest``, when the caller has it already."""
     title = fold_title(item.title)
     guid = item.guid.strip() if item.guid and item.guid.strip() else None
     raw_link = item.link
@@ -118,6 +131,7 @@ def normalise_item(item: FeedItem, *, source: str, seen_ms: int, base_url: str |
         keys=article_keys(source, link, guid, title),
         fingerprint=fingerprint(title, body),
         feed=feed,
+        item_digest=digest or item_digest(item, source=source, base_url=base_url, feed=feed),
     )
 
 

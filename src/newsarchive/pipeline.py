@@ -58,7 +58,7 @@ class _FeedOutcome:
     url: str
     articles: list[StagedArticle] = field(default_factory=list)
     state: FeedState | None = None
-    skipped_items: int = 0  # an unchanged feed: the item count of last time
+    skipped_items: int = 0  # items not read again: an unchanged feed's count of last time, or those unchanged since stored
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     backing_off: bool = False
@@ -170,15 +170,16 @@ class _Run:
                 )
                 state = replace(succeeded, body_hash=digest, items=len(draft.articles))
                 return _FeedOutcome(url, state=state, warnings=draft.warnings, draft=draft)
-            articles, warnings = await self.run_in(
+            articles, warnings, known = await self.run_in(
                 executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, self.reader, self.incoming, source.max_items
             )
         except StorageError:  # the archive's disk failed, not this feed: the run stops, saying where and what to do
             raise
         except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
             return _failed(url, state, exc)
-        log.debug("%s: %d items parsed and staged", url, len(articles))
-        return _FeedOutcome(url, articles=articles, state=replace(succeeded, body_hash=digest, items=len(articles)), warnings=warnings)
+        log.debug("%s: %d items parsed and staged, %d unchanged since stored", url, len(articles), known)
+        state = replace(succeeded, body_hash=digest, items=len(articles) + known)
+        return _FeedOutcome(url, articles=articles, state=state, skipped_items=known, warnings=warnings)
 
     async def feed_from_cluster(self, cluster: ClusterRound, source: Source, url: str, state: FeedState, now_ms: int) -> _FeedOutcome:
         """The feed fetched, parsed and normalised by a worker of the cluster; what is new or changed decided and staged

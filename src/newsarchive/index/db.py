@@ -22,7 +22,7 @@ from ..errors import ArchiveError, StorageError
 from .captures import CAPTURES_SCHEMA, CaptureQueries
 from .connect import connect, translate
 from .days import DayQueries
-from .feeds import FeedState
+from .feeds import FEED_ITEMS_SCHEMA, FeedState
 from .files import FILES_SCHEMA, FileQueries, add_file_columns
 from .images import MEDIA_SCHEMA, MediaQueries
 from .rechecks import RECHECKS_SCHEMA, RecheckQueries
@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS journal (item TEXT PRIMARY KEY);   -- 'file:<path>' o
 """
 
 # The same statements in the same order as before the split: a table comes after those it refers to.
-SCHEMA = _CORE_SCHEMA + CAPTURES_SCHEMA + SUMMARIES_SCHEMA + MEDIA_SCHEMA + RECHECKS_SCHEMA + FILES_SCHEMA
+SCHEMA = _CORE_SCHEMA + CAPTURES_SCHEMA + SUMMARIES_SCHEMA + MEDIA_SCHEMA + RECHECKS_SCHEMA + FILES_SCHEMA + FEED_ITEMS_SCHEMA
 
 # A union of two index searches: written with OR, SQLite reads the whole table (75 ms at 1M articles).
 CHANGED_SINCE = (
@@ -427,6 +427,12 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
             "SELECT started_ms, error FROM runs WHERE source = ? AND error IS NOT NULL ORDER BY started_ms DESC LIMIT 1", (source,)
         ).fetchone()
         return success, failure[0] if failure else None, failure[1] if failure else None
+
+    def remember_items(self, items: Iterable[tuple[str, int]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO feed_items (digest, article) VALUES (?, ?)", items)
+
+    def forget_items(self, article: int) -> None:
+        self.db.execute("DELETE FROM feed_items WHERE article = ?", (article,))
 
     # journal --------------------------------------------------------------------------------
 

@@ -1,9 +1,19 @@
-"""Feeds and runs in the index: each feed's validators and failures (``FeedState``), one row per outlet per run."""
+"""Feeds and runs in the index: each feed's validators and failures (``FeedState``), one row per outlet per run, and
+the feed items known unchanged since their article was stored."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
+
+FEED_ITEMS_SCHEMA = """\
+CREATE TABLE IF NOT EXISTS feed_items (  -- items as read (normalise.item_digest) that gave or match their article's version:
+    digest TEXT PRIMARY KEY,             -- read again, such an item is neither normalised nor compared (worker.prepare_feed)
+    article INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_items_by_article ON feed_items (article);
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,3 +44,11 @@ class FeedIndex(Protocol):
     ) -> None: ...
 
     def last_runs(self, source: str) -> tuple[int | None, int | None, str | None]: ...
+
+    def remember_items(self, items: Iterable[tuple[str, int]]) -> None:
+        """(item digest, article): items that gave or match the article's current version, its file written."""
+        ...
+
+    def forget_items(self, article: int) -> None:
+        """The article's version changes: the items that matched the one before no longer do."""
+        ...

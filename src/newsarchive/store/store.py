@@ -91,10 +91,12 @@ def _warn_unreadable(unreadable: list[str], what: str) -> None:
 
 
 def _shorter_copy(row: ArticleRow, item: StagedArticle) -> bool:
-    """A shorter body from another feed of the outlet than the one that gave the stored version: the same
-    article as a summary beside a full text, not an edit. (Edits are seen through the feed that gave it.)"""
+    """A body no longer, from another feed of the outlet than the one that gave the stored version: the same
+    article as a summary beside a full text, not an edit. (Edits are seen through the feed that gave it. Two
+    feeds' copies of one length would otherwise replace each other run after run, as each feed's unchanged
+    items are not read again: worker.prepare_feed.)"""
     feed = item.article.feed
-    return bool(row.origin and feed and feed != row.origin and row.body_length and item.body_length < row.body_length)
+    return bool(row.origin and feed and feed != row.origin and row.body_length and item.body_length <= row.body_length)
 
 
 class Store:
@@ -429,6 +431,12 @@ class Store:
         new: list[StagedArticle] = []
         changed: list[tuple[ArticleRow, StagedArticle]] = []
         claimed: set[int] = set()
+        matched: list[tuple[str, int]] = []  # (item digest, article): items that gave or match the stored version
+
+        def match(item: StagedArticle, rowid: int) -> None:
+            if item.article.item_digest:
+                matched.append((item.article.item_digest, rowid))
+
         for item in items:
             row = next((known[key] for key in item.article.keys if key in known), None)
             if row is not None and row.rowid in claimed:  # two entries, one stored article: the first stands
@@ -443,12 +451,17 @@ class Store:
             elif row.fingerprint != item.article.fingerprint and not _shorter_copy(row, item):
                 changed.append((row, item))
                 claimed.add(row.rowid)
-            elif item.staged:
-                dropped.append(item.staged)
+            else:
+                if item.staged:
+                    dropped.append(item.staged)
+                match(item, row.rowid)
         for path in dropped:
             os.unlink(path)
         unchanged = len(items) - len(new) - len(changed)  # entries folded into a claimed article count here too
         if not new and not changed:
+            if matched:
+                with self.index.atomic():
+                    self.index.remember_items(matched)
             return ApplyResult(unchanged=unchanged)
         batch = self.batch()
         written: list[str] = []
@@ -458,6 +471,7 @@ class Store:
                 old = self.root / row.path
                 seen = row.updated_ms or row.first_seen_ms or row.pub_ms or 0
                 revision = layout.revision_path(row.path, seen)
+                self.index.forget_items(row.rowid)
                 if row.path in damaged:  # no revision of damaged bytes: the same version is written again, or a newer one
                     make_way(self.root, row.path)
                     if row.fingerprint == item.article.fingerprint:
@@ -466,6 +480,7 @@ class Store:
                     else:
                         log.warning("%s: damaged, and replaced by the feed's newer version; the damaged one is lost", row.path)
                         self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
+                    match(item, row.rowid)
                     written.append(row.path)
                     continue
                 if old.exists():
@@ -483,6 +498,7 @@ class Store:
                 if item.article.feed:  # a feed's version now: what a page gave before is no longer held against it
                     self.index.forget_feed_version(row.rowid)
                 self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
+                match(item, row.rowid)
                 written.append(row.path)
             number = self._next_id(source.slug)
             for item in new:
@@ -491,7 +507,7 @@ class Store:
                 if number < 0:
                     raise ArchiveError(f"outlet {source.slug!r} has run out of ids below {layout.TOP_ID}")
                 path = layout.article_path(source.slug, number)
-                self._put(batch, item, path, number, first_seen_ms=now_ms, now_ms=now_ms)
+                match(item, self._put(batch, item, path, number, first_seen_ms=now_ms, now_ms=now_ms))
                 written.append(path)
                 number -= 1
             self.index.journal_add([f"file:{path}" for path in written] + [f"list:{source.slug}"])
@@ -501,6 +517,8 @@ class Store:
             record_written(self, written)
             self.index.journal_clear([f"file:{path}" for path in written] + [f"list:{source.slug}"])
             self._remember_folders(source)
+            # only now that the files hold them: an item remembered before would never be read again to write its file
+            self.index.remember_items(matched)
         return ApplyResult(new=len(new), updated=len(changed) - len(restored), unchanged=unchanged)  # a restore is no update
 
     def _outlet_folders(self, source: Source) -> list[Path]:
@@ -536,7 +554,8 @@ class Store:
             if folder.is_dir():
                 self.index.set_meta(f"folder:{folder.name}", str(folder.stat().st_mtime_ns))
 
-    def _put(self, batch: AtomicBatch, item: StagedArticle, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> None:
+    def _put(self, batch: AtomicBatch, item: StagedArticle, path: str, number: int, *, first_seen_ms: int | None, now_ms: int) -> int:
+        """Write an article's file into the batch and its row into the index; returns the row's id."""
         article = item.article
         target = os.path.join(self.root, path)
         if item.search_fields and self.settings.search.index_on_update:  # else kept for no run's end
@@ -564,7 +583,7 @@ class Store:
             origin=article.feed,
             body_length=item.body_length,
         )
-        self.index.add_article(row, article.keys)
+        return self.index.add_article(row, article.keys)
 
     def refresh_lists(self, slugs: Iterable[str]) -> list[str]:
         """Regenerate lists/<name>.md of these outlets and README.md; files whose bytes would not change are

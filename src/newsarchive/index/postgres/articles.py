@@ -201,6 +201,14 @@ class ArticleQueries(Part):
         )
         return success, failure[0] if failure else None, failure[1] if failure else None
 
+    def remember_items(self, items: Iterable[tuple[str, int]]) -> None:
+        self._many(
+            "INSERT INTO feed_items (digest, article) VALUES (%s, %s) ON CONFLICT (digest) DO UPDATE SET article = excluded.article", items
+        )
+
+    def forget_items(self, article: int) -> None:
+        self._run("DELETE FROM feed_items WHERE article = %s", (article,))
+
     def last_run_ms(self) -> int | None:
         """When the last update of any outlet started (None: never)."""
         (found,) = self._one("SELECT max(started_ms) FROM runs")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,10 @@ class Part:
 
     def _all(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._run(query, params).fetchall()
+
+    def _many(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        with translated(self.url), self.db.cursor() as cursor:
+            cursor.executemany(query, list(rows))
 
     def _stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[Any]:
         """Rows from a server-side cursor, a few hundred at a time: memory stays flat over any number of rows. The

@@ -24,7 +24,7 @@ import psycopg
 
 from ...config import database_address
 from ...errors import ArchiveError
-from ..summaries import STORED_QUERY, StoredVersion, stored_versions
+from ..summaries import KNOWN_ITEMS_QUERY, STORED_QUERY, StoredVersion, stored_versions
 
 if TYPE_CHECKING:
     pass
@@ -41,7 +41,7 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Every table, parents first: what check_readable reads and a copy between backends copies.
 TABLES = (
     "meta", "articles", "article_keys", "revisions", "feeds", "runs", "journal", "captures", "capture_revisits", "summaries",
-    "media", "article_images", "media_queue", "images_read", "rechecks", "takedowns", "damaged",
+    "media", "article_images", "media_queue", "images_read", "rechecks", "takedowns", "damaged", "feed_items",
 )  # fmt: skip
 
 
@@ -253,6 +253,16 @@ class PostgresReader:
                 return {}
             rows = db.execute(STORED_QUERY + " k.key = ANY(%s::text[])", (list(dict.fromkeys(keys)),)).fetchall()
         return stored_versions(rows)
+
+    def known_items(self, digests: list[str]) -> set[str]:
+        if not digests:
+            return set()
+        with connect(self.url) as db, translated(self.url):
+            db.execute(f"SET search_path TO {_schema_name(self.schema)}")
+            if schema_version(db) is None:
+                return set()
+            rows = db.execute(KNOWN_ITEMS_QUERY + " i.digest = ANY(%s::text[])", (list(dict.fromkeys(digests)),)).fetchall()
+        return {digest for (digest,) in rows}
 
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "TABLES", "PostgresIndex", "PostgresReader"]

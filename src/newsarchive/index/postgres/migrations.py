@@ -189,10 +189,19 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_by_path ON outbox (path);
 """
 
+_V4 = """
+CREATE TABLE feed_items (
+    digest TEXT COLLATE "C" PRIMARY KEY,
+    article BIGINT NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE
+);
+CREATE INDEX feed_items_by_article ON feed_items (article);
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "the index as of SQLite schema 1, with file sizes and times", _V1),
     (2, "the work queue of a cluster (index/queue.py): jobs and workers", _V2),
     (3, "the outbox: the archive's files for readers on other machines (store/replica.py)", _V3),
+    (4, "feed items known unchanged since their article was stored (index/feeds.py)", _V4),
 )
 
 _LEDGER = (

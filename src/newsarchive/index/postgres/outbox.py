@@ -23,8 +23,7 @@ class OutboxQueries(Part):
             return
         with self.atomic():
             self._run("DELETE FROM outbox WHERE path = ANY(%s)", (list(latest),))
-            with self.db.cursor() as cursor:
-                cursor.executemany("INSERT INTO outbox (path, data) VALUES (%s, %s)", list(latest.items()))
+            self._many("INSERT INTO outbox (path, data) VALUES (%s, %s)", latest.items())
 
     def outbox_since(self, seq: int, limit: int) -> list[tuple[int, str, bytes | None]]:
         """The rows after ``seq``, oldest first, at most ``limit`` of them."""
