@@ -154,3 +154,31 @@ def test_static_search_finds_every_word_of_the_text(browser: object, long_site: 
     status, found, marks = search_results(browser, long_site, query)
     assert found == titles and f"找到 {len(titles)} 篇" in status, (status, found)
     assert marks[:1] == ([marked] if marked else []), marks
+
+
+def test_a_query_typed_in_the_search_page_runs_there_and_back_returns_to_the_last(browser: object, long_site: Path) -> None:
+    """No new page for a query typed in the search page (its start is most of a query's time); the address changes
+    as if the page had been opened with it; what an earlier query still brings (its snippets, a phrase's checks) never
+    reaches the later one's list."""
+    page, errors, strays = visit(browser, (long_site / "search.html").as_uri() + "?q=鹦鹉螺", long_site.as_uri())
+    page.wait_for_selector("body[data-results]")  # type: ignore[attr-defined]
+    page.evaluate("window.stayed = true")  # type: ignore[attr-defined]
+    page.evaluate(  # type: ignore[attr-defined]
+        """() => { const form = document.querySelector('form.filters');
+                   form.q.value = '"深海探测"'; form.requestSubmit();
+                   form.q.value = '鹦鹉'; form.requestSubmit(); }"""
+    )
+    page.wait_for_function("() => document.querySelectorAll('iframe').length === 0 && !!document.body.dataset.results")  # type: ignore[attr-defined]
+    titles = [a.inner_text() for a in page.query_selector_all("#results li > a")]  # type: ignore[attr-defined]
+    # the phrase's check of d's article (it holds the words, not the phrase) came after the list of 鹦鹉 was shown
+    assert titles == ["丁台的短讯", "一篇很长的报道"] and "找到 2 篇" in page.inner_text("#status")  # type: ignore[attr-defined]
+    assert page.evaluate("window.stayed") and page.url.endswith("search.html?q=%E9%B9%A6%E9%B9%89&sort=relevance")  # type: ignore[attr-defined]
+    page.select_option("form.filters select[name=source]", "d")  # type: ignore[attr-defined]
+    page.click("form.filters button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=找到 1 篇")  # type: ignore[attr-defined]
+    assert [a.inner_text() for a in page.query_selector_all("#results li > a")] == ["丁台的短讯"]  # type: ignore[attr-defined]
+    page.go_back()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=找到 2 篇")  # type: ignore[attr-defined]
+    assert page.evaluate("window.stayed") and page.input_value("form.filters input[name=q]") == "鹦鹉"  # type: ignore[attr-defined]
+    assert page.input_value("form.filters select[name=source]") == ""  # type: ignore[attr-defined]
+    assert errors == [] and strays == [], (errors, strays)

@@ -332,13 +332,18 @@
   }
 
   // Each hit's page in a hidden frame, a few at a time; its text comes back by postMessage.
-  function fillSnippets(items, wanted, onExcluded) {
+  function fillSnippets(items, wanted, current, onExcluded) {
     var queue = items.slice(), waiting = new Map();
-    window.addEventListener("message", function (event) {
+    window.addEventListener("message", function listener(event) {
       var item = waiting.get(event.source);
       if (!item || !event.data || typeof event.data.naText !== "string") return;
       waiting.delete(event.source);
       item.frame.remove();
+      if (!current()) {  // another query runs now: its frames, not these
+        waiting.forEach(function (other) { other.frame.remove(); });
+        window.removeEventListener("message", listener);
+        return;
+      }
       if (holdsPhrases(event.data.naText, wanted)) {
         var p = document.createElement("p");
         p.className = "snippet";
@@ -396,19 +401,29 @@
 
   function pageOf(params) { return Math.max(1, parseInt(params.get("page") || "1", 10) || 1); }
 
+  var latest = 0;  // the number of the last query run in this page: what an earlier one still brings is dropped
+
   function run() {
+    var mine = ++latest;
+    function current() { return mine === latest; }
     var params = new URLSearchParams(location.search);
     var query = (params.get("q") || "").trim();
     document.querySelectorAll("form input, form select").forEach(function (field) {
-      if (field.name && params.get(field.name) !== null) field.value = params.get(field.name);
+      if (field.name) field.value = params.get(field.name) || (field.tagName === "SELECT" ? field.options[0].value : "");
     });
+    results.textContent = "";
+    pager.textContent = "";
+    document.body.removeAttribute("data-results");
     if (!query) { show("输入搜索词。Type a word to search every article."); return; }
     show("搜索中… Searching…");
+    performance.clearMarks();
     performance.mark("search-start");
+    document.body.setAttribute("data-started", String(Math.round(performance.now())));
     var wanted = null, hits = null, excluded = 0;
     var page = pageOf(params);
     var order = params.get("sort") === "date" ? "最新在前 newest first" : "按相关度 by relevance";
     function summary() {
+      if (!current()) return;
       var found = hits.count - excluded;
       var phrase = wanted.some(function (r) { return r.phrase; }) ? "（短语逐篇核对 phrases checked as shown）" : "";
       show(found ? "找到 " + found + " 篇，" + order + phrase + "。" + found + " found." : "没有找到。Nothing found.");
@@ -419,16 +434,44 @@
       wanted = queryRuns(query);
       return search(params);
     }).then(function (found) {
+      if (!current()) return null;
       hits = found;
       summary();
       return render(hits, page, params, wanted);
     }).then(function (items) {
+      if (!items || !current()) return;
       document.body.setAttribute("data-results", String(Math.round(performance.now())));  // when shown: for tests and bench
-      fillSnippets(items, wanted, function () { excluded++; summary(); });
+      fillSnippets(items, wanted, current, function () { excluded++; summary(); });
     }).catch(function (error) {
-      show("搜索出错：" + error.message + "。Search failed.");
+      if (current()) show("搜索出错：" + error.message + "。Search failed.");
     });
   }
 
+  // A query typed here, or another page of hits, runs in this page: no page to start again, and the search files
+  // loaded stay loaded. The address changes as if the page had been opened with it (back and forward work).
+  function go(search) {
+    try {
+      history.pushState(null, "", search);
+    } catch (error) {  // a browser that will not change a file:// address in place: open it
+      location.search = search;
+      return;
+    }
+    run();
+  }
+  var form = document.querySelector("form.filters");
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) { if (value) params.set(name, String(value)); });
+    go("?" + params.toString());
+  });
+  pager.addEventListener("click", function (event) {
+    var link = event.target.closest("a");
+    if (!link) return;
+    event.preventDefault();
+    go(link.search);
+    window.scrollTo(0, 0);
+  });
+  window.addEventListener("popstate", run);
   document.addEventListener("DOMContentLoaded", run);
 })();
