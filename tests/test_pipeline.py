@@ -208,6 +208,34 @@ def test_two_feeds_with_copies_of_one_length_do_not_replace_each_other(server: F
     assert not (tmp_path / "revisions").exists()
 
 
+def test_a_correction_of_the_same_length_seen_only_in_another_feed_is_an_edit(server: FeedServer, tmp_path: Path) -> None:
+    first = dict(item(1, body="<p>三人死亡。</p>"))
+    a = server.add("/a.xml", rss(first))
+    b = server.add("/b.xml", rss(first))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a, b)))
+    update(archive)
+    server.add("/a.xml", rss(item(2)))  # the feed that gave the article no longer carries it
+    server.add("/b.xml", rss(dict(item(1, body="<p>五人死亡。</p>"))))
+    report = update(archive)
+    assert (report.sources[0].new, report.sources[0].updated) == (1, 1)
+    assert parse_article((tmp_path / "articles/a/1048574.md").read_text()).body == "<p>五人死亡。</p>"
+
+
+def test_an_item_is_read_again_once_another_version_is_stored_by_other_means(server: FeedServer, tmp_path: Path) -> None:
+    a = server.add("/a.xml", rss(item(1)))
+    archive = make_archive(tmp_path, Source(name="甲", slug="a", feeds=(a,)))
+    update(archive)
+    path = tmp_path / "articles/a/1048574.md"
+    path.write_text(path.read_text().replace("的正文", "的另一个正文"), encoding="utf-8")
+    with archive.index.atomic():  # as a killed run leaves a file it wrote: the next run indexes it as it is
+        archive.index.journal_add(["file:articles/a/1048574.md"])
+    archive.recover()
+    server.add("/a.xml", rss(item(1), item(2)))
+    report = update(archive)  # the item no longer matches the version stored: compared with it, it is an edit
+    assert (report.sources[0].new, report.sources[0].updated) == (1, 1)
+    assert parse_article(path.read_text()).body == "<p>第1条新闻的正文。</p>"
+
+
 def test_one_failing_outlet_does_not_stop_the_others(server: FeedServer, tmp_path: Path) -> None:
     broken = server.add("/broken.xml", "oops", status=500)
     good = server.add("/good.xml", rss(item(1)))

@@ -100,12 +100,16 @@ def article_keys(source: str, link: str | None, guid: str | None, title: str) ->
     return tuple(keys)
 
 
-def item_digest(item: FeedItem, *, source: str, base_url: str | None = None, feed: str | None = None) -> str:
-    """Identity of a feed item as read, with all else its article depends on (``normalise_item``): an item read again
-    with the same digest makes the same article, so it need not be normalised and compared again. newsarchive's
-    version is part of it: after an upgrade, whose rules may differ, every item is normalised once more."""
+# Raised when normalise_item would make another article of the same item: every item is then normalised once more.
+RULES = 1
+
+
+def item_digest(item: FeedItem, *, source: str, feed: str) -> str:
+    """Identity of a feed item as read, with all else its article depends on (``normalise_item``; the base of its
+    links is the feed's address): an item read again with the same digest makes the same article, so it need not be
+    normalised and compared again. After an upgrade, whose rules may differ, every item is normalised once more."""
     read = (item.title, item.link or "", item.guid or "", str(item.published_ms), item.body)
-    whole = "".join(f"{len(part)}:{part}" for part in (__version__, source, base_url or "", feed or "", *read))
+    whole = "".join(f"{len(part)}:{part}" for part in (__version__, str(RULES), source, feed, *read))
     return hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:32]  # SHA-256: the fastest here (CPUs hash it)
 
 
@@ -113,7 +117,7 @@ def normalise_item(
     item: FeedItem, *, source: str, seen_ms: int, base_url: str | None = None, feed: str | None = None, digest: str | None = None
 ) -> Article:
     """Turn a feed item into the article the archive keeps. An undated item takes the time it was first seen.
-    ``digest``: the item's ``item_digest``, when the caller has it already."""
+    ``digest``: the item's ``item_digest``, for an archive that remembers the items it has read (worker.prepare_feed)."""
     title = fold_title(item.title)
     guid = item.guid.strip() if item.guid and item.guid.strip() else None
     raw_link = item.link
@@ -131,7 +135,7 @@ def normalise_item(
         keys=article_keys(source, link, guid, title),
         fingerprint=fingerprint(title, body),
         feed=feed,
-        item_digest=digest or item_digest(item, source=source, base_url=base_url, feed=feed),
+        item_digest=digest,
     )
 
 

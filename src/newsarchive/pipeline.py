@@ -59,6 +59,7 @@ class _FeedOutcome:
     articles: list[StagedArticle] = field(default_factory=list)
     state: FeedState | None = None
     skipped_items: int = 0  # items not read again: an unchanged feed's count of last time, or those unchanged since stored
+    carried: list[int] = field(default_factory=list)  # the articles of those unchanged since stored
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     backing_off: bool = False
@@ -170,16 +171,16 @@ class _Run:
                 )
                 state = replace(succeeded, body_hash=digest, items=len(draft.articles))
                 return _FeedOutcome(url, state=state, warnings=draft.warnings, draft=draft)
-            articles, warnings, known = await self.run_in(
+            articles, warnings, carried = await self.run_in(
                 executor, prepare_feed, result.body, url, result.charset, source.slug, now_ms, self.reader, self.incoming, source.max_items
             )
         except StorageError:  # the archive's disk failed, not this feed: the run stops, saying where and what to do
             raise
         except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
             return _failed(url, state, exc)
-        log.debug("%s: %d items parsed and staged, %d unchanged since stored", url, len(articles), known)
-        state = replace(succeeded, body_hash=digest, items=len(articles) + known)
-        return _FeedOutcome(url, articles=articles, state=state, skipped_items=known, warnings=warnings)
+        log.debug("%s: %d items parsed and staged, %d unchanged since stored", url, len(articles), len(carried))
+        state = replace(succeeded, body_hash=digest, items=len(articles) + len(carried))
+        return _FeedOutcome(url, articles=articles, state=state, skipped_items=len(carried), carried=carried, warnings=warnings)
 
     async def feed_from_cluster(self, cluster: ClusterRound, source: Source, url: str, state: FeedState, now_ms: int) -> _FeedOutcome:
         """The feed fetched, parsed and normalised by a worker of the cluster; what is new or changed decided and staged
@@ -280,7 +281,8 @@ class _Run:
         else:
             warnings += [error if o.backing_off else f"dead feed among live ones: {error}" for o in outcomes if (error := o.error)]
             try:
-                applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms)
+                carried = {article for o in outcomes for article in o.carried}
+                applied = archive.apply(source, [a for o in outcomes for a in o.articles], now_ms, carried=carried)
             except StorageError:  # a full or failing disk fails every outlet: the run stops with one error
                 raise
             except OSError as exc:

@@ -48,12 +48,13 @@ def prepare_feed(
     reader: IndexReader,
     incoming: str,
     max_items: int | None = None,
-) -> tuple[list[StagedArticle], list[str], int]:
+) -> tuple[list[StagedArticle], list[str], list[int]]:
     """Stages 3 and 4 for one feed, and the files of its new and changed articles staged (``stage_feed``). Items the
-    archive has read before, unchanged (``item_digest``), are only counted: the third value. In an hourly run that is
-    most of a feed, and normalising them was most of a worker's time."""
+    archive has read before as they are, that gave or matched the version stored (``item_digest``), are not read
+    again: the third value, their articles. In an hourly run that is most of a feed, and normalising them was most of
+    a worker's time."""
     items, warnings, base = _read_items(data, url, charset, max_items)
-    digests = [item_digest(item, source=slug, base_url=base, feed=url) for item in items]
+    digests = [item_digest(item, source=slug, feed=url) for item in items]
     known = reader.known_items(digests)
     articles = [
         normalise_item(item, source=slug, seen_ms=seen_ms, base_url=base, feed=url, digest=digest)
@@ -61,7 +62,7 @@ def prepare_feed(
         if digest not in known
     ]
     staged, warnings = stage_feed(articles, warnings, reader, incoming)
-    return staged, warnings, len(items) - len(articles)
+    return staged, warnings, [known[digest] for digest in digests if digest in known]
 
 
 def stage_feed(articles: list[Article], warnings: list[str], reader: IndexReader, incoming: str) -> tuple[list[StagedArticle], list[str]]:

@@ -22,7 +22,7 @@ from ..errors import ArchiveError, StorageError
 from .captures import CAPTURES_SCHEMA, CaptureQueries
 from .connect import connect, translate
 from .days import DayQueries
-from .feeds import FEED_ITEMS_SCHEMA, FeedState
+from .feeds import FEED_ITEMS_SCHEMA, FORGET_EARLIER_READS, REMEMBER_ITEM, FeedState, ReadItem
 from .files import FILES_SCHEMA, FileQueries, add_file_columns
 from .images import MEDIA_SCHEMA, MediaQueries
 from .rechecks import RECHECKS_SCHEMA, RecheckQueries
@@ -428,11 +428,10 @@ class Index(CaptureQueries, SummaryQueries, MediaQueries, RecheckQueries, DayQue
         ).fetchone()
         return success, failure[0] if failure else None, failure[1] if failure else None
 
-    def remember_items(self, items: Iterable[tuple[str, int]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO feed_items (digest, article) VALUES (?, ?)", items)
-
-    def forget_items(self, article: int) -> None:
-        self.db.execute("DELETE FROM feed_items WHERE article = ?", (article,))
+    def remember_items(self, items: Iterable[ReadItem]) -> None:
+        items = list(items)
+        self.db.executemany(FORGET_EARLIER_READS.format("?"), [(item.article, item.feed, item.digest) for item in items])
+        self.db.executemany(REMEMBER_ITEM.format("?"), items)
 
     # journal --------------------------------------------------------------------------------
 

@@ -63,9 +63,10 @@ class IndexReader(Protocol):
         of it is staged and restores it."""
         ...
 
-    def known_items(self, digests: list[str]) -> set[str]:
-        """Those of the feed items' digests (normalise.item_digest) that gave or match their article's version: such an
-        item need not be read again. A damaged article's are left out, as ``stored`` leaves it out."""
+    def known_items(self, digests: list[str]) -> dict[str, int]:
+        """Digest -> article, of those of the feed items (normalise.item_digest) that gave or matched the version of
+        their article stored now: such an item need not be read again. A damaged article's are left out, as ``stored``
+        leaves it out."""
         ...
 
 
@@ -79,8 +80,8 @@ class SqliteReader:
     def stored(self, keys: list[str]) -> dict[str, StoredVersion]:
         return stored_versions(read_only_rows_in(self.path, STORED_QUERY + " k.key IN ({marks})", keys))
 
-    def known_items(self, digests: list[str]) -> set[str]:
-        return {digest for (digest,) in read_only_rows_in(self.path, KNOWN_ITEMS_QUERY + " i.digest IN ({marks})", digests)}
+    def known_items(self, digests: list[str]) -> dict[str, int]:
+        return dict(read_only_rows_in(self.path, KNOWN_ITEMS_QUERY + " i.digest IN ({marks})", digests))
 
 
 # What a worker asks of the stored versions (both backends): completed by the condition on the keys.
@@ -90,7 +91,10 @@ STORED_QUERY = (
     f" WHERE {NOT_DAMAGED} AND"
 )
 
-KNOWN_ITEMS_QUERY = f"SELECT i.digest FROM feed_items AS i JOIN articles AS a ON a.rowid = i.article WHERE {NOT_DAMAGED} AND"
+KNOWN_ITEMS_QUERY = (
+    "SELECT i.digest, i.article FROM feed_items AS i JOIN articles AS a ON a.rowid = i.article AND a.fingerprint = i.fingerprint"
+    f" WHERE {NOT_DAMAGED} AND"
+)
 
 
 def stored_versions(rows: Iterable[Sequence[Any]]) -> dict[str, StoredVersion]:

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -24,6 +24,7 @@ from ..config import Settings, load_settings, render_config
 from ..errors import ArchiveError, ArchiveLockedError, ArchiveNotFoundError, ArticleFileError, ConfigError, StorageError
 from ..index import ArticleRow
 from ..index.backend import IndexBackend, Rebuild, open_index
+from ..index.feeds import ReadItem
 from ..index.search import Hit, SearchBackend, SearchDoc, open_search, query_terms, search_present, snippet
 from ..models import Article, ImportReport
 from ..sources import Source
@@ -90,13 +91,15 @@ def _warn_unreadable(unreadable: list[str], what: str) -> None:
         log.warning("%s%s: %s; `newsarchive check` lists them, `update` restores those their feeds still carry", unreadable[0], more, what)
 
 
-def _shorter_copy(row: ArticleRow, item: StagedArticle) -> bool:
-    """A body no longer, from another feed of the outlet than the one that gave the stored version: the same
-    article as a summary beside a full text, not an edit. (Edits are seen through the feed that gave it. Two
-    feeds' copies of one length would otherwise replace each other run after run, as each feed's unchanged
-    items are not read again: worker.prepare_feed.)"""
+def _shorter_copy(row: ArticleRow, item: StagedArticle, *, beside_stored: bool) -> bool:
+    """A shorter body from another feed of the outlet than the one that gave the stored version: the same
+    article as a summary beside a full text, not an edit. (Edits are seen through the feed that gave it.)
+    ``beside_stored``: a feed carries the article unchanged in this run, not read again (worker.prepare_feed); a copy
+    as long as the stored one is no edit either then, as when both were read and the one first stood."""
     feed = item.article.feed
-    return bool(row.origin and feed and feed != row.origin and row.body_length and item.body_length <= row.body_length)
+    if not (row.origin and feed and feed != row.origin and row.body_length):
+        return False
+    return item.body_length <= row.body_length if beside_stored else item.body_length < row.body_length
 
 
 class Store:
@@ -419,10 +422,13 @@ class Store:
         lowest = self.index.lowest_file_id(slug)
         return (layout.TOP_ID if lowest is None else lowest) - 1
 
-    def apply(self, source: Source, articles: Iterable[Article | StagedArticle], now_ms: int | None = None) -> ApplyResult:
+    def apply(
+        self, source: Source, articles: Iterable[Article | StagedArticle], now_ms: int | None = None, *, carried: Collection[int] = ()
+    ) -> ApplyResult:
         """Store one outlet's articles: new ones get the next ids (oldest first), changed ones are rewritten
         in place with their previous version kept, unchanged ones touch nothing. Articles may come staged
-        (already rendered into incoming/ by a worker) or whole."""
+        (already rendered into incoming/ by a worker) or whole. ``carried``: the rows of articles that a feed carries
+        unchanged in this run, not read again (worker.prepare_feed)."""
         now_ms = _now_ms() if now_ms is None else now_ms
         items, dropped = _merge(articles)
         self._adopt_strays(source)
@@ -431,11 +437,11 @@ class Store:
         new: list[StagedArticle] = []
         changed: list[tuple[ArticleRow, StagedArticle]] = []
         claimed: set[int] = set()
-        matched: list[tuple[str, int]] = []  # (item digest, article): items that gave or match the stored version
+        matched: list[ReadItem] = []  # items that gave or matched the version stored: not read again while it is
 
-        def match(item: StagedArticle, rowid: int) -> None:
-            if item.article.item_digest:
-                matched.append((item.article.item_digest, rowid))
+        def match(item: StagedArticle, rowid: int, fingerprint: str) -> None:
+            if item.article.item_digest and item.article.feed:
+                matched.append(ReadItem(item.article.item_digest, rowid, item.article.feed, fingerprint))
 
         for item in items:
             row = next((known[key] for key in item.article.keys if key in known), None)
@@ -448,13 +454,14 @@ class Store:
             elif row.path in damaged and (item.staged or len(item.article.body) == item.body_length):
                 changed.append((row, item))  # the feed's copy restores the damaged file (see store/damage.py)
                 claimed.add(row.rowid)
-            elif row.fingerprint != item.article.fingerprint and not _shorter_copy(row, item):
+            elif row.fingerprint != item.article.fingerprint and not _shorter_copy(row, item, beside_stored=row.rowid in carried):
                 changed.append((row, item))
                 claimed.add(row.rowid)
             else:
                 if item.staged:
                     dropped.append(item.staged)
-                match(item, row.rowid)
+                match(item, row.rowid, row.fingerprint)
+        matched[:] = [read for read in matched if read.article not in claimed]  # matched a version another entry replaces
         for path in dropped:
             os.unlink(path)
         unchanged = len(items) - len(new) - len(changed)  # entries folded into a claimed article count here too
@@ -471,7 +478,6 @@ class Store:
                 old = self.root / row.path
                 seen = row.updated_ms or row.first_seen_ms or row.pub_ms or 0
                 revision = layout.revision_path(row.path, seen)
-                self.index.forget_items(row.rowid)
                 if row.path in damaged:  # no revision of damaged bytes: the same version is written again, or a newer one
                     make_way(self.root, row.path)
                     if row.fingerprint == item.article.fingerprint:
@@ -480,7 +486,7 @@ class Store:
                     else:
                         log.warning("%s: damaged, and replaced by the feed's newer version; the damaged one is lost", row.path)
                         self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
-                    match(item, row.rowid)
+                    match(item, row.rowid, item.article.fingerprint)
                     written.append(row.path)
                     continue
                 if old.exists():
@@ -498,7 +504,7 @@ class Store:
                 if item.article.feed:  # a feed's version now: what a page gave before is no longer held against it
                     self.index.forget_feed_version(row.rowid)
                 self._put(batch, item, row.path, row.file_id, first_seen_ms=row.first_seen_ms, now_ms=now_ms)
-                match(item, row.rowid)
+                match(item, row.rowid, item.article.fingerprint)
                 written.append(row.path)
             number = self._next_id(source.slug)
             for item in new:
@@ -507,7 +513,7 @@ class Store:
                 if number < 0:
                     raise ArchiveError(f"outlet {source.slug!r} has run out of ids below {layout.TOP_ID}")
                 path = layout.article_path(source.slug, number)
-                match(item, self._put(batch, item, path, number, first_seen_ms=now_ms, now_ms=now_ms))
+                match(item, self._put(batch, item, path, number, first_seen_ms=now_ms, now_ms=now_ms), item.article.fingerprint)
                 written.append(path)
                 number -= 1
             self.index.journal_add([f"file:{path}" for path in written] + [f"list:{source.slug}"])

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ...times import DAY_MS
-from ..feeds import FeedState
+from ..feeds import FORGET_EARLIER_READS, REMEMBER_ITEM, FeedState, ReadItem
 from ..files import FILE_TABLES
 from ..rows import ARTICLE_COLUMNS, ArticleRow
 from .base import A_COLUMNS, Part
@@ -201,13 +201,10 @@ class ArticleQueries(Part):
         )
         return success, failure[0] if failure else None, failure[1] if failure else None
 
-    def remember_items(self, items: Iterable[tuple[str, int]]) -> None:
-        self._many(
-            "INSERT INTO feed_items (digest, article) VALUES (%s, %s) ON CONFLICT (digest) DO UPDATE SET article = excluded.article", items
-        )
-
-    def forget_items(self, article: int) -> None:
-        self._run("DELETE FROM feed_items WHERE article = %s", (article,))
+    def remember_items(self, items: Iterable[ReadItem]) -> None:
+        items = list(items)
+        self._many(FORGET_EARLIER_READS.format("%s"), [(item.article, item.feed, item.digest) for item in items])
+        self._many(REMEMBER_ITEM.format("%s"), items)
 
     def last_run_ms(self) -> int | None:
         """When the last update of any outlet started (None: never)."""

@@ -245,24 +245,20 @@ class PostgresReader:
     schema: str = DEFAULT_SCHEMA
 
     def stored(self, keys: list[str]) -> dict[str, StoredVersion]:
-        if not keys:
-            return {}
-        with connect(self.url) as db, translated(self.url):
-            db.execute(f"SET search_path TO {_schema_name(self.schema)}")
-            if schema_version(db) is None:
-                return {}
-            rows = db.execute(STORED_QUERY + " k.key = ANY(%s::text[])", (list(dict.fromkeys(keys)),)).fetchall()
-        return stored_versions(rows)
+        return stored_versions(self._rows(STORED_QUERY + " k.key = ANY(%s::text[])", keys))
 
-    def known_items(self, digests: list[str]) -> set[str]:
-        if not digests:
-            return set()
+    def known_items(self, digests: list[str]) -> dict[str, int]:
+        return dict(self._rows(KNOWN_ITEMS_QUERY + " i.digest = ANY(%s::text[])", digests))
+
+    def _rows(self, query: str, values: list[str]) -> list[Any]:
+        """The rows of ``query`` for the distinct ``values``, on a connection of its own; none while there is no index."""
+        if not values:
+            return []
         with connect(self.url) as db, translated(self.url):
             db.execute(f"SET search_path TO {_schema_name(self.schema)}")
             if schema_version(db) is None:
-                return set()
-            rows = db.execute(KNOWN_ITEMS_QUERY + " i.digest = ANY(%s::text[])", (list(dict.fromkeys(digests)),)).fetchall()
-        return {digest for (digest,) in rows}
+                return []
+            return db.execute(query, (list(dict.fromkeys(values)),)).fetchall()
 
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "TABLES", "PostgresIndex", "PostgresReader"]

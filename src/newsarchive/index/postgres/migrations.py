@@ -192,9 +192,11 @@ CREATE INDEX outbox_by_path ON outbox (path);
 _V4 = """
 CREATE TABLE feed_items (
     digest TEXT COLLATE "C" PRIMARY KEY,
-    article BIGINT NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE
+    article BIGINT NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE,
+    feed TEXT COLLATE "C" NOT NULL,
+    fingerprint TEXT COLLATE "C" NOT NULL
 );
-CREATE INDEX feed_items_by_article ON feed_items (article);
+CREATE INDEX feed_items_by_article ON feed_items (article, feed);
 """
 
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (

@@ -55,7 +55,7 @@
         var script = document.createElement("script");
         script.src = base + name;
         script.onload = resolve;
-        script.onerror = function () { reject(new Error(name)); };
+        script.onerror = function () { delete loaded[name]; script.remove(); reject(new Error(name)); };  // a later query tries again
         document.head.appendChild(script);
       });
     }
@@ -332,18 +332,15 @@
   }
 
   // Each hit's page in a hidden frame, a few at a time; its text comes back by postMessage.
-  function fillSnippets(items, wanted, current, onExcluded) {
+  var stopSnippets = function () {};  // of the query shown: a new query stops them, its frames and their listener
+
+  function fillSnippets(items, wanted, onExcluded) {
     var queue = items.slice(), waiting = new Map();
-    window.addEventListener("message", function listener(event) {
+    function listener(event) {
       var item = waiting.get(event.source);
       if (!item || !event.data || typeof event.data.naText !== "string") return;
       waiting.delete(event.source);
       item.frame.remove();
-      if (!current()) {  // another query runs now: its frames, not these
-        waiting.forEach(function (other) { other.frame.remove(); });
-        window.removeEventListener("message", listener);
-        return;
-      }
       if (holdsPhrases(event.data.naText, wanted)) {
         var p = document.createElement("p");
         p.className = "snippet";
@@ -354,23 +351,34 @@
         onExcluded();
       }
       next();
-    });
+    }
     function next() {
       var item = queue.shift();
-      if (!item) return;
+      if (!item) {
+        if (!waiting.size) window.removeEventListener("message", listener);
+        return;
+      }
       item.frame = document.createElement("iframe");
       item.frame.hidden = true;
       item.frame.src = item.href;
       document.body.appendChild(item.frame);
       waiting.set(item.frame.contentWindow, item);
     }
+    stopSnippets = function () {
+      queue.length = 0;
+      waiting.forEach(function (item) { item.frame.remove(); });
+      waiting.clear();
+      window.removeEventListener("message", listener);
+    };
+    window.addEventListener("message", listener);
     for (var i = 0; i < FRAMES; i++) next();
   }
 
-  function render(hits, page, params, wanted) {
+  function render(hits, page, params, wanted, current) {
     var shown = hits.top.slice((page - 1) * PAGE, page * PAGE), files = {};
     shown.forEach(function (hit) { files[hit.year + "/d" + Math.floor(hit.number / data.meta.docsPerFile) + ".js"] = true; });
     return Promise.all(Object.keys(files).map(load)).then(function () {
+      if (!current()) return null;  // a later query's list may be shown already
       results.textContent = "";
       var items = [];
       shown.forEach(function (hit) {
@@ -402,10 +410,14 @@
   function pageOf(params) { return Math.max(1, parseInt(params.get("page") || "1", 10) || 1); }
 
   var latest = 0;  // the number of the last query run in this page: what an earlier one still brings is dropped
+  var ran = null;  // the address's query it ran
 
   function run() {
+    if (location.search === ran) return;  // back or forward to a fragment of the same query
+    ran = location.search;
     var mine = ++latest;
     function current() { return mine === latest; }
+    stopSnippets();
     var params = new URLSearchParams(location.search);
     var query = (params.get("q") || "").trim();
     document.querySelectorAll("form input, form select").forEach(function (field) {
@@ -437,13 +449,15 @@
       if (!current()) return null;
       hits = found;
       summary();
-      return render(hits, page, params, wanted);
+      return render(hits, page, params, wanted, current);
     }).then(function (items) {
       if (!items || !current()) return;
       document.body.setAttribute("data-results", String(Math.round(performance.now())));  // when shown: for tests and bench
-      fillSnippets(items, wanted, current, function () { excluded++; summary(); });
+      fillSnippets(items, wanted, function () { excluded++; summary(); });
     }).catch(function (error) {
-      if (current()) show("搜索出错：" + error.message + "。Search failed.");
+      if (!current()) return;
+      ran = null;  // the same query again tries again
+      show("搜索出错：" + error.message + "。Search failed.");
     });
   }
 
@@ -467,7 +481,7 @@
   });
   pager.addEventListener("click", function (event) {
     var link = event.target.closest("a");
-    if (!link) return;
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;  // a new tab
     event.preventDefault();
     go(link.search);
     window.scrollTo(0, 0);
