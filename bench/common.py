@@ -174,8 +174,10 @@ def search_left_to_first_use(archive: Path) -> None:
     """Set a new archive not to index for search as update and import end (``search.index_on_update = false``):
     the first search catches up instead."""
     config = archive / "newsarchive.toml"
-    text = config.read_text(encoding="utf-8").replace("[search]\n", "[search]\nindex_on_update = false\n", 1)
-    config.write_text(text, encoding="utf-8")
+    text = config.read_text(encoding="utf-8")
+    if "[search]\n" not in text:
+        sys.exit(f"{config}: no [search] table to set index_on_update in")
+    config.write_text(text.replace("[search]\n", "[search]\nindex_on_update = false\n", 1), encoding="utf-8")
 
 
 @contextlib.contextmanager
