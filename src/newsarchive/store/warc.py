@@ -424,6 +424,7 @@ class WarcWriter:
         self._file: str | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._room: asyncio.Semaphore | None = None  # made in the event loop that uses it
+        self._last: asyncio.Future[None] | None = None  # done when the capture begun last is appended (or given up)
         self._closed = False
 
     async def capture(self, url: str, request: httpx.Request, response: httpx.Response, body: bytes | None) -> None:
@@ -438,7 +439,9 @@ class WarcWriter:
         if self._room is None:
             self._room = asyncio.Semaphore(_PENDING)
         await self._room.acquire()
-        task = asyncio.create_task(self.keep(exchange))
+        # Compressed side by side, appended in the order the exchanges happened (a redirect before its target).
+        after, self._last = self._last, asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self.keep(exchange, after=after, appended=self._last))
         self._pending.add(task)
         task.add_done_callback(self._done)
 
@@ -452,14 +455,22 @@ class WarcWriter:
         while self._pending:
             await asyncio.wait(set(self._pending))
 
-    async def keep(self, exchange: Exchange) -> None:
-        """Append one exchange (the capture hook's, or one a worker of a cluster made); never raises, as ``capture``."""
+    async def keep(
+        self, exchange: Exchange, *, after: asyncio.Future[None] | None = None, appended: asyncio.Future[None] | None = None
+    ) -> None:
+        """Append one exchange (the capture hook's, or one a worker of a cluster made), once ``after`` is done; never
+        raises, as ``capture``. ``appended`` is made done when it is appended or given up."""
         try:
             records = await asyncio.to_thread(self._prepare, exchange)
+            if after is not None:
+                await asyncio.shield(after)
             await asyncio.get_running_loop().run_in_executor(self._thread, self._append, exchange, *records)
         except Exception as exc:
             expected = isinstance(exc, OSError | ArchiveError)
             log.warning("%s: the response could not be kept in the WARC file: %s", exchange.target, exc, exc_info=not expected)
+        finally:
+            if appended is not None and not appended.done():
+                appended.set_result(None)
 
     def write(self, exchange: Exchange) -> CaptureRow:
         """Append one exchange and index it, from the calling thread: for callers that do not run ``capture``."""
