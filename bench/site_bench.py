@@ -106,8 +106,8 @@ def browse(site: Path, runs: int) -> None:
                 page.wait_for_selector("#status:has-text('输入搜索词')")
                 page.evaluate(TYPED, query)
                 page.wait_for_selector("body[data-results]", timeout=60_000)
-                shown, started = (float(page.get_attribute("body", name) or 0) for name in ("data-results", "data-started"))
-                typed.append(shown - started)
+                started = page.evaluate("performance.getEntriesByName('search-start')[0].startTime")  # the marks of the last query
+                typed.append(float(page.get_attribute("body", "data-results") or 0) - started)
                 page.close()
                 page = browser.new_page()
                 files: list[str] = []

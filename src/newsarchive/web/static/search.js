@@ -430,7 +430,6 @@
     show("搜索中… Searching…");
     performance.clearMarks();
     performance.mark("search-start");
-    document.body.setAttribute("data-started", String(Math.round(performance.now())));
     var wanted = null, hits = null, excluded = 0;
     var page = pageOf(params);
     var order = params.get("sort") === "date" ? "最新在前 newest first" : "按相关度 by relevance";
