@@ -3,6 +3,7 @@ where the time goes; with --original, time the job it replaces on the same feeds
 
     python bench/update_bench.py [--outlets 8] [--items 500] [--new 20] [--body 12000] [--runs 3]
                                  [--shapes hourly,empty,lean,same,304] [--original DIR] [--baseline SRC] [--no-profile]
+                                 [--archived N]
 
 Shapes (everything on at its defaults: search, WARC, images, health, rechecks; but lean):
   hourly  the archive already holds an earlier feed; the feed now brings --new items, the rest archived
@@ -11,6 +12,9 @@ Shapes (everything on at its defaults: search, WARC, images, health, rechecks; b
           media.enabled, search.index_on_update): the Markdown files and the index, the original's job
   same    nothing new, server without validators (downloaded, hashed, found unchanged, not parsed)
   304     nothing new, server with ETags (nothing downloaded)
+With --archived N the archive of the hourly, same and 304 shapes holds N more articles (a generated duty-machine
+archive imported once, searchable, and copied for each run), as an archive imported from duty-machine/news does: what
+a run costs that grows with the archive shows.
 Each timed run is the command as users run it (a fresh process); the state before it is made by untimed
 runs. Printed per shape: median wall and CPU seconds (the process and its worker processes), peak MB,
 and with --original the original's figures and the ratio (original / newsarchive, median of the
@@ -62,6 +66,7 @@ RULES = [  # (phase, path fragments); a stack is the first phase any of its fram
     ("rechecks", ("newsarchive/recheck.py", "newsarchive/index/rechecks.py")),
     ("health", ("newsarchive/health.py",)),
     ("search index", ("newsarchive/index/search.py",)),
+    ("damage scan", ("newsarchive/store/damage.py",)),
     ("WARC", ("newsarchive/store/warc.py", "/warcio/")),
     ("parse", ("newsarchive/parse.py", "/feedparser/", "/lxml/")),
     ("normalise", ("newsarchive/normalise.py", "newsarchive/html.py", "/nh3/")),
@@ -173,6 +178,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="the src folder of another newsarchive version, timed interleaved")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the per-phase profile")
     parser.add_argument("--settle", type=float, default=10, help="seconds to let the disk go quiet before each timed run")
+    parser.add_argument(
+        "--archived",
+        type=int,
+        default=0,
+        help="articles the archive holds already besides the feeds' (a duty-machine archive of N files imported, searchable) "
+        "in the hourly, same and 304 shapes",
+    )
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out", help="where archives are made (default: bench/out)")
     options = parser.parse_args()
     shapes = options.shapes.split(",")
@@ -190,6 +202,7 @@ def main() -> None:
     print(f"{options.outlets} outlets x {options.items} items, {sum(map(len, now.values())) / 1e6:.1f} MB of feeds on loopback")
 
     servers = {False: FeedServer(dict(now)), True: FeedServer(dict(now), conditional=True)}
+    template = imported(options.workdir, options.archived) if options.archived else None
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     profiles: dict[str, dict[str, object]] = {}
 
@@ -205,7 +218,10 @@ def main() -> None:
             sources = work / "sources.toml"
             sources.write_text("".join(f'[[sources]]\nname = "{s}"\nslug = "{s}"\nfeeds = ["{server.base}/{s}.xml"]\n\n' for s in slugs))
             archive = str(work / "archive")
-            run(newsarchive("init", archive), env=env)
+            if template is not None and shape not in ("empty", "lean"):
+                shutil.copytree(template, archive, symlinks=True)  # copy2: the files' times as the index recorded them
+            else:
+                run(newsarchive("init", archive), env=env)
             if shape == "lean":
                 config = Path(archive) / "newsarchive.toml"
                 lean = {"[archive]": "warc = false", "[media]": "enabled = false", "[search]": "index_on_update = false"}
@@ -264,6 +280,8 @@ def main() -> None:
             ours(shape, profile=True)
     for server in servers.values():
         server.close()
+    if template is not None:
+        shutil.rmtree(template.parent, ignore_errors=True)
 
     print(f"\n{'update':48} {'':12} {'median s':>9} {'CPU s':>7} {'peak MB':>8} {'articles/s':>11}")
     for shape in shapes:
@@ -283,6 +301,23 @@ def main() -> None:
                 print(f"{'':48} {'ratio':12} {statistics.median(ratios):8.2f}x  ({who} / newsarchive; pairs {low:.2f}-{high:.2f})")
     for shape, profile in profiles.items():
         print_profile(SHAPES[shape].format(new=options.new, old=options.items - options.new), profile)
+
+
+def imported(workdir: Path, count: int) -> Path:
+    """An archive holding ``count`` articles imported from a generated duty-machine archive, searchable: copied for
+    each run of the shapes that start from an archive (the original job, which reads no earlier file but the ones its
+    items name, is run without them)."""
+    from import_bench import generate
+
+    work = Path(tempfile.mkdtemp(prefix="archived-", dir=workdir))
+    generate(work / "source", count)
+    archive = work / "archive"
+    run(newsarchive("init", str(archive)))
+    started = time.perf_counter()
+    run(newsarchive("import", str(work / "source"), "--archive", str(archive)))
+    print(f"the archive holds {count:,} imported articles besides the feeds' (imported in {time.perf_counter() - started:.0f} s)")
+    shutil.rmtree(work / "source")
+    return archive
 
 
 def print_profile(name: str, profile: dict[str, object]) -> None:

@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from newsarchive import pipeline
 from newsarchive.archive import Archive
 from newsarchive.config import Settings
 from newsarchive.index.search import SearchIndex
@@ -87,6 +91,36 @@ def test_update_restores_a_damaged_article_from_its_feed(server: FeedServer, tmp
     again = update(archive)
     assert (again.restored, again.damaged) == ((), ())
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("every", [None, 86400.0])
+def test_damage_found_after_the_feed_answered_reads_the_feed_whole_again_even_when_the_outlet_is_not_due(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: float | None
+) -> None:
+    """The run looks at the archive's files while the first feeds are on their way: an outlet found damaged after its
+    feed answered 304 asks again without validators, and one not due (``every``) is fetched anyway."""
+    archive, url = _archive(server, tmp_path, item(1), item(2), item(3))
+    update(archive)
+    if every is not None:
+        archive.settings = replace(archive.settings, sources=(Source(name="甲", slug="a", feeds=(url,), every=every),))
+    before = snapshot(tmp_path)
+    (tmp_path / ARTICLE).unlink()
+    route = server.routes["/a.xml"]
+    asked = len(route.requests)
+    looked = pipeline.scan
+
+    def after_the_feed_asked(*args: Any, **options: Any) -> Any:
+        waited = time.monotonic() + 5
+        while every is None and len(route.requests) == asked and time.monotonic() < waited:
+            time.sleep(0.01)
+        return looked(*args, **options)
+
+    monkeypatch.setattr(pipeline, "scan", after_the_feed_asked)
+    report = update(archive)
+    assert report.restored == ((ARTICLE, "restored from the feed"),) and report.damaged == ()
+    assert snapshot(tmp_path) == before
+    validators = ["if-none-match" in {name.lower() for name in request} for request in route.requests[asked:]]
+    assert validators == ([True, False] if every is None else [False])
 
 
 def _archive_with_everything(server: FeedServer, tmp_path: Path) -> tuple[Archive, str]:
