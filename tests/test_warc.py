@@ -8,6 +8,8 @@ import gzip
 import hashlib
 import random
 import sqlite3
+import subprocess
+import sys
 import threading
 import tracemalloc
 import zlib
@@ -565,3 +567,23 @@ def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path: Path) -> None:
         assert index.meta("after") == "1"
     finally:
         index.close()
+
+
+def test_without_isal_the_captures_are_compressed_by_zlib_alike(tmp_path: Path) -> None:
+    """isal is installed only where it has wheels: elsewhere zlib writes the same kind of file, read the same way."""
+    program = f"""
+import sys
+sys.modules["isal"] = None  # as on a machine without it
+from pathlib import Path
+from newsarchive.store import warc
+from tests.test_warc import exchange
+assert warc._deflate.__name__ == "zlib", warc._deflate
+writer = warc.WarcWriter(Path({str(tmp_path)!r}), clock=lambda: {NOW})
+writer.write(exchange(1, b"<rss>" + b"x" * 3_000_000 + b"</rss>"))
+writer.close()
+"""
+    subprocess.run([sys.executable, "-c", program], check=True, cwd=Path(__file__).parent.parent, timeout=60)
+    records = members(tmp_path / DAY_FILE)
+    assert len(records) == 3 and b"x" * 1000 + b"</rss>" in records[2]  # warcinfo, request, response
+    with (tmp_path / DAY_FILE).open("rb") as stream:
+        assert [record.rec_type for record in ArchiveIterator(stream, check_digests="raise")] == ["warcinfo", "request", "response"]

@@ -26,6 +26,7 @@ last indexed response is checked member by member: whole records found there are
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import logging
 import mmap
@@ -40,7 +41,6 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordbuilder import RecordBuilder
@@ -62,8 +62,13 @@ log = logging.getLogger(__name__)
 
 WARC_VERSION = "1.1"
 # ISA-L's level 2 (isal) compresses news feeds 2.4 times as fast as zlib's level 1 and a little smaller (zlib's 6 to
-# 9, warcio's, took four to five times zlib's 1): a run writes every feed it downloads, tens of MB an hour.
-GZIP_LEVEL = 2
+# 9, warcio's, took four to five times zlib's 1): a run writes every feed it downloads, tens of MB an hour. isal is
+# installed where it has wheels (pyproject.toml); elsewhere zlib's level 1 writes the same kind of gzip members.
+_deflate: Any
+try:
+    _deflate, GZIP_LEVEL = importlib.import_module("isal.isal_zlib"), 2
+except ImportError:
+    _deflate, GZIP_LEVEL = zlib, 1
 _PENDING = 8  # captures compressed at once in the background; the next fetch's capture waits for one of them
 REQUESTED_FIELD = "WARC-Newsarchive-Requested-URI"  # the address asked for, when a redirect led elsewhere
 NOTE_FIELD = "WARC-Newsarchive-Note"
@@ -160,7 +165,7 @@ class _Gzipped:
     _STEP = 1 << 20
 
     def __init__(self) -> None:
-        self._compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 16 + isal_zlib.MAX_WBITS)
+        self._compressor = _deflate.compressobj(GZIP_LEVEL, _deflate.DEFLATED, 16 + _deflate.MAX_WBITS)
         self._parts: list[bytes] = []
         self._waiting: list[bytes] = []
         self._size = 0
@@ -182,7 +187,8 @@ class _Gzipped:
 
     def member(self) -> bytes:
         self._compress()
-        return b"".join(self._parts) + self._compressor.flush()
+        end: bytes = self._compressor.flush()
+        return b"".join(self._parts) + end
 
 
 def _member(record: Any) -> bytes:
