@@ -4,12 +4,13 @@ all over a loopback server and through the real command line."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from newsarchive.outlets import feed_links, parse_opml, propose_slug
+from newsarchive.outlets import add_source, feed_links, parse_opml, propose_slug
 
 from .conftest import FeedServer, item, rss
 from .test_cli import explain, run
@@ -266,3 +267,21 @@ def test_opml_import_refuses_what_is_not_opml(archive: Path, tmp_path: Path, con
     if result.returncode == 2:
         assert says in result.stderr, explain(result)
         assert config(archive) == before
+
+
+def _add_many(root: str, first: int, count: int) -> None:  # in a process of its own
+    for n in range(first, first + count):
+        add_source(Path(root), feeds=[f"https://feeds{n}.example.invalid/rss"], name=f"报{n}", slug=f"o{n}")
+
+
+def test_edits_at_once_from_several_processes_lose_none(archive: Path) -> None:
+    """Each edit reads, changes and replaces newsarchive.toml: they take turns, or two at once would keep one."""
+    context = multiprocessing.get_context("spawn")
+    editors = [context.Process(target=_add_many, args=(str(archive), 10 * n, 10)) for n in range(4)]
+    for editor in editors:
+        editor.start()
+    for editor in editors:
+        editor.join(60)
+    assert [editor.exitcode for editor in editors] == [0] * 4
+    slugs = {source["slug"] for source in tomllib.loads((archive / "newsarchive.toml").read_text(encoding="utf-8"))["sources"]}
+    assert {f"o{n}" for n in range(40)} <= slugs

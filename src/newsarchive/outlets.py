@@ -8,13 +8,15 @@ through the same checks as a run's configuration before it replaces the file, an
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -22,7 +24,11 @@ from lxml import etree
 from .config import CONFIG_FILE
 from .errors import ConfigError, FeedError, FetchError
 from .sources import DEFAULT_SOURCES, Source, source_fields, sources_from_tables
-from .store.atomic import TMP_SUFFIX, AtomicBatch
+from .store.atomic import TMP_SUFFIX, AtomicBatch, turn
+from .store.layout import HIDDEN
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 if TYPE_CHECKING:  # tomlkit is imported by the functions that edit: `opml export` reads, and pays nothing for it
     import tomlkit
@@ -73,6 +79,20 @@ class OpmlReport:
 
 def _config_path(root: Path) -> Path:
     return root / CONFIG_FILE
+
+
+def _one_edit_at_a_time(edit: Callable[Concatenate[Path, P], R]) -> Callable[Concatenate[Path, P], R]:
+    """An edit of the newsarchive.toml in its first argument's folder, waiting for any other: two at once (two `add`s)
+    would each write the file as they read it, and one's change would be lost. An archive keeps the lock file in
+    .newsarchive/; a folder without one is no archive that a command could be editing beside."""
+
+    @functools.wraps(edit)
+    def waiting_its_turn(root: Path, /, *args: P.args, **options: P.kwargs) -> R:
+        hidden = root / HIDDEN
+        with turn(hidden / "config.lock") if hidden.is_dir() else contextlib.nullcontext():
+            return edit(root, *args, **options)
+
+    return waiting_its_turn
 
 
 def _load_document(root: Path) -> tomlkit.TOMLDocument:
@@ -292,6 +312,7 @@ def refuse_duplicate(feeds: Sequence[str], sources: Iterable[Source]) -> None:
                 )
 
 
+@_one_edit_at_a_time
 def add_source(root: Path, *, feeds: Sequence[str], name: str | None = None, slug: str | None = None, title: str = "") -> Source:
     """Append a [[sources]] table for ``feeds`` to newsarchive.toml. The slug is proposed from the host and the name
     taken from the feed's ``title`` unless given. Refused (ConfigError) when an outlet already has one of the feeds
@@ -315,6 +336,7 @@ def add_source(root: Path, *, feeds: Sequence[str], name: str | None = None, slu
     return source
 
 
+@_one_edit_at_a_time
 def ensure_source(root: Path, source: Source) -> None:
     """Append ``source`` to newsarchive.toml unless an outlet with its slug is there."""
     document = _load_document(root)
@@ -324,6 +346,7 @@ def ensure_source(root: Path, source: Source) -> None:
         _write(root, _checked(root, document)[0])
 
 
+@_one_edit_at_a_time
 def remove_source(root: Path, slug: str) -> Source:
     """Take the outlet ``slug`` out of newsarchive.toml (its articles stay in the archive). ConfigError if unknown."""
     document = _load_document(root)
@@ -396,6 +419,7 @@ def render_opml(sources: Iterable[Source], title: str) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
+@_one_edit_at_a_time
 def import_opml(root: Path, feeds: Sequence[OpmlFeed]) -> OpmlReport:
     """Add the outlets of OPML ``feeds`` to newsarchive.toml in one write: feeds an outlet has already are skipped,
     feeds that cannot be an outlet are refused with the reason; outlines sharing a newsarchive slug become one

@@ -133,6 +133,19 @@ def write_if_changed(path: Path, data: bytes, batch: AtomicBatch) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def turn(path: Path) -> Iterator[None]:
+    """An exclusive lock (flock on ``path``) that waits for its turn, for a brief read, change and write of one file
+    (newsarchive.toml), so that two at once never lose one's change. The kernel frees it when its holder dies."""
+    with storage_errors(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # which frees the lock
+
+
 class ArchiveLock:
     """An exclusive lock on the archive (flock on a file), so two runs never interleave.
 
