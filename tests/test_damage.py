@@ -123,6 +123,29 @@ def test_damage_found_after_the_feed_answered_reads_the_feed_whole_again_even_wh
     assert validators == ([True, False] if every is None else [False])
 
 
+@pytest.mark.parametrize("slow", [False, True])
+def test_a_look_at_the_files_that_fails_stops_the_run_and_fails_no_feed(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, slow: bool
+) -> None:
+    archive, url = _archive(server, tmp_path, item(1), item(2))
+    update(archive)
+    route = server.routes["/a.xml"]
+    asked = len(route.requests)
+
+    def refused(*args: Any, **options: Any) -> Any:
+        waited = time.monotonic() + 5
+        while slow and len(route.requests) == asked and time.monotonic() < waited:  # after the feed was asked
+            time.sleep(0.01)
+        raise PermissionError(13, "Permission denied", str(tmp_path / ARTICLE))
+
+    monkeypatch.setattr(pipeline, "scan", refused)
+    with pytest.raises(PermissionError):
+        update(archive)
+    assert not [record.getMessage() for record in caplog.records if url in record.getMessage()]  # no feed was blamed
+    state = archive.index.feed_state(url)
+    assert state is not None and (state.failures, state.last_error) == (0, None)  # the archive's failure, not the feed's
+
+
 def _archive_with_everything(server: FeedServer, tmp_path: Path) -> tuple[Archive, str]:
     """An archive with an article edited once (a revision), an image, WARC files of several runs and a search index."""
     from .test_media import png

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -269,7 +271,8 @@ def test_opml_import_refuses_what_is_not_opml(archive: Path, tmp_path: Path, con
         assert config(archive) == before
 
 
-def _add_many(root: str, first: int, count: int) -> None:  # in a process of its own
+def _add_many(root: str, first: int, count: int, start: Any) -> None:  # in a process of its own
+    start.wait(30)  # all at once, imports done
     for n in range(first, first + count):
         add_source(Path(root), feeds=[f"https://feeds{n}.example.invalid/rss"], name=f"报{n}", slug=f"o{n}")
 
@@ -277,9 +280,12 @@ def _add_many(root: str, first: int, count: int) -> None:  # in a process of its
 def test_edits_at_once_from_several_processes_lose_none(archive: Path) -> None:
     """Each edit reads, changes and replaces newsarchive.toml: they take turns, or two at once would keep one."""
     context = multiprocessing.get_context("spawn")
-    editors = [context.Process(target=_add_many, args=(str(archive), 10 * n, 10)) for n in range(4)]
+    start = context.Event()
+    editors = [context.Process(target=_add_many, args=(str(archive), 10 * n, 10, start)) for n in range(4)]
     for editor in editors:
         editor.start()
+    time.sleep(1)
+    start.set()
     for editor in editors:
         editor.join(60)
     assert [editor.exitcode for editor in editors] == [0] * 4

@@ -27,9 +27,6 @@ from .sources import DEFAULT_SOURCES, Source, source_fields, sources_from_tables
 from .store.atomic import TMP_SUFFIX, AtomicBatch, turn
 from .store.layout import HIDDEN
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 if TYPE_CHECKING:  # tomlkit is imported by the functions that edit: `opml export` reads, and pays nothing for it
     import tomlkit
     from tomlkit.items import AoT, Table
@@ -79,6 +76,10 @@ class OpmlReport:
 
 def _config_path(root: Path) -> Path:
     return root / CONFIG_FILE
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _one_edit_at_a_time(edit: Callable[Concatenate[Path, P], R]) -> Callable[Concatenate[Path, P], R]:

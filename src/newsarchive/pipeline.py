@@ -148,6 +148,10 @@ class _Run:
 
         self.pages_left = MAX_PAGES_PER_RUN  # article pages this run may still fetch
 
+    async def look(self) -> _Examined:
+        """What the look at the archive's files found, once it is done (a feed given up does not cancel it)."""
+        return await asyncio.shield(self.examined)
+
     async def run_in(self, executor: Executor, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, partial(function, *args))
 
@@ -162,7 +166,7 @@ class _Run:
             return _FeedOutcome(url, skipped_items=previous.items or 0, error=resting, backing_off=True)
         state = replace(previous, source=source.slug, last_attempt_ms=now_ms)
         if self.cluster is not None:
-            if source.slug in (await self.examined).refetch:
+            if source.slug in (await self.look()).refetch:
                 state = _read_whole(state)
             return await self.feed_from_cluster(self.cluster, source, url, state, now_ms)
         try:
@@ -172,7 +176,7 @@ class _Run:
             result = await self.fetcher.via(source.proxy).fetch(
                 url, etag=state.etag, last_modified=state.last_modified, headers=source.request_headers()
             )
-            if not examined_before and source.slug in (await self.examined).refetch:  # found damaged meanwhile
+            if not examined_before and source.slug in (await self.look()).refetch:  # found damaged meanwhile
                 asked, state = state, _read_whole(state)
                 if result.body is None and (asked.etag or asked.last_modified):
                     result = await self.fetcher.via(source.proxy).fetch(url, headers=source.request_headers())
@@ -201,6 +205,8 @@ class _Run:
         except StorageError:  # the archive's disk failed, not this feed: the run stops, saying where and what to do
             raise
         except Exception as exc:  # one feed's failure, whatever it is, must not stop the others
+            if self.examined.done() and not self.examined.cancelled() and exc is self.examined.exception():
+                raise  # the look at the archive's files failed: the run's failure, as before any feed was fetched
             return _failed(url, state, exc)
         log.debug("%s: %d items parsed and staged, %d unchanged since stored", url, len(articles), len(carried))
         state = replace(succeeded, body_hash=digest, items=len(articles) + len(carried))
@@ -388,7 +394,7 @@ async def update_async(
                 return report
 
             async def damaged_resting() -> list[SourceReport]:  # damage cannot wait
-                refetch = (await run.examined).refetch
+                refetch = (await run.look()).refetch
                 return await asyncio.gather(*(one(source) for source in resting if source.slug in refetch))
 
             reports, restoring = await asyncio.gather(asyncio.gather(*(one(source) for source in sources)), damaged_resting())

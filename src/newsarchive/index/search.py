@@ -338,10 +338,11 @@ class SearchIndex:
 
     def _best_of_phrase(self, searcher: Any, run: list[str], phrase: Any, wanted: int) -> list[tuple[float, Any]] | None:
         """The ``wanted`` best documents for a phrase, scored among those where its rarest pair scores best, or None
-        when those may not hold them. Exact: tantivy scores a phrase as BM25 does a term, its pairs' idf summed, and
-        a phrase occurs at most as often as its rarest pair, so its score is at most ``bound`` times that pair's; when
-        the ``wanted``-th phrase score found is at least ``bound`` times the lowest pair score looked at, no document
-        left out can be better."""
+        when those may not hold them. The same scores as scoring every match: tantivy scores a phrase as BM25 does a
+        term, its pairs' idf summed, and a phrase occurs at most as often as its rarest pair, so its score is at most
+        ``bound`` times that pair's; when the ``wanted``-th phrase score found is at least ``bound`` times the lowest
+        pair score looked at, no document left out can be better (of documents tied at the last place, either may be
+        kept, as when every match is scored)."""
         if not hasattr(searcher, "fast_field_values"):  # tantivy 0.26 and later
             return None
         tantivy = self._tantivy
@@ -356,11 +357,8 @@ class SearchIndex:
             if bound is None:
                 documents = _documents_scored(rarest.explain(searcher, candidates[0][1]).to_json())
                 # Each pair's idf is at most the rarest's: the pairs' count bounds the ratio when the explanation does not say.
-                bound = (
-                    len(counts)
-                    if documents is None
-                    else _BOUND_MARGIN * sum(_idf(n, documents) for n in counts) / _idf(min(counts), documents)
-                )
+                ratio = len(counts) if documents is None else sum(_idf(n, documents) for n in counts) / _idf(min(counts), documents)
+                bound = _BOUND_MARGIN * ratio
             # Documents are named by their dates (a fast field): documents of the same dates come along, scored as well.
             dates = sorted(set(searcher.fast_field_values("pub_ms", [address for _, address in candidates])))
             among = tantivy.Query.const_score_query(tantivy.Query.term_set_query(self.schema, "pub_ms", dates), 0.0)

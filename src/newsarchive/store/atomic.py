@@ -140,7 +140,8 @@ def turn(path: Path) -> Iterator[None]:
     with storage_errors(path):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with storage_errors(path):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # which frees the lock
