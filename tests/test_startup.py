@@ -114,3 +114,11 @@ def test_each_command_imports_only_what_it_uses(archive: Path, args: list[str], 
     done, modules = imported(*args, "--archive", str(archive))
     assert done.returncode == 0, done.stderr
     assert not modules & unused, sorted(modules & unused)
+
+
+def test_an_update_with_nothing_new_imports_no_parser(archive: Path) -> None:
+    """The feed's bytes are those of last time: nothing is parsed, so nothing that parses or cleans is imported."""
+    done, modules = imported("update", "--sources", str(archive.parent / "sources.toml"), "--archive", str(archive))
+    assert done.returncode == 0, done.stderr
+    unused = FEEDS | FULL_TEXT | HTML | READER | BROWSER | EDIT_CONFIG | POSTGRES
+    assert not modules & unused, sorted(modules & unused)

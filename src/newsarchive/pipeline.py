@@ -144,9 +144,7 @@ class _Run:
         self.examined: asyncio.Future[_Examined] = asyncio.get_running_loop().run_in_executor(self.store, _examine, archive)
         self.states: dict[str, FeedState] = {}
         self.backoff = backoff
-        from .fulltext import MAX_PAGES_PER_RUN
-
-        self.pages_left = MAX_PAGES_PER_RUN  # article pages this run may still fetch
+        self.pages_fetched = 0  # article pages, of fulltext.MAX_PAGES_PER_RUN (not imported here: it imports lxml)
 
     async def look(self) -> _Examined:
         """What the look at the archive's files found, once it is done (a feed given up does not cancel it)."""
@@ -256,12 +254,12 @@ class _Run:
     async def full_text(self, source: Source, outcomes: list[_FeedOutcome]) -> None:
         """Fetch the pages the outlet's feeds need (see ``fulltext.plan_pages``; within the bounds per outlet and
         per run), then finish each feed in a worker: the pages' main text taken, the rest staged."""
-        from .fulltext import MAX_PAGES_PER_OUTLET, plan_pages
+        from .fulltext import MAX_PAGES_PER_OUTLET, MAX_PAGES_PER_RUN, plan_pages
         from .worker import finish_feed
 
         drafts = [outcome.draft for outcome in outcomes if outcome.draft is not None]
-        plan = plan_pages(source.fulltext, drafts, min(MAX_PAGES_PER_OUTLET, self.pages_left))
-        self.pages_left -= len(plan)
+        plan = plan_pages(source.fulltext, drafts, min(MAX_PAGES_PER_OUTLET, MAX_PAGES_PER_RUN - self.pages_fetched))
+        self.pages_fetched += len(plan)
         fetched = await asyncio.gather(*(self.page(source, url, drafts[places[0][0]].needs[places[0][1]]) for url, places in plan.items()))
         for number, (outcome, draft) in enumerate(zip(outcomes, drafts, strict=True)):
             pages = {index: page for page, places in zip(fetched, plan.values(), strict=True) for n, index in places if n == number}
