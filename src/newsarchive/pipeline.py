@@ -410,7 +410,8 @@ async def update_async(
                 await after_run(archive, fetcher, run_started_ms, int(clock() * 1000))
             # Off, a run leaves indexing to the first search, unless it mended damaged files: those would be left out.
             if archive.settings.search.index_on_update or examined.damages:  # what this run stored is searchable
-                mended = [damage.path for damage in examined.damages if damage.path not in archive.index.damaged()]
+                still = archive.index.damaged()
+                mended = [damage.path for damage in examined.damages if damage.path not in still]
                 # In the store thread, idle by now, which run.close() waits for: an interrupted run ends after it.
                 await run.run_in(run.store, lambda: archive.sync_search(restored=mended))
         finally:
